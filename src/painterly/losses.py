@@ -1,0 +1,92 @@
+"""Loss functions: plain functions first, thin modules that hold targets second.
+
+Normalisation (a deviation from Gatys et al. 2016, whose sums grow with the image): the
+Gram matrix is divided by C*H*W and the losses are means, so every term is independent
+of the image size (jcjohnson/neural-style's convention). Masked variants weight each
+position by a guidance map (Gatys et al. 2017's guided Gram matrices).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, C): ``F F^T / (C * H * W)``, computed in float32.
+
+    With ``mask`` ((B or 1, 1, H, W), values in [0, 1]) the features are weighted by the
+    mask and normalised by C times the mask's sum instead (a guided Gram matrix).
+    """
+    b, c, h, w = features.shape
+    f = features.float()
+    if mask is None:
+        norm = c * h * w
+    else:
+        f = f * mask.float()
+        norm = c * mask.float().sum().clamp_min(1e-8) / mask.shape[0] * 1.0
+    flat = f.reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / norm
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between activations (0 at the target)."""
+    return F.mse_loss(features.float(), target.float())
+
+
+def style_loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between Gram matrices."""
+    return F.mse_loss(gram, target)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation (squared differences of neighbours, mean over positions; 0 for a constant)."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+class ContentLoss(nn.Module):
+    """Holds the content targets per layer and their weights."""
+
+    def __init__(self, targets: dict[str, torch.Tensor], weights: dict[str, float]):
+        super().__init__()
+        self.targets = {k: v.detach() for k, v in targets.items()}
+        self.weights = weights
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        return sum(
+            (self.weights[k] * content_loss(feats[k], t) for k, t in self.targets.items()),
+            torch.zeros((), device=next(iter(self.targets.values())).device),
+        )
+
+
+class StyleLoss(nn.Module):
+    """Holds the target Gram matrix per layer (already blended over style images).
+
+    ``masks`` (optional) maps a layer to a list of ``(mask, target_gram)`` regions, for
+    spatial control: each region's Gram matrix of the output is matched to its own target.
+    """
+
+    def __init__(self, targets: dict[str, torch.Tensor], weights: dict[str, float],
+                 masks: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] | None = None):
+        super().__init__()
+        self.targets = {k: v.detach() for k, v in targets.items()}
+        self.weights = weights
+        self.masks = masks or {}
+
+    def per_layer(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {}
+        for k, w in self.weights.items():
+            if k in self.masks:
+                out[k] = w * sum(
+                    (style_loss(gram_matrix(feats[k], m), t) for m, t in self.masks[k]),
+                    torch.zeros((), device=feats[k].device),
+                )
+            else:
+                out[k] = w * style_loss(gram_matrix(feats[k]), self.targets[k])
+        return out
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.stack(list(self.per_layer(feats).values())).sum()

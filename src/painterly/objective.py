@@ -1,0 +1,95 @@
+"""The weighted objective of one scale: content + style (+ TV), built from target images.
+
+Reads the extractor's feature dict; holds no state but the targets. Style images are
+resized relative to the output (``style_scale`` times the output's long edge) and their
+Gram matrices blended with the normalised blend weights (jcjohnson/neural-style's
+``-style_blend_weights``), so several styles form one target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import torch
+
+from .config import StyleConfig
+from .features import VGG19Features
+from .images import fit_long_edge, resize
+from .losses import ContentLoss, StyleLoss, gram_matrix, tv_loss
+
+
+def autocast(device: torch.device, enabled: bool):  # type: ignore[no-untyped-def]
+    """bfloat16 autocast for the network's convolutions (Grams and losses stay float32)."""
+    if not enabled:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def style_grams(
+    extractor: VGG19Features,
+    styles: Sequence[torch.Tensor],
+    out_hw: tuple[int, int],
+    cfg: StyleConfig,
+    *,
+    bf16: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Blended target Gram matrices for an output of ``out_hw`` (H, W)."""
+    blend = cfg.blend_weights(len(styles))
+    scales = cfg.scales_for(len(styles))
+    device = next(extractor.buffers()).device
+    target: dict[str, torch.Tensor] = {}
+    for img, w, s in zip(styles, blend, scales):
+        hw = fit_long_edge(tuple(img.shape[-2:]), max(16, round(s * max(out_hw))))  # type: ignore[arg-type]
+        with torch.no_grad(), autocast(device, bf16):
+            feats = extractor(resize(img, hw).to(device), cfg.style_layers)
+        for k in cfg.style_layers:
+            g = gram_matrix(feats[k])
+            target[k] = target[k] + w * g if k in target else w * g
+    return target
+
+
+class Objective:
+    """``objective(image) -> (total, {"content", "style", "tv", "style:<layer>"})``."""
+
+    def __init__(
+        self,
+        extractor: VGG19Features,
+        content: torch.Tensor | None,
+        grams: dict[str, torch.Tensor],
+        cfg: StyleConfig,
+        *,
+        bf16: bool = False,
+        style_loss: StyleLoss | None = None,
+    ):
+        self.extractor = extractor
+        self.cfg = cfg
+        self.bf16 = bf16
+        self.device = next(extractor.buffers()).device
+        self.layers = tuple(dict.fromkeys(cfg.style_layers + (cfg.content_layers if content is not None else ())))
+        self.content: ContentLoss | None = None
+        if content is not None and cfg.content_weight > 0:
+            with torch.no_grad(), autocast(self.device, bf16):
+                feats = extractor(content.to(self.device), cfg.content_layers)
+            self.content = ContentLoss(feats, cfg.layer_weights("content"))
+        self.style = style_loss or StyleLoss(grams, cfg.layer_weights("style"))
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg = self.cfg
+        with autocast(self.device, self.bf16):
+            feats = self.extractor(image, self.layers)
+        terms: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=image.device)
+        if self.content is not None:
+            terms["content"] = cfg.content_weight * self.content(feats)
+            total = total + terms["content"]
+        if cfg.style_weight > 0:
+            per_layer = self.style.per_layer(feats)
+            terms["style"] = cfg.style_weight * torch.stack(list(per_layer.values())).sum()
+            total = total + terms["style"]
+            for k, v in per_layer.items():
+                terms[f"style:{k}"] = cfg.style_weight * v.detach()
+        if cfg.tv_weight > 0:
+            terms["tv"] = cfg.tv_weight * tv_loss(image)
+            total = total + terms["tv"]
+        return total, terms

@@ -1,0 +1,105 @@
+"""The single-scale optimisation loop. It reports each iteration through a callback and
+never talks to the terminal; Ctrl-C surfaces as :class:`Interrupted` carrying the best
+image so far."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .config import Optimizer
+
+# objective(image) -> (total loss, {term name: value})
+ObjectiveFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+# report(iteration, loss, terms, current image)
+ReportFn = Callable[[int, float, dict[str, float], torch.Tensor], None]
+
+
+class Interrupted(Exception):
+    """Raised when the user interrupts (Ctrl-C); ``image`` is the best image so far."""
+
+    def __init__(self, image: torch.Tensor):
+        super().__init__("interrupted")
+        self.image = image
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    image: torch.Tensor  # the best iterate, clamped to [0, 1]
+    loss: float
+    iterations: int
+    stopped_early: bool
+
+
+def optimize(
+    init: torch.Tensor,
+    objective: ObjectiveFn,
+    *,
+    optimizer: Optimizer,
+    iterations: int,
+    lr: float,
+    lbfgs_history: int = 100,
+    tolerance: float = 1e-4,
+    patience: int = 20,
+    report: ReportFn | None = None,
+) -> OptimizeResult:
+    """Minimise ``objective`` over the pixels of ``init`` ((1, 3, H, W) in [0, 1]).
+
+    Stops after ``iterations``, or earlier when the loss improved by less than
+    ``tolerance`` (relative) over the last ``patience`` iterations. L-BFGS runs without a
+    line search (one function evaluation per iteration), as in jcjohnson/neural-style;
+    Adam clamps to [0, 1] after each step.
+    """
+    x = init.detach().clone().requires_grad_(True)
+    if optimizer is Optimizer.LBFGS:
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [x], lr=lr, max_iter=1, history_size=lbfgs_history,
+            tolerance_grad=0.0, tolerance_change=0.0,
+        )
+    else:
+        opt = torch.optim.Adam([x], lr=lr)
+    best_loss, best = math.inf, x.detach().clamp(0, 1)
+    history: list[float] = []
+    last: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        nonlocal best_loss, best
+        opt.zero_grad(set_to_none=True)
+        loss, terms = objective(x)
+        loss.backward()
+        value = float(loss.detach())
+        if value < best_loss and math.isfinite(value):
+            best_loss, best = value, x.detach().clamp(0, 1)
+        last.clear()
+        last.update({k: float(v.detach()) for k, v in terms.items()})
+        last["loss"] = value
+        return loss
+
+    done = 0
+    stopped_early = False
+    try:
+        for i in range(1, iterations + 1):
+            opt.step(closure)
+            if optimizer is Optimizer.ADAM:
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            done = i
+            value = last["loss"]
+            if not math.isfinite(value):
+                break
+            history.append(value)
+            if report is not None:
+                report(i, value, {k: v for k, v in last.items() if k != "loss"}, x.detach())
+            if len(history) > patience:
+                past = history[-patience - 1]
+                if past > 0 and (past - min(history[-patience:])) / past < tolerance:
+                    stopped_early = True
+                    break
+    except KeyboardInterrupt:
+        raise Interrupted(best) from None
+    if iterations == 0:
+        best_loss = float(objective(x.detach())[0])
+    return OptimizeResult(best, best_loss, done, stopped_early)

@@ -1,0 +1,209 @@
+"""``stylize``: the scale schedule around the optimisation loop.
+
+Coarse-to-fine (the default): optimise at a small size, upsample the result, continue at
+sizes growing by ``scale_factor`` up to ``size``. Content and style targets are recomputed
+at every scale (the style image is resized relative to that scale's output), so each scale
+solves the same, size-independent problem and the coarse result is a good warm start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import torch
+from PIL import Image
+
+from .config import ConfigError, Device, Init, Precision, StyleConfig
+from .features import VGG19Features
+from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
+from .objective import Objective, style_grams
+from .optimize import Interrupted, optimize
+from .weights import load_weights
+
+
+@dataclass(frozen=True)
+class Step:
+    """One iteration, as reported to callbacks.
+
+    ``iteration``/``iterations`` count within the current scale, ``done``/``total``
+    over the whole schedule. ``image`` ((1, 3, H, W) in [0, 1], at this scale's size) is
+    set every ``image_every`` iterations and on each scale's last iteration.
+    """
+
+    iteration: int
+    iterations: int
+    scale: int
+    scales: int
+    size: tuple[int, int]
+    loss: float
+    terms: dict[str, float]
+    done: int
+    total: int
+    elapsed: float
+    image: torch.Tensor | None = None
+
+
+Callback = Callable[[Step], None]
+
+
+@dataclass
+class Result:
+    """The stylised image and what produced it."""
+
+    image: torch.Tensor  # (1, 3, H, W) in [0, 1]
+    alpha: torch.Tensor | None
+    config: StyleConfig  # with the seed resolved
+    loss: float
+    iterations: int
+    seconds: float
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def pil(self) -> Image.Image:
+        return to_pil(self.image, self.alpha)
+
+
+def resolve_device(device: Device) -> torch.device:
+    if device is Device.CUDA and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is available; use --device cpu")
+    if device is Device.AUTO:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device.value)
+
+
+def use_bf16(cfg: StyleConfig, device: torch.device) -> bool:
+    if cfg.precision is Precision.AUTO:
+        return False
+    return cfg.precision is Precision.BFLOAT16
+
+
+@lru_cache(maxsize=4)
+def get_extractor(weights: str | None, pooling: str, layers: tuple[str, ...], device: str) -> VGG19Features:
+    """A cached extractor, so that batch runs and the server load the network once."""
+    return VGG19Features(load_weights(weights), layers, pooling).to(device)
+
+
+def extractor_for(cfg: StyleConfig, device: torch.device) -> VGG19Features:
+    from .config import LAYER_NAMES
+
+    deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
+    # Build up to relu5_1 at least, so that different layer choices share one cached network.
+    deepest = max(deepest, "relu5_1", key=LAYER_NAMES.index)
+    return get_extractor(cfg.weights, cfg.pooling.value, (deepest,), str(device))
+
+
+def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[int, int], int]]:
+    """[((H, W), iterations), ...] from coarse to fine, ending at ``hw``.
+
+    Sizes shrink by ``scale_factor`` from the output down to ``min_scale_size`` (long
+    edge). Each coarse scale gets the same iteration count as the last; since a scale
+    with half the pixels costs half as much, most of the work stays cheap.
+    """
+    sizes = [hw]
+    if cfg.multiscale:
+        long = max(hw) / cfg.scale_factor
+        while long >= cfg.min_scale_size - 0.5:
+            sizes.append(fit_long_edge(hw, round(long)))
+            long /= cfg.scale_factor
+    sizes.reverse()
+    return [(s, cfg.iterations) for s in sizes]
+
+
+def _init_image(cfg: StyleConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    if cfg.init == Init.CONTENT.value:
+        return content
+    if cfg.init == Init.RANDOM.value:
+        return torch.rand(content.shape, generator=gen)
+    return resize(load_image(cfg.init, what="--init").rgb, content.shape[-2:])
+
+
+class Painter:
+    """Holds the network (and the options) so that several images reuse one extractor."""
+
+    def __init__(self, config: StyleConfig | None = None):
+        self.config = config or StyleConfig()
+        self.device = resolve_device(self.config.device)
+        self.extractor = extractor_for(self.config, self.device)
+        self.bf16 = use_bf16(self.config, self.device)
+
+    def paint(
+        self,
+        content: Loaded,
+        styles: Sequence[Loaded],
+        *,
+        callback: Callback | None = None,
+        image_every: int = 0,
+    ) -> Result:
+        cfg = self.config
+        if not styles:
+            raise ConfigError("give at least one style image")
+        cfg.blend_weights(len(styles))  # validate counts before heavy work
+        cfg.scales_for(len(styles))
+        seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
+        cfg = cfg.replace(seed=seed)
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        start = time.perf_counter()
+        out_hw = fit_long_edge(tuple(content.rgb.shape[-2:]), cfg.size)  # type: ignore[arg-type]
+        schedule = scale_schedule(out_hw, cfg)
+        total = sum(n for _, n in schedule)
+        content_full = resize(content.rgb, out_hw)
+        style_rgbs = [s.rgb for s in styles]
+        x = _init_image(cfg, content_full, gen)
+        done, loss, iters = 0, float("nan"), 0
+        for k, (hw, n) in enumerate(schedule):
+            target = resize(content_full, hw).to(self.device)
+            x = resize(x, hw).to(self.device)
+            objective = Objective(self.extractor, target, style_grams(self.extractor, style_rgbs, hw, cfg, bf16=self.bf16),
+                                  cfg, bf16=self.bf16)
+
+            def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
+                       k: int = k, hw: tuple[int, int] = hw, n: int = n, base: int = done) -> None:
+                if callback is None:
+                    return
+                want = i == n or (image_every > 0 and i % image_every == 0)
+                callback(Step(i, n, k, len(schedule), hw, value, terms, base + i, total,
+                              time.perf_counter() - start, img.clamp(0, 1).cpu() if want else None))
+
+            try:
+                res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
+                               lbfgs_history=cfg.lbfgs_history, tolerance=cfg.tolerance,
+                               patience=cfg.patience, report=report)
+            except Interrupted as e:
+                raise Interrupted(resize(e.image.cpu(), out_hw)) from None
+            x, loss = res.image, res.loss
+            done += n
+            iters += res.iterations
+        image = x.cpu()
+        alpha = resize(content.alpha, out_hw) if content.alpha is not None else None
+        return Result(image, alpha, cfg, loss, iters, time.perf_counter() - start)
+
+
+def stylize(
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    config: StyleConfig | None = None,
+    *,
+    callback: Callback | None = None,
+    image_every: int = 0,
+    **options: object,
+) -> Image.Image:
+    """Paint ``content`` in the style of ``style`` (one source or several).
+
+    Sources are paths, PIL images or tensors ((3, H, W) or (1, 3, H, W) in [0, 1]).
+    Options are a :class:`StyleConfig` and/or its fields as keywords
+    (``stylize(a, b, size=256, style_weight=1e3)``). Returns a PIL image (RGBA when the
+    content had alpha).
+    """
+    cfg = (config or StyleConfig()).replace(**options) if options else (config or StyleConfig())
+    styles = [style] if isinstance(style, (str, os.PathLike, Image.Image, torch.Tensor)) else list(style)
+    loaded_content = load_image(content, what="content")
+    loaded_styles = [load_image(s, what="style") for s in styles]
+    result = Painter(cfg).paint(loaded_content, loaded_styles, callback=callback, image_every=image_every)
+    return result.pil()
+
+
