@@ -137,7 +137,7 @@ def _pil_to_tensor(pil: Image.Image) -> torch.Tensor:
     arr = np.asarray(pil, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
 
 
 def _is_16bit_rgb(data: bytes) -> bool:

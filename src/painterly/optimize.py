@@ -53,7 +53,7 @@ def optimize(
     line search (one function evaluation per iteration), as in jcjohnson/neural-style;
     Adam clamps to [0, 1] after each step.
     """
-    x = init.detach().clone().requires_grad_(True)
+    x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if optimizer is Optimizer.LBFGS:
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
             [x], lr=lr, max_iter=1, history_size=lbfgs_history,

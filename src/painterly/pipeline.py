@@ -130,6 +130,11 @@ class Painter:
         self.extractor = extractor_for(self.config, self.device)
         self.bf16 = use_bf16(self.config, self.device)
 
+    def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
+                      cfg: StyleConfig) -> dict[str, torch.Tensor]:
+        """Blended target Grams for an output of ``hw``; a hook so that batch runs can cache them."""
+        return style_grams(self.extractor, styles, hw, cfg, bf16=self.bf16)
+
     def paint(
         self,
         content: Loaded,
@@ -158,7 +163,7 @@ class Painter:
         for k, (hw, n) in enumerate(schedule):
             target = resize(content_full, hw).to(self.device)
             x = resize(x, hw).to(self.device)
-            objective = Objective(self.extractor, target, style_grams(self.extractor, style_rgbs, hw, cfg, bf16=self.bf16),
+            objective = Objective(self.extractor, target, self.style_targets(style_rgbs, hw, cfg),
                                   cfg, bf16=self.bf16)
 
             def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,

@@ -1,0 +1,350 @@
+"""Batch runs: many content images through one network, locally or on a Dask cluster.
+
+``batch(inputs, styles, out_dir, config)`` runs four steps:
+
+1. **Expand** ``inputs`` (image files, folders, globs, or manifests: CSV/JSONL lines naming a
+   content image, its style(s) and per-line options) into :class:`Job` s with unique outputs.
+2. **Skip** jobs whose output is already finished for the same input and options:
+   ``OUT_DIR/batch-manifest.jsonl`` records per output the SHA-256 of its input files and of
+   its options (``force=True`` redoes them).
+3. **Paint** the rest. This process (the coordinator) reads each job's files and sends their
+   bytes to a worker, which decodes and paints them with a process-wide network and a cache of
+   style targets (:class:`StyleTargetCache`), and sends the image back; the coordinator writes
+   it. Workers therefore need no shared file system. A worker is this process
+   (``workers=1``), a local process pool, or a Dask cluster (``scheduler="tcp://host:8786"``).
+4. **Report**: every finished job is an :class:`Event` to ``callback``; the returned
+   :class:`Summary` (done, skipped, failed with reasons) is also written to
+   ``OUT_DIR/summary.json``.
+
+One bad input fails only its own job. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .batch_jobs import MANIFEST_SUFFIXES, Job, check_format, expand
+from .batch_workers import (
+    BatchError,
+    CachingPainter,
+    Pool,
+    Rendered,
+    Spec,
+    StyleTargetCache,
+    default_workers,
+    make_pool,
+)
+from .config import ConfigError, StyleConfig
+from .images import ImageError, save_image, write_bytes_atomic
+from .meta import provenance
+from .pipeline import Step
+
+__all__ = ["MANIFEST_SUFFIXES", "BatchError", "CachingPainter", "Event", "Job", "Ledger", "StyleTargetCache",
+           "Summary", "batch", "check_format", "default_workers", "expand"]
+
+log = logging.getLogger("painterly.batch")
+
+LEDGER_NAME = "batch-manifest.jsonl"
+SUMMARY_NAME = "summary.json"
+
+
+# Events and the summary ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Event:
+    """Batch progress. ``status`` is "done", "skipped" or "failed" when a job ends (``done`` of
+    ``total`` jobs have ended), or "running" with the current job's ``step`` (in-process runs only)."""
+
+    status: str
+    done: int
+    total: int
+    output: str
+    reason: str = ""
+    step: Step | None = None
+
+
+@dataclass
+class Summary:
+    """What a batch did. ``failed`` entries carry a one-line ``reason``."""
+
+    out_dir: str
+    done: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": self.out_dir, "interrupted": self.interrupted, "seconds": round(self.seconds, 2),
+                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)},
+                "done": self.done, "skipped": self.skipped, "failed": self.failed}
+
+
+BatchCallback = Callable[[Event], None]
+
+
+
+
+# Reading inputs and the record of finished outputs -----------------------------------------------
+def read_input(path: Path, what: str) -> bytes:
+    """The bytes of an input file; an :class:`ImageError` naming it when it is not a readable file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        broken = " (a broken symbolic link)" if path.is_symlink() else ""
+        raise ImageError(f"{what} {path}: no such file{broken}; check the path") from None
+    except OSError as e:
+        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{what} {path}: is a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would block for ever
+        raise ImageError(f"{what} {path}: not a regular file (a pipe, socket or device); give an image file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def input_hash(content_digest: str, style_digests: Sequence[str]) -> str:
+    return _sha256("\n".join([content_digest, *style_digests]).encode())
+
+
+def options_hash(config: StyleConfig) -> str:
+    """Hash of every option that shapes the picture. ``device`` is left out (a CPU and a GPU
+    render count as the same output); an unset seed hashes as unset."""
+    d = config.to_dict()
+    d.pop("device", None)
+    return _sha256(json.dumps(d, sort_keys=True).encode())
+
+
+class Ledger:
+    """``OUT_DIR/batch-manifest.jsonl``: one JSON line per finished output (the last line per
+    output wins). Appending keeps each record O(1) and survives a crash mid-write (a torn last
+    line is ignored); loading compacts the file."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / LEDGER_NAME
+        self.entries: dict[str, dict[str, Any]] = {}
+        lines = 0
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                lines += 1
+                try:
+                    rec = json.loads(line)
+                    self.entries[str(rec["output"])] = rec
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    log.warning("%s: ignoring a damaged line", self.path)
+        if lines != len(self.entries):
+            body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.entries.values())
+            write_bytes_atomic(self.path, body.encode())
+
+    def finished(self, output: str, inputs: str, options: str, out_dir: Path) -> bool:
+        rec = self.entries.get(output)
+        return (rec is not None and rec.get("input_hash") == inputs and rec.get("options_hash") == options
+                and (out_dir / output).is_file())
+
+    def record(self, rec: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.entries[str(rec["output"])] = rec
+
+
+# The coordinator ----------------------------------------------------------------------------------
+def batch(
+    inputs: Sequence[str | os.PathLike[str]],
+    styles: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    config: StyleConfig | None = None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    callback: BatchCallback | None = None,
+    output_format: str = "png",
+    each_style: bool = False,
+) -> Summary:
+    """Paint every image of ``inputs`` in ``styles`` (blended; ``each_style`` for one output per
+    style) into ``out_dir``. See the module docstring; returns the :class:`Summary`.
+
+    ``workers``: local processes (default: :func:`default_workers`; 1 runs in this process);
+    ``scheduler``: a Dask scheduler address instead. ``KeyboardInterrupt`` (from Ctrl-C or from
+    ``callback``) stops the batch: finished outputs are kept and recorded, summary.json says
+    ``"interrupted": true``, and the exception propagates; a rerun does the rest.
+    """
+    start = time.perf_counter()
+    cfg = config or StyleConfig()
+    if scheduler and workers:
+        raise ConfigError("--workers: not used with --scheduler (the cluster's workers run the jobs)")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if styles:  # options that cannot fit the given styles: one usage error, not one per image
+        n = 1 if each_style else len(styles)
+        cfg.blend_weights(n)
+        cfg.scales_for(n)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImageError(f"--output {out}: cannot create the folder ({e.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ImageError(f"--output {out}: folder is not writable; choose another location")
+    jobs, failures = expand(inputs, styles, cfg, out_dir=out, output_format=output_format, each_style=each_style)
+    summary = Summary(out_dir=str(out), failed=list(failures))
+    total = len(jobs) + len(failures)
+    ended = 0
+
+    def emit(status: str, output: str, reason: str = "", step: Step | None = None) -> None:
+        if callback is not None:
+            callback(Event(status, ended, total, output, reason, step))
+
+    def fail(job: Job, reason: str) -> None:
+        nonlocal ended
+        summary.failed.append({"input": str(job.content), "output": job.output, "reason": reason})
+        ended += 1
+        emit("failed", job.output, reason)
+
+    try:
+        for f in failures:
+            ended += 1
+            emit("failed", f.get("output") or f["input"], f["reason"])
+        ledger = Ledger(out)
+        files = _Files()
+        todo: list[Job] = []
+        for job in jobs:
+            try:
+                ih = input_hash(*files.digests(job))
+            except ImageError as e:
+                fail(job, str(e))
+                continue
+            if not force and ledger.finished(job.output, ih, options_hash(job.config), out):
+                summary.skipped.append({"output": job.output, "content": str(job.content),
+                                        "reason": "finished earlier with the same input and options"})
+                ended += 1
+                emit("skipped", job.output)
+            else:
+                todo.append(job)
+        if todo:
+            pool = make_pool(scheduler, workers, cfg, len(todo))
+            cancel = True
+            try:
+                for job, got in _drive(pool, todo, files, emit):
+                    if isinstance(got, str):
+                        fail(job, got)
+                        continue
+                    try:
+                        _write(out, job, got, files, ledger)
+                    except (OSError, ImageError) as e:
+                        fail(job, f"output {out / job.output}: cannot be written ({getattr(e, 'strerror', None) or e})")
+                        continue
+                    rendered = got[0]
+                    summary.done.append({"output": job.output, "content": str(job.content),
+                                         "styles": [str(s) for s in job.styles],
+                                         "seed": rendered.config.seed if rendered.config else None,
+                                         "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations})
+                    ended += 1
+                    emit("done", job.output)
+                cancel = False
+            finally:
+                pool.close(cancel)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    finally:
+        summary.seconds = time.perf_counter() - start
+        write_bytes_atomic(out / SUMMARY_NAME, (json.dumps(summary.to_dict(), indent=2) + "\n").encode())
+    return summary
+
+
+class _Files:
+    """Reads inputs for the coordinator; style files are read and hashed once per batch."""
+
+    def __init__(self) -> None:
+        self.styles: dict[Path, tuple[str, bytes]] = {}
+
+    def style(self, path: Path) -> tuple[str, bytes]:
+        if path not in self.styles:
+            data = read_input(path, "style")
+            self.styles[path] = (_sha256(data), data)
+        return self.styles[path]
+
+    def digests(self, job: Job) -> tuple[str, list[str]]:
+        content = _sha256(read_input(job.content, "content"))
+        return content, [self.style(s)[0] for s in job.styles]
+
+
+Done = tuple[Rendered, str]  # the worker's answer and the content's digest
+
+
+def _drive(pool: Pool, todo: list[Job], files: _Files,
+           emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str]]:
+    """Feed ``pool`` at most ``pool.slots`` jobs at a time (so memory stays bounded however long
+    the batch); yield each job with its result or a one-line reason it failed."""
+    queue = iter(todo)
+    pending: dict[Any, tuple[Job, str]] = {}
+    while True:
+        while len(pending) < pool.slots:
+            job = next(queue, None)
+            if job is None:
+                break
+            try:
+                content = read_input(job.content, "content")
+                styles = [files.style(s) for s in job.styles]
+            except ImageError as e:
+                yield job, str(e)
+                continue
+            spec = Spec(job.config, str(job.content), tuple(map(str, job.styles)), tuple(k for k, _ in styles))
+
+            def on_step(step: Step, job: Job = job) -> None:
+                emit("running", job.output, step=step)
+
+            pending[pool.submit(spec, content, styles, on_step)] = (job, _sha256(content))
+        if not pending:
+            return
+        for fut in pool.wait(set(pending)):
+            job, digest = pending.pop(fut)
+            try:
+                got: Rendered = fut.result()
+            except BrokenProcessPool:
+                yield job, "the worker process died while painting this image (out of memory? try a smaller --size)"
+                continue
+            except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
+                yield job, f"{type(e).__name__}: {e}".splitlines()[0]
+                continue
+            yield job, (got.error or (got, digest))
+
+
+def _write(out: Path, job: Job, got: Done, files: _Files, ledger: Ledger) -> None:
+    rendered, digest = got
+    assert rendered.image is not None and rendered.config is not None
+    style_digests = [files.style(s)[0] for s in job.styles]
+    record = provenance(rendered.config,
+                        {"content": {"path": str(job.content), "sha256": digest},
+                         "styles": [{"path": str(s), "sha256": d} for s, d in zip(job.styles, style_digests)]},
+                        seconds=round(rendered.seconds, 2), iterations=rendered.iterations, loss=rendered.loss)
+    target = out / job.output
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_image(rendered.image, target, alpha=rendered.alpha, metadata={"painterly": json.dumps(record, sort_keys=True)})
+    ledger.record({"output": job.output, "input_hash": input_hash(digest, style_digests),
+                   "options_hash": options_hash(job.config), "content": str(job.content),
+                   "styles": [str(s) for s in job.styles], "seed": rendered.config.seed,
+                   "seconds": round(rendered.seconds, 2),
+                   "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

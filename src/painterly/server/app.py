@@ -1,0 +1,270 @@
+"""The FastAPI app: one page, a JSON API, and server-sent events for progress.
+
+Routes (all errors are JSON ``{"error": message, "status": code}``):
+
+- ``GET /`` the page; ``/static/*`` its script and styles (package data, no build step)
+- ``GET /api/config`` presets, choices, defaults and limits for the form
+- ``POST /api/jobs`` multipart: ``content`` (one image), ``style`` (one or more images),
+  ``options`` (JSON object, see :mod:`painterly.server.params`) -> 201 and the job
+- ``GET /api/jobs`` running and queued jobs; ``GET /api/jobs/{id}`` one job
+- ``GET /api/jobs/{id}/events`` ``text/event-stream``: ``state``, ``progress``, ``preview``
+- ``POST /api/jobs/{id}/cancel``
+- ``GET /api/jobs/{id}/preview.jpg``, ``.../result.png`` (``?download=1`` to save),
+  ``.../sheet.png``, ``.../thumb.jpg``
+- ``GET /api/gallery`` finished results kept in the output folder, newest first
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive
+
+from .. import __version__
+from ..config import ConfigError
+from .guard import Guard
+from .jobs import RESULT_FILES, Job, JobFinished, JobManager, QueueFull, UnknownJob
+from .params import Limits, build_config, public_config
+from .uploads import Upload, UploadError, decode_upload
+
+STATIC_DIR = Path(__file__).with_name("static")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{8,128}$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    output_dir: str | os.PathLike[str],
+    *,
+    token: str | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    limits: Limits | None = None,
+    preview_interval: float = 0.5,
+) -> FastAPI:
+    """Build the app around a :class:`JobManager` for ``output_dir`` (created if missing).
+
+    ``preview_interval``: least seconds between preview images (every scale's last
+    iteration always sends one). The worker thread starts with the first job and stops
+    when the app shuts down.
+    """
+    if token is not None and not TOKEN_RE.match(token):
+        raise ConfigError("--token must be 8 to 128 characters from A-Z a-z 0-9 . _ ~ -")
+    limits = limits or Limits()
+    manager = JobManager(output_dir, preview_interval=preview_interval, max_queue=limits.max_queue)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(manager.close)
+
+    app = FastAPI(title="painterly", version=__version__, lifespan=lifespan,
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.manager = manager
+    app.state.limits = limits
+    _add_error_handlers(app)
+    _add_routes(app, manager, limits)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts)
+    return app
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"nothing at {request.url.path}"
+        elif exc.status_code == 400:
+            message = f"malformed request: {exc.detail}"
+        return _error(exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+        return _error(422, "; ".join(parts))
+
+
+def _job(request: Request, job_id: str) -> Job:
+    try:
+        return request.app.state.manager.get(job_id)  # type: ignore[no-any-return]
+    except UnknownJob:
+        raise ApiError(404, f"unknown job {job_id[:40]!r}; it may have been queued when the server restarted") from None
+
+
+JobDep = Annotated[Job, Depends(_job)]
+
+
+def _add_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/config")
+    async def config() -> dict[str, Any]:
+        return {**public_config(limits), "version": __version__}
+
+    @app.post("/api/jobs", status_code=201)
+    async def create_job(request: Request) -> dict[str, Any]:
+        job = await _create_job(request, manager, limits)
+        return manager.snapshot(job.id)
+
+    @app.get("/api/jobs")
+    async def list_jobs() -> dict[str, Any]:
+        return {"jobs": manager.active()}
+
+    @app.get("/api/jobs/{job_id}")
+    async def get_job(job: JobDep) -> dict[str, Any]:
+        return manager.snapshot(job.id)
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    async def cancel_job(job: JobDep) -> dict[str, Any]:
+        try:
+            manager.cancel(job.id)
+        except JobFinished as e:
+            raise ApiError(409, str(e)) from None
+        return manager.snapshot(job.id)
+
+    @app.get("/api/jobs/{job_id}/events", response_class=EventSourceResponse)
+    async def events(job: JobDep, request: Request) -> AsyncIterator[ServerSentEvent]:
+        sub, snap = manager.subscribe(job.id, asyncio.get_running_loop())
+        try:
+            yield ServerSentEvent(event="state", data=snap, retry=2000)
+            if snap["status"] in ("done", "cancelled", "failed"):
+                return
+            while not manager.closing:
+                try:
+                    kind, data = await asyncio.wait_for(sub.queue.get(), timeout=5.0)
+                except asyncio.TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    continue
+                yield ServerSentEvent(event=kind, data=data)
+                if kind == "state" and data["status"] in ("done", "cancelled", "failed"):
+                    return
+        finally:
+            manager.unsubscribe(job.id, sub)
+
+    @app.get("/api/jobs/{job_id}/preview.jpg")
+    async def preview(job: JobDep) -> Response:
+        data = manager.preview(job.id)
+        if data is None:
+            raise ApiError(404, f"job {job.id} has no preview yet")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/{name}")
+    async def result_file(job: JobDep, name: str, download: bool = False) -> FileResponse:
+        try:
+            path = manager.result_file(job.id, name)
+        except UnknownJob:
+            if name in RESULT_FILES:
+                raise ApiError(404, f"job {job.id} has no {name} (status: {job.status.value})") from None
+            raise ApiError(404, f"no file {name[:60]!r}; files are {', '.join(RESULT_FILES)}") from None
+        filename = f"painterly-{job.id}{Path(name).suffix}" if download else None
+        return FileResponse(path, media_type=RESULT_FILES[name], filename=filename,
+                            content_disposition_type="attachment" if download else "inline")
+
+    @app.get("/api/gallery")
+    async def gallery() -> dict[str, Any]:
+        return {"results": manager.gallery()}
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Wrap ``receive`` so that a body over ``limit`` bytes stops the upload (no Content-Length needed)."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge()
+        return message
+
+    return wrapped
+
+
+async def _create_job(request: Request, manager: JobManager, limits: Limits) -> Job:
+    max_body = limits.max_upload_bytes * (limits.max_styles + 1) + 2**20
+    too_large = (f"upload over {max_body / 2**20:.0f} MB: at most {limits.max_styles + 1} images of "
+                 f"{limits.max_upload_bytes / 2**20:.0f} MB each")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_body:
+        raise ApiError(413, too_large)
+    limited = Request(request.scope, receive=_limited(request.receive, max_body))
+    try:
+        form = await limited.form(max_files=limits.max_styles + 1, max_fields=8, max_part_size=64 * 1024)
+    except _TooLarge:
+        raise ApiError(413, too_large) from None
+    try:
+        unknown = sorted(set(form.keys()) - {"content", "style", "options"})
+        if unknown:
+            raise ApiError(422, f"unknown form field(s) {', '.join(unknown)}; send content, style and options")
+        content = form.get("content")
+        styles = form.getlist("style")
+        if not isinstance(content, UploadFile):
+            raise ApiError(422, "content: choose a photo to paint (form field 'content' is missing)")
+        if not styles or not all(isinstance(s, UploadFile) for s in styles):
+            raise ApiError(422, "style: add at least one style image (form field 'style')")
+        raw = form.get("options") or "{}"
+        if not isinstance(raw, str):
+            raise ApiError(422, "options must be a JSON text field, not a file")
+        try:
+            options = json.loads(raw)
+        except ValueError as e:
+            raise ApiError(422, f"options: not valid JSON ({e})") from None
+        try:
+            cfg = build_config(options, len(styles), limits)
+        except ConfigError as e:
+            raise ApiError(422, str(e)) from None
+        style_edge = max(16, round(cfg.size * max(cfg.scales_for(len(styles)))))
+        uploads = [await _decode(content, "content", cfg.size, limits)]
+        for s in styles:
+            uploads.append(await _decode(s, "style", style_edge, limits))  # type: ignore[arg-type]
+    finally:
+        await form.close()
+    try:
+        return manager.submit(cfg, uploads[0], uploads[1:], options)
+    except QueueFull as e:
+        raise ApiError(503, str(e)) from None
+
+
+async def _decode(upload: UploadFile, field: str, long_edge: int, limits: Limits) -> Upload:
+    data = await upload.read(limits.max_upload_bytes + 1)
+    try:
+        return await run_in_threadpool(decode_upload, data, field=field, filename=upload.filename,
+                                       long_edge=long_edge, max_bytes=limits.max_upload_bytes,
+                                       max_pixels=limits.max_pixels)
+    except UploadError as e:
+        raise ApiError(e.status, str(e)) from None

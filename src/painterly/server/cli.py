@@ -1,0 +1,109 @@
+"""``painterly serve``: start the web UI (FastAPI + uvicorn) and print its address."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..cli import EXIT_FAILURE, EXIT_OK, _Parser, run_guarded
+from ..config import ConfigError
+
+DEFAULT_OUTPUT_DIR = "painterly-output"
+
+
+def build_parser() -> _Parser:
+    from .params import Limits
+
+    p = _Parser(
+        prog="painterly serve",
+        description="Paint in the browser: a local web page with live progress and a gallery of results.",
+    )
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to the "
+                        "network, then use --token)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
+                   help=f"where results and the gallery are kept (default ./{DEFAULT_OUTPUT_DIR})")
+    p.add_argument("--token", help="require this token (8+ characters from A-Z a-z 0-9 . _ ~ -) on every request")
+    p.add_argument("--max-size", type=int, default=Limits.max_size, metavar="PX",
+                   help=f"largest output long edge a request may ask for (default {Limits.max_size})")
+    return p
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_guarded(lambda: _serve(argv))
+
+
+def _serve(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        import uvicorn
+
+        from .app import create_app
+        from .params import Limits
+    except ImportError as e:
+        print(f"painterly serve: error: {e.name} is not installed; pip install 'painterly[web]'", file=sys.stderr)
+        return EXIT_FAILURE
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.max_size < 16:
+        raise ConfigError(f"--max-size must be at least 16, got {args.max_size}")
+    out = _output_dir(args.output_dir)
+    loopback = is_loopback(args.host)
+    app = create_app(out, token=args.token, limits=Limits(max_size=args.max_size),
+                     allowed_hosts=None if not loopback else {"127.0.0.1", "localhost", "::1", args.host})
+    sock = _bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    shown = args.host if args.host not in ("0.0.0.0", "::", "") else socket.gethostname()
+    shown = f"[{shown}]" if ":" in shown else shown
+    url = f"http://{shown}:{port}/" + (f"?token={args.token}" if args.token else "")
+    if not loopback:
+        print(f"painterly serve: warning: listening on {args.host}, reachable from other machines"
+              + ("" if args.token else "; anyone who can reach it can use it (add --token)"), file=sys.stderr)
+    print(f"painterly: open {url} in a browser (Ctrl-C stops); results are kept in {out}", file=sys.stderr)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return EXIT_OK
+
+
+def _output_dir(path: str) -> Path:
+    out = Path(path).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--output-dir {out}: cannot create it ({e.strerror}); choose another folder") from None
+    if not out.is_dir():
+        raise ConfigError(f"--output-dir {out}: is a file, not a folder")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output-dir {out}: not writable; choose another folder")
+    return out.resolve()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except socket.gaierror as e:
+        raise ConfigError(f"--host {host}: unknown address ({e.strerror})") from None
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port") from None
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,297 @@
+"""Texture synthesis from an example (Gatys, Ecker & Bethge 2015, "Texture Synthesis Using
+Convolutional Neural Networks"): optimise white noise until its Gram matrices match the
+sample's; no content term.
+
+Tileable textures: every convolution of the network pads *circularly* instead of with
+zeros, so the network sees the output as a torus and the wrap-around edges are optimised
+like any other neighbourhood. 2x2 pooling wraps exactly when every side it halves is even,
+i.e. when the output's sides are multiples of ``2 ** poolings`` (16 up to ``relu5_1``).
+Other sizes are synthesised at the nearest multiple of 16 and resampled periodically to the
+exact size asked for (a scale change of at most 8 px per side, which keeps the wrap seamless).
+
+Deviations from the paper, and why:
+
+* Layers are ``relu1_1 .. relu5_1`` (the paper: ``conv1_1`` and ``pool1 .. pool4``), the
+  same layers painterly's style loss uses, so a texture and a painting share one notion
+  of "style".
+* Gram matrices are normalised by C*H*W and compared with a mean squared error (see
+  :mod:`painterly.losses`), so the loss does not grow with the output size and a
+  1024x256 banner matches the same statistics as a 256x256 tile.
+* Measurement helpers (:func:`gram_error`, :func:`seam_ratio`, :func:`patch_copy_distance`)
+  live here too; the tests and ``docs/explain.md`` report them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
+from .features import VGG19Features
+from .images import fit_long_edge, resize
+from .losses import StyleLoss, gram_matrix, tv_loss
+from .optimize import Interrupted, optimize
+from .pipeline import Step, get_extractor, resolve_device
+
+Callback = Callable[[Step], None]
+
+# Every pooling halves the grid; with four of them before relu5_1, sides that are multiples
+# of 16 make each pooling window tile the torus exactly.
+WRAP_MULTIPLE = 16
+# Long edge the sample is reduced to by default: its Gram matrices cost a forward pass at
+# that size, and the texture's scale in the output is the sample's scale at this size.
+DEFAULT_SAMPLE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class Texture:
+    """A synthesised texture and what produced it."""
+
+    image: torch.Tensor  # (1, 3, H, W) in [0, 1], exactly the size asked for
+    seed: int
+    loss: float
+    iterations: int
+    seconds: float
+    synth_size: tuple[int, int]  # (H, W) actually optimised (differs for tileable, non-multiple-of-16 sizes)
+
+
+# Network -------------------------------------------------------------------------------
+def circular(extractor: VGG19Features) -> VGG19Features:
+    """A copy of ``extractor`` whose convolutions pad circularly (the input is a torus).
+
+    ``nn.Conv2d`` keeps its padding amounts whatever the mode, so switching
+    ``padding_mode`` on a copy is enough; pooling needs even sides (see :data:`WRAP_MULTIPLE`).
+    """
+    wrapped = copy.deepcopy(extractor)
+    for m in wrapped.modules():
+        if isinstance(m, nn.Conv2d):
+            m.padding_mode = "circular"
+    return wrapped
+
+
+def wrap_size(hw: tuple[int, int]) -> tuple[int, int]:
+    """The nearest (H, W) with both sides multiples of :data:`WRAP_MULTIPLE` (at least one)."""
+    return tuple(max(WRAP_MULTIPLE, WRAP_MULTIPLE * round(s / WRAP_MULTIPLE)) for s in hw)  # type: ignore[return-value]
+
+
+def resize_periodic(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Resize a periodic image ((B, C, H, W)) so that the result is periodic too.
+
+    Pads circularly by a margin, resizes with the same scale, crops the margin back off:
+    the interpolation near an edge then reads the pixels across the wrap, not a clamp.
+    """
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(hw):
+        return x
+    m = 4
+    padded = F.pad(x, (m, m, m, m), mode="circular")
+    sy, sx = hw[0] / h, hw[1] / w
+    big = F.interpolate(padded, size=(round((h + 2 * m) * sy), round((w + 2 * m) * sx)),
+                        mode="bicubic", align_corners=False)
+    oy, ox = round(m * sy), round(m * sx)
+    out = big[..., oy:oy + hw[0], ox:ox + hw[1]]
+    if tuple(out.shape[-2:]) != tuple(hw):  # rounding of the padded size: fall back to an exact grid
+        out = F.interpolate(padded, scale_factor=(sy, sx), mode="bicubic", align_corners=False,
+                            recompute_scale_factor=False)[..., oy:oy + hw[0], ox:ox + hw[1]]
+    return out.clamp(0, 1)
+
+
+def circular_tv(image: torch.Tensor) -> torch.Tensor:
+    """Total variation that also counts the wrap-around neighbours (0 for a constant)."""
+    dx = image - image.roll(1, dims=-1)
+    dy = image - image.roll(1, dims=-2)
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+# Targets and objective -----------------------------------------------------------------
+def sample_grams(extractor: VGG19Features, sample: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Gram matrices ((1, C, C), see :func:`painterly.losses.gram_matrix`) of ``sample`` ((1, 3, H, W) in [0, 1]).
+
+    Taken with the ordinary zero-padded network even for tileable output: the sample
+    itself does not wrap, and a circular pass would add its seam to the statistics.
+    """
+    device = next(extractor.buffers()).device
+    with torch.no_grad():
+        feats = extractor(sample.to(device), layers)
+    return {k: gram_matrix(feats[k]) for k in layers}
+
+
+def style_objective(
+    extractor: VGG19Features,
+    grams: dict[str, torch.Tensor],
+    cfg: StyleConfig,
+    layers: Sequence[str],
+    *,
+    tileable: bool = False,
+) -> Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """``objective(image) -> (total, {"style", "style:<layer>", "tv"})``: Gram matching only."""
+    weights = dict(zip(layers, cfg.style_layer_weights)) if cfg.style_layer_weights else {k: 1.0 for k in layers}
+    loss = StyleLoss(grams, weights)
+    tv = circular_tv if tileable else tv_loss
+
+    def objective(image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        per_layer = loss.per_layer(extractor(image, layers))
+        style = cfg.style_weight * torch.stack(list(per_layer.values())).sum()
+        terms = {"style": style, **{f"style:{k}": cfg.style_weight * v.detach() for k, v in per_layer.items()}}
+        total = style
+        if cfg.tv_weight > 0:
+            terms["tv"] = cfg.tv_weight * tv(image)
+            total = total + terms["tv"]
+        return total, terms
+
+    return objective
+
+
+# Synthesis ---------------------------------------------------------------------------
+def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
+    """``"WxH"`` or ``"N"`` (square) -> (H, W); raises :class:`ConfigError` naming ``option``."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) not in (1, 2):
+        raise ConfigError(f"{option} {text!r}: expected WIDTHxHEIGHT such as 512x256, or one number for a square")
+    w, h = (nums[0], nums[0]) if len(nums) == 1 else nums
+    check_size((h, w), option)
+    return h, w
+
+
+def check_size(hw: tuple[int, int], option: str = "--size") -> None:
+    h, w = hw
+    if min(h, w) < MIN_SIZE:
+        raise ConfigError(f"{option} {w}x{h}: each side needs at least {MIN_SIZE} px for VGG19")
+
+
+def synthesize_texture(
+    sample: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    config: StyleConfig | None = None,
+    tileable: bool = False,
+    sample_size: int | None = DEFAULT_SAMPLE_SIZE,
+    layers: Sequence[str] | None = None,
+    callback: Callback | None = None,
+    image_every: int = 0,
+) -> Texture:
+    """Synthesise a texture of ``size`` (H, W) from ``sample`` ((1, 3, h, w) in [0, 1]).
+
+    ``config`` supplies the optimiser, network and loss options (``iterations``, ``seed``,
+    ``pooling``, ``style_weight``, ``style_layer_weights``, ``tv_weight``, ``device`` ...);
+    ``layers`` defaults to ``config.style_layers``. The sample is reduced to ``sample_size``
+    on its long edge (None: used as it is; never enlarged): that fixes the texture's scale.
+    Starts from uniform white noise drawn from ``config.seed`` (random when None; the seed
+    used is returned). ``callback`` receives a :class:`~painterly.pipeline.Step` per iteration.
+    Ctrl-C raises :class:`~painterly.optimize.Interrupted` with the best texture so far,
+    already at ``size``.
+    """
+    cfg = config or StyleConfig()
+    layers = tuple(layers or cfg.style_layers)
+    check_size(size)
+    if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(layers):
+        raise ConfigError(f"--style-layer-weights has {len(cfg.style_layer_weights)} values for {len(layers)} layers")
+    seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
+    device = resolve_device(cfg.device)
+    base = get_extractor(cfg.weights, cfg.pooling.value, (_deepest(layers),), str(device))
+    sample = sample.detach().float().cpu()
+    if sample_size is not None and max(sample.shape[-2:]) > sample_size:
+        sample = resize(sample, fit_long_edge(tuple(sample.shape[-2:]), sample_size))  # type: ignore[arg-type]
+    if min(sample.shape[-2:]) < MIN_SIZE:
+        raise ConfigError(f"the sample is {sample.shape[-1]}x{sample.shape[-2]} px; each side needs {MIN_SIZE}+")
+    grams = sample_grams(base, sample, layers)
+    synth_hw = wrap_size(size) if tileable else size
+    net = circular(base) if tileable else base
+    objective = style_objective(net, grams, cfg, layers, tileable=tileable)
+    gen = torch.Generator().manual_seed(seed)
+    init = torch.rand((1, 3, *synth_hw), generator=gen).to(device)
+    start = time.perf_counter()
+
+    def finish(x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().cpu()
+        return resize_periodic(x, size) if tileable else x
+
+    def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor) -> None:
+        if callback is None:
+            return
+        want = i == cfg.iterations or (image_every > 0 and i % image_every == 0)
+        callback(Step(i, cfg.iterations, 0, 1, synth_hw, value, terms, i, cfg.iterations,
+                      time.perf_counter() - start, finish(img.clamp(0, 1)) if want else None))
+
+    try:
+        res = optimize(init, objective, optimizer=cfg.optimizer, iterations=cfg.iterations, lr=cfg.lr,
+                       lbfgs_history=cfg.lbfgs_history, tolerance=cfg.tolerance, patience=cfg.patience,
+                       report=report)
+    except Interrupted as e:
+        raise Interrupted(finish(e.image)) from None
+    return Texture(finish(res.image), seed, res.loss, res.iterations, time.perf_counter() - start, synth_hw)
+
+
+def _deepest(layers: Sequence[str]) -> str:
+    # At least relu5_1, so that the cached network is shared with the painting pipeline.
+    return max((*layers, "relu5_1"), key=LAYER_NAMES.index)
+
+
+# Measurements ------------------------------------------------------------------------
+def gram_error(
+    extractor: VGG19Features,
+    image: torch.Tensor,
+    reference: torch.Tensor,
+    layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+) -> dict[str, float]:
+    """The judge's style score: per layer ``||G(image) - G(ref)|| / ||G(ref)||`` (Frobenius), and its mean.
+
+    Gram matrices here are ``F F^T / (H W)`` (normalised by positions, as the judge of
+    issue 2 defines them; the ratio does not depend on that choice). Images are
+    (1, 3, H, W) in [0, 1] and may differ in size. Returns ``{layer: error, "mean": ...}``.
+    """
+    device = next(extractor.buffers()).device
+    with torch.no_grad():
+        fa = extractor(image.to(device), layers)
+        fb = extractor(reference.to(device), layers)
+    out = {}
+    for k in layers:
+        ga, gb = gram_matrix(fa[k]), gram_matrix(fb[k])
+        out[k] = float((ga - gb).norm() / gb.norm())
+    out["mean"] = sum(out[k] for k in layers) / len(layers)
+    return out
+
+
+def seam_ratio(image: torch.Tensor) -> dict[str, float]:
+    """How visible the wrap-around seams of ``image`` ((1, 3, H, W)) are.
+
+    ``horizontal``: mean |difference| between the last and first columns, over the mean
+    |difference| of horizontally adjacent columns inside the image; ``vertical`` likewise
+    for rows; ``mean`` of both. About 1 for a seamless tile, clearly more when the edges
+    do not continue each other.
+    """
+    x = image.detach().float()
+    inner_x = (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+    inner_y = (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+    seam_x = (x[..., :, 0] - x[..., :, -1]).abs().mean()
+    seam_y = (x[..., 0, :] - x[..., -1, :]).abs().mean()
+    h, v = float(seam_x / inner_x), float(seam_y / inner_y)
+    return {"horizontal": h, "vertical": v, "mean": (h + v) / 2}
+
+
+def patch_copy_distance(output: torch.Tensor, sample: torch.Tensor, *, patch: int = 16, stride: int = 4) -> dict[str, float]:
+    """Distance from each ``patch`` x ``patch`` patch of ``output`` to its nearest patch of ``sample``.
+
+    Output patches are taken every ``stride`` px, sample patches at every position. The
+    distance is the RMS pixel difference (images in [0, 1]); a verbatim copy of any
+    patch gives ``min`` 0. Returns ``{"min", "median"}``.
+    """
+    def patches(x: torch.Tensor, step: int) -> torch.Tensor:
+        return F.unfold(x.detach().float().cpu(), patch, stride=step)[0].T  # (N, 3*patch*patch)
+
+    a, b = patches(output, stride), patches(sample, 1)
+    nearest = torch.cat([torch.cdist(chunk, b).min(dim=1).values for chunk in a.split(256)])
+    rms = nearest / math.sqrt(a.shape[1])
+    return {"min": float(rms.min()), "median": float(rms.median())}

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+DATA = Path(__file__).parent / "data"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads() -> None:
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture
+def content_path() -> Path:
+    return DATA / "content.png"
+
+
+@pytest.fixture
+def style_path() -> Path:
+    return DATA / "style.png"
+
+
+@pytest.fixture
+def style2_path() -> Path:
+    return DATA / "style2.png"
+
+
+@pytest.fixture(scope="session")
+def weights():
+    from painterly.weights import load_weights
+
+    return load_weights()
+
+
+@pytest.fixture(scope="session")
+def extractor(weights):
+    from painterly.features import VGG19Features
+
+    return VGG19Features(weights, ["relu5_1"])
+
+
+@pytest.fixture
+def tiny():
+    """Options for fast end-to-end runs with the real network."""
+    from painterly.config import StyleConfig
+
+    return StyleConfig(size=64, iterations=15, multiscale=False, seed=1)

@@ -1,0 +1,58 @@
+import pytest
+
+from painterly.config import LAYER_NAMES, ConfigError, Optimizer, PreserveColors, StyleConfig
+
+
+def test_defaults_are_valid_and_round_trip():
+    cfg = StyleConfig()
+    assert StyleConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.content_layers == ("relu4_2",)
+    assert cfg.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    assert cfg.optimizer is Optimizer.LBFGS
+
+
+def test_layer_names():
+    assert LAYER_NAMES[:4] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2")
+    assert LAYER_NAMES[-1] == "relu5_4"
+    assert len(LAYER_NAMES) == 32
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"style_weight": -1}, "--style-weight"),
+        ({"content_weight": -0.5}, "--content-weight"),
+        ({"size": 8}, "--size"),
+        ({"style_layers": ("relu9_1",)}, "--style-layers"),
+        ({"content_layers": ("nope",)}, "--content-layers"),
+        ({"optimizer": "sgd"}, "--optimizer"),
+        ({"preserve_colors": "sepia"}, "--preserve-colors"),
+        ({"style_layer_weights": (1.0, 2.0)}, "--style-layer-weights"),
+        ({"iterations": -3}, "--iterations"),
+        ({"content_weight": 0, "style_weight": 0}, "nothing to optimise"),
+        ({"scale_factor": 1.0}, "--scale-factor"),
+        ({"seed": -1}, "--seed"),
+    ],
+)
+def test_bad_options_name_the_option(kw, needle):
+    with pytest.raises(ConfigError, match=needle):
+        StyleConfig(**kw)
+
+
+def test_enums_parse_strings():
+    cfg = StyleConfig(optimizer="adam", preserve_colors="luminance")
+    assert cfg.optimizer is Optimizer.ADAM and cfg.preserve_colors is PreserveColors.LUMINANCE
+    assert cfg.lr == 0.02
+
+
+def test_blend_weights_normalised_and_counted():
+    cfg = StyleConfig(style_blend_weights=(1, 3))
+    assert cfg.blend_weights(2) == [0.25, 0.75]
+    with pytest.raises(ConfigError, match="one weight per style"):
+        cfg.blend_weights(3)
+    assert StyleConfig().blend_weights(4) == [0.25] * 4
+
+
+def test_unknown_keys_rejected():
+    with pytest.raises(ConfigError, match="unknown option"):
+        StyleConfig.from_dict({"sizee": 3})
