@@ -57,3 +57,20 @@ def test_too_small_and_unknown(extractor, weights):
         extractor(torch.rand(1, 3, 8, 40))
     with pytest.raises(ValueError, match="unknown layers"):
         VGG19Features(weights, ["relu6_1"])
+
+
+def test_checkpointed_forward_matches(weights):
+    ex = VGG19Features(weights, ["relu5_1"])
+    x = torch.rand(1, 3, 32, 48, requires_grad=True)
+    layers = ["relu1_1", "relu3_2", "relu4_2", "relu5_1"]
+    ref = ex(x, layers)
+    g_ref = torch.autograd.grad(sum(v.sum() for v in ref.values()), x)[0]
+    ex.checkpoint = True
+    try:
+        got = ex(x, layers)
+        g = torch.autograd.grad(sum(v.sum() for v in got.values()), x)[0]
+    finally:
+        ex.checkpoint = False
+    for k in layers:
+        assert torch.allclose(ref[k], got[k])
+    assert torch.allclose(g, g_ref, rtol=1e-4, atol=1e-3)

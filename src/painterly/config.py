@@ -140,6 +140,7 @@ class StyleConfig:
     # Execution
     device: Device = Device.AUTO
     precision: Precision = Precision.AUTO
+    max_memory: float | None = None  # GB; None: 85% of the memory available at the start
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -180,6 +181,8 @@ class StyleConfig:
             _non_negative("--style-blend-weights", w)
         if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
             raise ConfigError("--style-blend-weights must not all be 0")
+        if self.max_memory is not None:
+            _positive("--max-memory", self.max_memory)
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ConfigError(f"--seed must be between 0 and 2**63-1, got {self.seed}")
 

@@ -70,6 +70,36 @@ class VGG19Features(nn.Module):
             first.weight.data = first.weight.data.flip(1).contiguous()
         self.requires_grad_(False)
         self.eval()
+        # Gradient checkpointing per block (set by the memory plan for large images).
+        self.checkpoint = False
+
+    def _forward_checkpointed(self, h: torch.Tensor, wanted: set[str], out: dict[str, torch.Tensor]) -> None:
+        """Run block by block, keeping only block boundaries (and wanted layers) for the backward pass;
+        each block's activations are recomputed there. Memory falls to about one block's worth at a
+        cost of one extra forward pass."""
+        from torch.utils.checkpoint import checkpoint
+
+        blocks: list[list[int]] = [[]]
+        for i, name in enumerate(self.names):
+            if name.startswith("pool"):
+                blocks.append([])
+            blocks[-1].append(i)
+        for idx in blocks:
+            names = [self.names[i] for i in idx]
+            keep = [n for n in names if n in wanted]
+
+            def run(t: torch.Tensor, idx: list[int] = idx, keep: list[str] = keep) -> tuple[torch.Tensor, ...]:
+                kept = []
+                for i in idx:
+                    t = self.ops[i](t)
+                    if self.names[i] in keep:
+                        kept.append(t)
+                return (t, *kept)
+
+            h, *kept = checkpoint(run, h, use_reentrant=False)
+            out.update(zip(keep, kept))
+            if len(out) == len(wanted):
+                return
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """RGB [0, 1] -> the network's input space (channel order handled by the first conv)."""
@@ -85,12 +115,15 @@ class VGG19Features(nn.Module):
             raise ValueError(f"image of {tuple(x.shape[-2:])} px is too small for VGG19; each side needs {MIN_SIZE}+")
         out: dict[str, torch.Tensor] = {}
         h = self.preprocess(x)
-        for name, op in zip(self.names, self.ops):
-            h = op(h)
-            if name in wanted:
-                out[name] = h
-                if len(out) == len(wanted):
-                    break
+        if self.checkpoint and torch.is_grad_enabled() and h.requires_grad:
+            self._forward_checkpointed(h, wanted, out)
+        else:
+            for name, op in zip(self.names, self.ops):
+                h = op(h)
+                if name in wanted:
+                    out[name] = h
+                    if len(out) == len(wanted):
+                        break
         missing = wanted - out.keys()
         if missing:
             raise ValueError(f"layers {sorted(missing)} lie beyond this extractor's deepest layer {LAYER_NAMES[self.deepest]}")

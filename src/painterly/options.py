@@ -80,6 +80,8 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("execution")
     g.add_argument("--device", choices=Device.values(), help=f"default {_D.device.value}")
     g.add_argument("--precision", choices=Precision.values(), help=f"default {_D.precision.value}")
+    g.add_argument("--max-memory", type=float, metavar="GB",
+                   help="memory budget; larger images switch to gradient checkpointing (default: 85%% of available)")
     g.add_argument("--preset", metavar="FILE.toml", help="TOML file of options; flags override it")
 
 

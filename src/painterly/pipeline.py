@@ -18,8 +18,9 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
-from .config import ConfigError, Device, Init, Precision, StyleConfig
+from .config import LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
 from .features import VGG19Features
+from .memory import plan
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
 from .objective import Objective, style_grams
 from .optimize import Interrupted, optimize
@@ -88,8 +89,6 @@ def get_extractor(weights: str | None, pooling: str, layers: tuple[str, ...], de
 
 
 def extractor_for(cfg: StyleConfig, device: torch.device) -> VGG19Features:
-    from .config import LAYER_NAMES
-
     deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
     # Build up to relu5_1 at least, so that different layer choices share one cached network.
     deepest = max(deepest, "relu5_1", key=LAYER_NAMES.index)
@@ -160,7 +159,11 @@ class Painter:
         style_rgbs = [s.rgb for s in styles]
         x = _init_image(cfg, content_full, gen)
         done, loss, iters = 0, float("nan"), 0
+        deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
+        mem = plan(out_hw, deepest, cfg.lbfgs_history, cfg.max_memory) if self.device.type == "cpu" else None
         for k, (hw, n) in enumerate(schedule):
+            if mem is not None:  # checkpoint only the scales that need it
+                self.extractor.checkpoint = plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory).checkpoint
             target = resize(content_full, hw).to(self.device)
             x = resize(x, hw).to(self.device)
             objective = Objective(self.extractor, target, self.style_targets(style_rgbs, hw, cfg),
@@ -176,7 +179,7 @@ class Painter:
 
             try:
                 res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
-                               lbfgs_history=cfg.lbfgs_history, tolerance=cfg.tolerance,
+                               lbfgs_history=mem.lbfgs_history if mem else cfg.lbfgs_history, tolerance=cfg.tolerance,
                                patience=cfg.patience, report=report)
             except Interrupted as e:
                 raise Interrupted(resize(e.image.cpu(), out_hw)) from None

@@ -1,0 +1,35 @@
+"""Helpers shared by the benchmark scripts: timed child processes with their peak memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "images")
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> Run:
+    """Run ``cmd``; return wall time and the child's peak resident memory (getrusage via wait4)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Run(time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode, out)
+
+
+PY = sys.executable

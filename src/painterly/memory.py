@@ -1,0 +1,86 @@
+"""A memory plan made before any heavy work: will this size fit, and how?
+
+The estimate counts what autograd keeps for the backward pass through VGG19 (each ReLU's and
+pooling's output, float32), the gradients alive at the widest layer, the L-BFGS history
+(2 vectors of the image's size per step kept) and a fixed base (the interpreter, torch, the
+weights). When it does not fit in the budget (``--max-memory``, else 85% of the memory
+available now), the plan switches on gradient checkpointing per VGG block (one extra forward
+pass, activations of one block alive), then shortens the L-BFGS history; if it still does not
+fit it refuses with the size that would.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .config import LAYER_NAMES, ConfigError
+
+BASE_BYTES = 700 * 2**20
+CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    checkpoint: bool
+    lbfgs_history: int
+    estimate_bytes: int
+    budget_bytes: int
+
+
+def available_bytes() -> int:
+    """Memory available to this process now (MemAvailable, capped by a cgroup limit if any)."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = open(path).read().strip()
+            if text.isdigit():
+                avail = min(avail, int(text))
+        except OSError:
+            pass
+    return avail
+
+
+def activation_bytes(hw: tuple[int, int], deepest: str, checkpoint: bool) -> int:
+    """Bytes of activations kept for the backward pass (float32, batch 1)."""
+    h, w = hw
+    stop = LAYER_NAMES.index(deepest)
+    per_block: dict[int, int] = {}
+    for name in LAYER_NAMES[: stop + 1]:
+        if name.startswith("relu"):
+            b = int(name[4])
+            per_block[b] = per_block.get(b, 0) + CHANNELS[b] * (h >> (b - 1)) * (w >> (b - 1))
+    pools = sum(CHANNELS[b] * (h >> b) * (w >> b) for b in per_block if b < max(per_block))
+    widest = 2 * CHANNELS[1] * h * w  # gradient and activation alive at the first block
+    kept = (max(per_block.values()) + pools) if checkpoint else sum(per_block.values()) + pools
+    return 4 * (kept + 2 * widest)
+
+
+def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None = None) -> MemoryPlan:
+    budget = int(max_memory_gb * 2**30) if max_memory_gb else int(0.85 * available_bytes())
+    pixels = 3 * hw[0] * hw[1]
+    for checkpoint in (False, True):
+        acts = activation_bytes(hw, deepest, checkpoint)
+        room = budget - BASE_BYTES - acts
+        if room <= 0:
+            continue
+        fit_history = min(history, room // (2 * 4 * pixels + 1))
+        if fit_history >= min(history, 5):
+            est = BASE_BYTES + acts + 2 * 4 * pixels * fit_history
+            return MemoryPlan(checkpoint, int(fit_history), est, budget)
+    # Largest long edge that fits with checkpointing, for the message.
+    scale = (max(budget - BASE_BYTES, 1) / max(activation_bytes(hw, deepest, True), 1)) ** 0.5
+    fits = int(max(hw) * min(scale, 1.0) * 0.95)
+    raise ConfigError(
+        f"--size {max(hw)}: needs about {(BASE_BYTES + activation_bytes(hw, deepest, True)) / 2**30:.1f} GB, "
+        f"but only {budget / 2**30:.1f} GB is available; use --size {fits} or less, or raise --max-memory"
+    )

@@ -1,0 +1,35 @@
+import pytest
+
+from painterly.config import ConfigError
+from painterly.memory import activation_bytes, plan
+
+
+def test_estimate_grows_with_pixels_and_checkpointing_saves():
+    small, big = activation_bytes((256, 256), "relu5_1", False), activation_bytes((512, 512), "relu5_1", False)
+    assert 3.9 < big / small < 4.1
+    assert activation_bytes((512, 512), "relu5_1", True) < big
+    assert activation_bytes((512, 512), "relu2_1", False) < big
+
+
+def test_plan_fits_small_images_plainly():
+    p = plan((512, 512), "relu5_1", 100, max_memory_gb=8)
+    assert not p.checkpoint and p.lbfgs_history == 100 and p.estimate_bytes <= p.budget_bytes
+
+
+def test_plan_switches_to_checkpointing_then_refuses():
+    hw = (2160, 3840)
+    plain = plan(hw, "relu5_1", 100, max_memory_gb=64)
+    assert not plain.checkpoint
+    tight = plan(hw, "relu5_1", 100, max_memory_gb=15)
+    assert tight.checkpoint and tight.estimate_bytes <= tight.budget_bytes
+    with pytest.raises(ConfigError, match=r"--size 3840: needs about .* use --size \d+ or less"):
+        plan(hw, "relu5_1", 100, max_memory_gb=2)
+
+
+def test_cli_refuses_before_heavy_work(tmp_path, capsys, content_path, style_path):
+    from painterly.cli import main
+
+    out = tmp_path / "o.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), "--size", "6000", "--max-memory", "1",
+                 "--quiet"]) == 2
+    assert "--size 6000: needs about" in capsys.readouterr().err and not out.exists()
