@@ -9,4 +9,4 @@ from .app import create_app
 from .jobs import JobManager, JobStatus
 from .params import PRESETS, Limits
 
-__all__ = ["JobManager", "JobStatus", "Limits", "PRESETS", "create_app"]
+__all__ = ["PRESETS", "JobManager", "JobStatus", "Limits", "create_app"]

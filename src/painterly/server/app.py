@@ -81,7 +81,7 @@ def create_app(
         await run_in_threadpool(manager.close)
 
     app = FastAPI(title="painterly", version=__version__, lifespan=lifespan,
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")  # docs UIs load from a CDN
     app.state.manager = manager
     app.state.limits = limits
     _add_error_handlers(app)
@@ -165,7 +165,7 @@ def _add_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
             while not manager.closing:
                 try:
                     kind, data = await asyncio.wait_for(sub.queue.get(), timeout=5.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if await request.is_disconnected():
                         return
                     continue
@@ -224,7 +224,7 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits) -> 
         raise ApiError(413, too_large)
     limited = Request(request.scope, receive=_limited(request.receive, max_body))
     try:
-        form = await limited.form(max_files=limits.max_styles + 1, max_fields=8, max_part_size=64 * 1024)
+        form = await limited.form(max_files=limits.max_styles + 2, max_fields=8, max_part_size=64 * 1024)
     except _TooLarge:
         raise ApiError(413, too_large) from None
     try:

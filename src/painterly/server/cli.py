@@ -43,6 +43,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def exposure_warning(host: str, token: str | None) -> str | None:
+    """What to tell the user when the server is reachable from other machines (None on loopback)."""
+    if is_loopback(host):
+        return None
+    if token:
+        return f"listening on {host}: reachable from other machines, protected by the token"
+    return (f"listening on {host}: anyone who can reach this machine can use the server and see the gallery; "
+            "add --token to require a password-like token")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     return run_guarded(lambda: _serve(argv))
@@ -71,12 +81,16 @@ def _serve(argv: list[str]) -> int:
     shown = args.host if args.host not in ("0.0.0.0", "::", "") else socket.gethostname()
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{port}/" + (f"?token={args.token}" if args.token else "")
-    if not loopback:
-        print(f"painterly serve: warning: listening on {args.host}, reachable from other machines"
-              + ("" if args.token else "; anyone who can reach it can use it (add --token)"), file=sys.stderr)
+    warning = exposure_warning(args.host, args.token)
+    if warning:
+        print(f"painterly serve: warning: {warning}", file=sys.stderr)
     print(f"painterly: open {url} in a browser (Ctrl-C stops); results are kept in {out}", file=sys.stderr)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: the normal way to stop
+        pass
+    print("painterly: server stopped", file=sys.stderr)
     return EXIT_OK
 
 

@@ -14,10 +14,11 @@ Pure ASGI, so it does not buffer the server-sent event streams.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,10 +51,10 @@ class Guard:
             await _deny(send, 400, f"unexpected Host header {host!r}; open the address painterly serve printed")
             return
         origin = headers.get("origin")
-        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
-            if urlsplit(origin).netloc.lower() != host.lower():
-                await _deny(send, 403, "requests from other web sites are refused")
-                return
+        writes = scope["method"] not in ("GET", "HEAD", "OPTIONS")
+        if writes and origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower():
+            await _deny(send, 403, "requests from other web sites are refused")
+            return
         set_cookie = False
         if self.token is not None:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -62,10 +63,8 @@ class Guard:
             if auth.lower().startswith("bearer "):
                 given.append(auth[7:].strip())
             cookie = SimpleCookie()
-            try:
+            with contextlib.suppress(CookieError):  # a malformed Cookie header counts as no cookie
                 cookie.load(headers.get("cookie", ""))
-            except Exception:
-                pass
             if COOKIE in cookie:
                 given.append(cookie[COOKIE].value)
             if not any(secrets.compare_digest(g.encode(), self.token.encode()) for g in given):

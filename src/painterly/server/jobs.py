@@ -230,7 +230,7 @@ class JobManager:
         with self._lock:
             job = self.get(job_id)
             if job.status.finished:
-                raise JobFinished(f"job {job_id} has already {job.status.value}")
+                raise JobFinished(f"job {job_id} is already {job.status.value}")
             job.cancel.set()
             if job.status is JobStatus.QUEUED:
                 self._queue.remove(job.id)
@@ -324,6 +324,9 @@ class JobManager:
             self._finish(job, JobStatus.CANCELLED, error="the server shut down" if self._closing else None)
         except (ConfigError, ImageError, WeightsError) as e:
             self._finish(job, JobStatus.FAILED, error=str(e))
+        except OSError as e:  # writing the result folder
+            where = e.filename or self.output_dir
+            self._finish(job, JobStatus.FAILED, error=f"could not save the result in {where} ({e.strerror or e})")
         except (MemoryError, torch.OutOfMemoryError):
             self._finish(job, JobStatus.FAILED, error=f"out of memory at size {job.config.size}; choose a smaller size")
         except Exception as e:  # the worker must outlive any one job
@@ -381,7 +384,7 @@ class JobManager:
             names = [s["name"] for s in job.inputs["styles"]]
             panels += [(f"style: {n}"[:40], to_pil(s.rgb)) for n, s in zip(names, job.styles)]
             panels.append(("result", result.pil()))
-            _save_pil(contact_sheet(panels, height=256), tmp / "sheet.png", "PNG")
+            _save_pil(contact_sheet(panels, height=min(384, int(h))), tmp / "sheet.png", "PNG")  # no upscaling
             thumb = result.pil().convert("RGB")
             thumb.thumbnail((320, 320))
             _save_pil(thumb, tmp / "thumb.jpg", "JPEG")

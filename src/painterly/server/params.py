@@ -19,17 +19,19 @@ from typing import Any
 from ..config import ColorMatch, ConfigError, Init, Optimizer, Pooling, PreserveColors, StyleConfig
 
 # Named starting points offered by the page and accepted by the API, defined here only.
-# Speed on a 2-core CPU: about 0.45 s per iteration at 256 px, 1 s at 384 px.
+# ``iterations`` counts at the final size; with multiscale, coarser sizes get more
+# (pipeline.scale_schedule). On a 2-core CPU one iteration takes about 0.45 s at 256 px
+# and 1 s at 384 px.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"size": 256, "iterations": 60, "multiscale": False},
-    "balanced": {"size": 384, "iterations": 120, "multiscale": True},
-    "fine": {"size": 768, "iterations": 250, "multiscale": True},
+    "balanced": {"size": 384, "iterations": 80, "multiscale": True},
+    "fine": {"size": 768, "iterations": 150, "multiscale": True},
 }
 DEFAULT_PRESET = "balanced"
 PRESET_NOTES = {
-    "quick": "256 px, about half a minute on a laptop CPU",
-    "balanced": "384 px, coarse to fine, a few minutes on a CPU",
-    "fine": "768 px, coarse to fine; best on a GPU",
+    "quick": "256 px in one pass: about half a minute on a laptop CPU",
+    "balanced": "384 px, coarse to fine: two or three minutes on a laptop CPU",
+    "fine": "768 px, coarse to fine: best with a GPU (half an hour or more on a CPU)",
 }
 
 

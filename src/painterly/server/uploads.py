@@ -23,7 +23,9 @@ from ..images import ImageError, Loaded, fit_long_edge, load_image, resize
 
 # Formats accepted from the network. Pillow can open more (EPS would run Ghostscript,
 # PDF/PSD are not pictures people paint): only these plugins are tried.
-FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "TIFF", "BMP", "GIF", "AVIF")
+# (JPEG covers MPO, the multi-picture JPEG some phones write.)
+Image.init()
+FORMATS = tuple(f for f in ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "AVIF") if f in Image.OPEN)
 FORMAT_NAMES = "PNG, JPEG, WebP, TIFF, BMP, GIF or AVIF"
 
 

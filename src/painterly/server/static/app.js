@@ -56,6 +56,10 @@ function mb(bytes) {
   return `${(bytes / 2 ** 20).toFixed(1)} MB`;
 }
 
+function duration(seconds) {
+  return seconds < 60 ? `${seconds.toFixed(1)} s` : clock(seconds);
+}
+
 function clock(seconds) {
   if (seconds == null || !isFinite(seconds)) return "";
   seconds = Math.max(0, Math.round(seconds));
@@ -247,8 +251,13 @@ function watch(id) {
   state.total = 0;
   if (location.hash !== `#job=${id}`) history.replaceState(null, "", `#job=${id}`);
   localStorage.setItem("painterly.job", id);
-  for (const el of ["download", "sheet-link", "sheet"]) $(el).hidden = true;
+  for (const el of ["download", "sheet-link", "sheet", "view"]) $(el).hidden = true;
+  $("placeholder").hidden = false;
+  $("placeholder").textContent = "The painting appears here as it is made.";
   $("result-info").textContent = "";
+  $("eta").textContent = "";
+  $("bar").style.width = "0";
+  drawLoss();
   setStatus("Connecting…");
   markGallery();
   const source = new EventSource(`/api/jobs/${id}/events`);
@@ -309,7 +318,7 @@ function renderState(s) {
     $("eta").textContent = "";
     $("bar").style.width = "100%";
     $("result-info").textContent = `${r.size[1]}×${r.size[0]} px · ${r.iterations} iterations · ` +
-      `${clock(r.seconds)} · seed ${r.seed}`;
+      `${duration(r.seconds)} · seed ${r.seed}`;
     const download = $("download");
     download.href = s.files.download;
     download.setAttribute("download", `painterly-${s.id}.png`);
@@ -319,7 +328,9 @@ function renderState(s) {
     $("sheet").src = s.files.sheet;
     $("sheet").hidden = false;
   } else if (s.status === "cancelled") {
-    setStatus(s.error ? `Cancelled: ${s.error}.` : "Cancelled.");
+    const where = s.done ? ` at iteration ${s.done} of ${s.total}` : "";
+    const shown = s.preview ? "; the last preview is shown" : "";
+    setStatus(s.error ? `Cancelled: ${s.error}.` : `Cancelled${where}${shown}.`);
     $("eta").textContent = "";
   } else if (s.status === "failed") {
     setStatus(`Failed: ${s.error}`, true);
@@ -382,8 +393,11 @@ function drawLoss() {
   points.forEach(([d], i) => (i ? ctx.lineTo(x(d), y(logs[i])) : ctx.moveTo(x(d), y(logs[i]))));
   ctx.stroke();
   const last = points[points.length - 1][1];
-  ctx.fillText(`loss ${last.toPrecision(3)}  (log scale; started at ${points[0][1].toPrecision(3)})`,
-    8 * ratio, 14 * ratio);
+  const label = `loss ${last.toPrecision(3)} (log scale, from ${points[0][1].toPrecision(3)}): lower is closer ` +
+    "to the photo's content and the painting's style";
+  ctx.textAlign = "right";
+  ctx.fillText(label, w - 8 * ratio, 14 * ratio);
+  ctx.textAlign = "left";
 }
 
 async function cancelJob() {
@@ -468,6 +482,12 @@ async function init() {
     addStyles([...e.target.files]);
     e.target.value = "";
   });
+  // A file dropped beside the drop zones would make the browser navigate away to it.
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (e) => {
+      if (!(e.target instanceof Element && e.target.closest(".drop"))) e.preventDefault();
+    });
+  }
   wireDrop($("content-drop"));
   wireDrop($("style-drop"));
   $("form").addEventListener("submit", start);
