@@ -37,12 +37,13 @@ from .batch_jobs import MANIFEST_SUFFIXES, Job, check_format, expand
 from .batch_workers import (
     BatchError,
     CachingPainter,
+    DaskPool,
     Pool,
     Rendered,
     Spec,
     StyleTargetCache,
     default_workers,
-    make_pool,
+    local_pool,
 )
 from .config import ConfigError, StyleConfig
 from .images import ImageError, save_image, write_bytes_atomic
@@ -50,7 +51,7 @@ from .meta import provenance
 from .pipeline import Step
 
 __all__ = ["MANIFEST_SUFFIXES", "BatchError", "CachingPainter", "Event", "Job", "Ledger", "StyleTargetCache",
-           "Summary", "batch", "check_format", "default_workers", "expand"]
+           "Summary", "batch", "check_arguments", "check_format", "default_workers", "expand"]
 
 log = logging.getLogger("painterly.batch")
 
@@ -192,6 +193,35 @@ def batch(
     """
     start = time.perf_counter()
     cfg = config or StyleConfig()
+    check_arguments(cfg, styles, workers, scheduler, each_style)
+    out = _out_dir(out_dir)
+    pool: Pool | None = DaskPool(scheduler) if scheduler else None  # a bad address fails before any work
+    jobs, failures = expand(inputs, styles, cfg, out_dir=out, output_format=output_format, each_style=each_style)
+    run = _Run(out, Summary(out_dir=str(out)), len(jobs) + len(failures), callback)
+    cancel = True
+    try:
+        for f in failures:
+            run.fail(f)
+        ledger = Ledger(out)
+        todo = run.plan(jobs, ledger, force)
+        if todo:
+            pool = pool or local_pool(workers, cfg, len(todo))
+            run.paint(pool, todo, ledger)
+        cancel = False
+    except KeyboardInterrupt:
+        run.summary.interrupted = True
+        raise
+    finally:
+        if pool is not None:
+            pool.close(cancel)
+        run.summary.seconds = time.perf_counter() - start
+        write_bytes_atomic(out / SUMMARY_NAME, (json.dumps(run.summary.to_dict(), indent=2) + "\n").encode())
+    return run.summary
+
+
+def check_arguments(cfg: StyleConfig, styles: Sequence[object], workers: int | None, scheduler: str | None,
+                    each_style: bool) -> None:
+    """Refuse (with a :class:`ConfigError`) arguments that would fail every job."""
     if scheduler and workers:
         raise ConfigError("--workers: not used with --scheduler (the cluster's workers run the jobs)")
     if workers is not None and workers < 1:
@@ -200,6 +230,9 @@ def batch(
         n = 1 if each_style else len(styles)
         cfg.blend_weights(n)
         cfg.scales_for(n)
+
+
+def _out_dir(out_dir: str | os.PathLike[str]) -> Path:
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -207,71 +240,62 @@ def batch(
         raise ImageError(f"--output {out}: cannot create the folder ({e.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise ImageError(f"--output {out}: folder is not writable; choose another location")
-    jobs, failures = expand(inputs, styles, cfg, out_dir=out, output_format=output_format, each_style=each_style)
-    summary = Summary(out_dir=str(out), failed=list(failures))
-    total = len(jobs) + len(failures)
-    ended = 0
+    return out
 
-    def emit(status: str, output: str, reason: str = "", step: Step | None = None) -> None:
-        if callback is not None:
-            callback(Event(status, ended, total, output, reason, step))
 
-    def fail(job: Job, reason: str) -> None:
-        nonlocal ended
-        summary.failed.append({"input": str(job.content), "output": job.output, "reason": reason})
-        ended += 1
-        emit("failed", job.output, reason)
+class _Run:
+    """One batch's bookkeeping: the summary, the count of ended jobs, and the events."""
 
-    try:
-        for f in failures:
-            ended += 1
-            emit("failed", f.get("output") or f["input"], f["reason"])
-        ledger = Ledger(out)
-        files = _Files()
+    def __init__(self, out: Path, summary: Summary, total: int, callback: BatchCallback | None):
+        self.out, self.summary, self.total, self.callback = out, summary, total, callback
+        self.ended = 0
+        self.files = _Files()
+
+    def emit(self, status: str, output: str, reason: str = "", step: Step | None = None) -> None:
+        if self.callback is not None:
+            self.callback(Event(status, self.ended, self.total, output, reason, step))
+
+    def fail(self, record: dict[str, Any]) -> None:
+        self.summary.failed.append(record)
+        self.ended += 1
+        self.emit("failed", record.get("output") or record["input"], record["reason"])
+
+    def plan(self, jobs: list[Job], ledger: Ledger, force: bool) -> list[Job]:
+        """The jobs to paint: those not finished earlier with the same input and options."""
         todo: list[Job] = []
         for job in jobs:
             try:
-                ih = input_hash(*files.digests(job))
+                inputs = input_hash(*self.files.digests(job))
             except ImageError as e:
-                fail(job, str(e))
+                self.fail({"input": str(job.content), "output": job.output, "reason": str(e)})
                 continue
-            if not force and ledger.finished(job.output, ih, options_hash(job.config), out):
-                summary.skipped.append({"output": job.output, "content": str(job.content),
-                                        "reason": "finished earlier with the same input and options"})
-                ended += 1
-                emit("skipped", job.output)
-            else:
+            if force or not ledger.finished(job.output, inputs, options_hash(job.config), self.out):
                 todo.append(job)
-        if todo:
-            pool = make_pool(scheduler, workers, cfg, len(todo))
-            cancel = True
+                continue
+            self.summary.skipped.append({"output": job.output, "content": str(job.content),
+                                         "reason": "finished earlier with the same input and options"})
+            self.ended += 1
+            self.emit("skipped", job.output)
+        return todo
+
+    def paint(self, pool: Pool, todo: list[Job], ledger: Ledger) -> None:
+        for job, got in _drive(pool, todo, self.files, self.emit):
+            if isinstance(got, str):
+                self.fail({"input": str(job.content), "output": job.output, "reason": got})
+                continue
             try:
-                for job, got in _drive(pool, todo, files, emit):
-                    if isinstance(got, str):
-                        fail(job, got)
-                        continue
-                    try:
-                        _write(out, job, got, files, ledger)
-                    except (OSError, ImageError) as e:
-                        fail(job, f"output {out / job.output}: cannot be written ({getattr(e, 'strerror', None) or e})")
-                        continue
-                    rendered = got[0]
-                    summary.done.append({"output": job.output, "content": str(job.content),
-                                         "styles": [str(s) for s in job.styles],
-                                         "seed": rendered.config.seed if rendered.config else None,
-                                         "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations})
-                    ended += 1
-                    emit("done", job.output)
-                cancel = False
-            finally:
-                pool.close(cancel)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        raise
-    finally:
-        summary.seconds = time.perf_counter() - start
-        write_bytes_atomic(out / SUMMARY_NAME, (json.dumps(summary.to_dict(), indent=2) + "\n").encode())
-    return summary
+                _write(self.out, job, got, self.files, ledger)
+            except (OSError, ImageError) as e:
+                reason = f"output {self.out / job.output}: cannot be written ({getattr(e, 'strerror', None) or e})"
+                self.fail({"input": str(job.content), "output": job.output, "reason": reason})
+                continue
+            rendered = got[0]
+            self.summary.done.append({"output": job.output, "content": str(job.content),
+                                      "styles": [str(s) for s in job.styles],
+                                      "seed": rendered.config.seed if rendered.config else None,
+                                      "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations})
+            self.ended += 1
+            self.emit("done", job.output)
 
 
 class _Files:
@@ -324,7 +348,8 @@ def _drive(pool: Pool, todo: list[Job], files: _Files,
             try:
                 got: Rendered = fut.result()
             except BrokenProcessPool:
-                yield job, "the worker process died while painting this image (out of memory? try a smaller --size)"
+                yield job, ("a worker process died while this image was being painted (out of memory? "
+                            "try a smaller --size or fewer --workers); a rerun retries it")
                 continue
             except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
                 yield job, f"{type(e).__name__}: {e}".splitlines()[0]

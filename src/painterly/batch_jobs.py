@@ -27,8 +27,6 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", "
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson"})
 
 
-
-# Jobs and results -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Job:
     """One output: ``content`` painted in ``styles`` (blended) with ``config``."""
@@ -57,7 +55,7 @@ def expand(
     """
     fmt = check_format(output_format)
     base_styles = tuple(Path(s) for s in styles)
-    outside = Path(out_dir).resolve() if out_dir is not None else None
+    outside = _abs(Path(out_dir)) if out_dir is not None else None
     rows: list[tuple[Path, tuple[Path, ...], str | None, StyleConfig, str]] = []
     failed: list[dict[str, Any]] = []
     for item in inputs:
@@ -121,17 +119,17 @@ def _image_paths(text: str, outside: Path | None) -> tuple[list[Path], str]:
                 and not p.is_dir() and not inside)
 
     path = Path(text)
-    if glob.has_magic(text):
-        found = [p for p in map(Path, sorted(glob.glob(text, recursive=True))) if wanted(p)]
-        return found, "" if found else "matched no image files"
     if path.is_dir():
         try:
             found = [p for p in sorted(path.iterdir()) if wanted(p)]
         except OSError as e:
             return [], f"folder cannot be listed ({e.strerror}); check its permissions"
         return found, "" if found else f"folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
-    if path.exists() or path.is_symlink():
+    if path.exists() or path.is_symlink():  # before globbing: "shot[1].jpg" is a file name
         return [path], ""
+    if any(c in text for c in "*?["):
+        found = [p for p in map(Path, sorted(glob.glob(text, recursive=True))) if wanted(p)]
+        return found, "" if found else "matched no image files"
     return [], "no such file or folder; check the path"
 
 
@@ -142,7 +140,7 @@ ManifestRow = tuple[Path, tuple[Path, ...], "str | None", dict[str, Any]]
 
 
 def _manifest_rows(path: Path) -> Iterator[tuple[str, ManifestRow | str]]:
-    base = path.parent
+    """(where, row or the reason the line is unusable) for each line of a CSV or JSONL manifest."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
@@ -151,37 +149,34 @@ def _manifest_rows(path: Path) -> Iterator[tuple[str, ManifestRow | str]]:
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         for record in reader:
-            where = f"{path}:{reader.line_num}"
             values = {k: v for k, v in record.items() if k is not None and v not in (None, "")}
             if values:
-                styles = [s for s in str(values.pop("style", values.pop("styles", ""))).split(";") if s.strip()]
-                yield where, _manifest_row(values, styles, base)
+                yield f"{path}:{reader.line_num}", _manifest_row(values, path.parent, csv=True)
         return
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        where = f"{path}:{n}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            yield where, f"not valid JSON ({e.msg})"
+            yield f"{path}:{n}", f"not valid JSON ({e.msg})"
             continue
-        if not isinstance(obj, dict):
-            yield where, "each line must be a JSON object"
+        if not isinstance(obj, dict) or not isinstance(obj.get("options", {}), dict):
+            yield f"{path}:{n}", 'each line must be a JSON object (with "options", if any, an object too)'
             continue
-        raw = obj.pop("styles", obj.pop("style", []))
         options = obj.pop("options", {})
-        if not isinstance(options, dict):
-            yield where, '"options" must be a JSON object'
-            continue
-        yield where, _manifest_row({**obj, **options}, [raw] if isinstance(raw, str) else list(raw), base)
+        yield f"{path}:{n}", _manifest_row({**obj, **options}, path.parent, csv=False)
 
 
-def _manifest_row(values: dict[str, Any], styles: list[Any], base: Path) -> ManifestRow | str:
+def _manifest_row(values: dict[str, Any], base: Path, *, csv: bool) -> ManifestRow | str:
     values = {str(k).strip().lower().replace("-", "_"): v for k, v in values.items()}
     content = values.pop("content", None)
-    if not content:
-        return 'no "content" given'
+    if not content or not isinstance(content, str):
+        return 'no "content" image given'
+    raw = values.pop("styles", values.pop("style", []))
+    styles = raw.split(";") if csv and isinstance(raw, str) else [raw] if isinstance(raw, str) else raw
+    if not isinstance(styles, list) or not all(isinstance(x, str) for x in styles):
+        return '"style" must be a path or a list of paths'
     output = values.pop("output", None)
     if output is not None:
         out = Path(str(output))
@@ -194,7 +189,7 @@ def _manifest_row(values: dict[str, Any], styles: list[Any], base: Path) -> Mani
         options = {k: _coerce(k, v) for k, v in values.items()}
     except ConfigError as e:
         return str(e)
-    return base / str(content).strip(), tuple(base / str(s).strip() for s in styles), output, options
+    return base / content.strip(), tuple(base / x.strip() for x in styles if x.strip()), output, options
 
 
 _HINTS = typing.get_type_hints(StyleConfig)

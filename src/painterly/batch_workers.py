@@ -9,6 +9,7 @@ it needs no shared file system.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .config import ConfigError, StyleConfig
+from .config import ConfigError, Optimizer, StyleConfig
 from .images import ImageError, Loaded, load_image
 from .optimize import Interrupted
 from .pipeline import Painter, Step, resolve_device
@@ -36,12 +37,10 @@ class BatchError(Exception):
     """The batch as a whole cannot run (e.g. the Dask scheduler cannot be reached)."""
 
 
-
-
 @dataclass(frozen=True)
 class Spec:
     """What a worker needs besides the file bytes. ``style_keys`` (SHA-256 of each style file)
-    key the worker's caches; names are used in messages only."""
+    key the worker's cache of decoded styles; names are used in messages only."""
 
     config: StyleConfig
     content_name: str
@@ -64,7 +63,7 @@ class Rendered:
 
 class StyleTargetCache:
     """A small, thread-safe LRU of blended style targets (Gram matrices), so that images that
-    share a style and an output size compute them once. Keyed by the style files' hashes, the
+    share a style and an output size compute them once. Keyed by the style images' pixels, the
     size and the options that shape the targets."""
 
     def __init__(self, maxsize: int = 32):
@@ -90,17 +89,27 @@ class StyleTargetCache:
 
 
 class CachingPainter(Painter):
-    """A :class:`Painter` whose style targets come from a :class:`StyleTargetCache`."""
+    """A :class:`Painter` whose style targets come from a :class:`StyleTargetCache`.
 
-    def __init__(self, config: StyleConfig, cache: StyleTargetCache, style_keys: Sequence[str]):
+    The key is a digest of the style tensors the pipeline actually passes (after any colour
+    transform, which may depend on the content), not of the files, so a hit is always right.
+    """
+
+    def __init__(self, config: StyleConfig, cache: StyleTargetCache):
         super().__init__(config)
         self.cache = cache
-        self.style_keys = tuple(style_keys)
+        self._digests: dict[int, tuple[torch.Tensor, str]] = {}  # id -> (tensor kept alive, digest)
+
+    def _digest(self, x: torch.Tensor) -> str:
+        if id(x) not in self._digests:  # one paint passes the same tensors at every scale
+            data = x.detach().cpu().contiguous().float().numpy().tobytes()
+            self._digests[id(x)] = (x, hashlib.blake2b(data, digest_size=16).hexdigest() + str(tuple(x.shape)))
+        return self._digests[id(x)][1]
 
     def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
         n = len(styles)
-        key = (self.style_keys, tuple(hw), cfg.style_layers, tuple(cfg.blend_weights(n)),
+        key = (tuple(self._digest(x) for x in styles), tuple(hw), cfg.style_layers, tuple(cfg.blend_weights(n)),
                tuple(cfg.scales_for(n)), cfg.weights, cfg.pooling.value, str(self.device), self.bf16)
         return self.cache.get(key, lambda: Painter.style_targets(self, styles, hw, cfg))
 
@@ -141,7 +150,7 @@ def render(spec: Spec, content: bytes, *styles: bytes, callback: Callable[[Step]
     try:
         loaded = _decode(content, spec.content_name, "content")
         style_imgs = [_style_image(k, d, n) for k, d, n in zip(spec.style_keys, styles, spec.style_names)]
-        painter = CachingPainter(spec.config, TARGETS, spec.style_keys)
+        painter = CachingPainter(spec.config, TARGETS)
         result = painter.paint(loaded, style_imgs, callback=callback)
     except (ImageError, ConfigError, WeightsError) as e:
         return Rendered(error=str(e))
@@ -159,7 +168,7 @@ def _init_pool_worker(threads: int) -> None:
 
 
 # Where the workers are ---------------------------------------------------------------------------
-class _Serial:
+class InProcess:
     """This process: one job at a time, with step events."""
 
     slots = 1
@@ -182,7 +191,7 @@ class _Serial:
         pass
 
 
-class _Processes(_Serial):
+class ProcessPool(InProcess):
     """A local pool of spawned processes, ``threads`` torch threads each."""
 
     def __init__(self, workers: int, threads: int):
@@ -204,19 +213,22 @@ class _Processes(_Serial):
 
     def close(self, cancel: bool) -> None:
         if cancel:  # don't wait minutes for images nobody will write
-            for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
-                proc.terminate()
+            if hasattr(self.pool, "terminate_workers"):  # Python >= 3.14
+                self.pool.terminate_workers()
+            else:  # older: the executor's process table (private, stable since 3.2)
+                for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+                    proc.terminate()
         self.pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-class _Dask:
+class DaskPool:
     """A Dask distributed cluster. Each job runs ``render`` on a worker, which keeps the network
     and style targets in its process; workers that advertise a "GPU" resource get the jobs."""
 
     def __init__(self, address: str):
         try:
             import dask
-            from distributed import Client
+            from distributed import Client, as_completed
         except ImportError:
             raise BatchError("--scheduler needs Dask: pip install 'painterly[dask]'") from None
         timeout = dask.config.get("distributed.comm.timeouts.connect")
@@ -234,11 +246,10 @@ class _Dask:
             self.client.close()
             raise BatchError(f"--scheduler {address}: the cluster has no workers ({e}); "
                              f"start some with `dask worker {address}`") from None
-        gpus = sum(float(w.get("resources", {}).get("GPU", 0)) for w in workers.values())
-        self.resources = {"GPU": 1} if gpus else None
-        threads = int(gpus) if gpus else sum(int(w.get("nthreads", 1)) for w in workers.values())
-        self.slots = 2 * max(1, threads)  # one queued per busy slot, so no worker waits for the coordinator
+        self.resources, slots = cluster_plan(workers)
+        self.slots = 2 * slots  # one queued per busy slot, so no worker waits for the coordinator
         self._styles: dict[str, Any] = {}
+        self._finished = as_completed(loop=self.client.loop)  # not distributed.wait: that wants a default client
 
     def _workers(self) -> dict[str, Any]:
         try:
@@ -253,44 +264,82 @@ class _Dask:
             if key not in self._styles:
                 self._styles[key] = self.client.scatter(data, hash=True)
         data = self.client.scatter(content, hash=False)
-        return self.client.submit(render, spec, data, *(self._styles[k] for k, _ in styles),
-                                  pure=False, resources=self.resources)
+        fut = self.client.submit(render, spec, data, *(self._styles[k] for k, _ in styles),
+                                 pure=False, resources=self.resources)
+        self._finished.add(fut)
+        return fut
 
     def wait(self, pending: set[Any]) -> set[Any]:
-        from distributed import wait
-
-        return set(wait(list(pending), return_when="FIRST_COMPLETED").done)
+        return {next(self._finished), *self._finished.next_batch(block=False)}
 
     def close(self, cancel: bool) -> None:
         self.client.close()
 
 
-Pool = _Serial | _Dask
+Pool = InProcess | DaskPool
+
+
+def cluster_plan(workers: dict[str, Any]) -> tuple[dict[str, float] | None, int]:
+    """(resources each job asks for, jobs the cluster runs at once), from the scheduler's
+    ``scheduler_info()["workers"]``. Workers that advertise a "GPU" resource
+    (``dask worker ... --resources GPU=1``) get every job, one per GPU; otherwise each worker
+    thread runs one job."""
+    gpus = sum(float((w.get("resources") or {}).get("GPU", 0)) for w in workers.values())
+    if gpus:
+        return {"GPU": 1}, max(1, int(gpus))
+    return None, max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def worker_memory(config: StyleConfig) -> int:
+    """Rough peak bytes of one CPU worker painting at ``config.size`` (a square, the worst case).
+
+    Measured with ``ru_maxrss``: ~370 MB for torch and the network, then 4-7 KB per output
+    pixel (activations and their gradients), plus the optimiser's state: L-BFGS keeps
+    ``lbfgs_history`` pairs of image-sized vectors (24 B per pixel each), Adam two moments.
+    About 2.3 GB at 512 px, 8 GB at 1024 px.
+    """
+    state = 24 * (config.lbfgs_history if config.optimizer is Optimizer.LBFGS else 1)
+    return 400 * 2**20 + config.size**2 * (5000 + state)
+
+
 def default_workers(config: StyleConfig, jobs: int) -> int:
     """Local worker processes for ``jobs`` images.
 
-    On a GPU, one process (it has the GPU to itself). On CPU, one process per 4 cores: torch
-    already spreads one image over all cores, but its convolutions stop scaling well beyond
-    a few threads, and a worker process costs a second or two to start and about 0.5 GB of
-    memory; on 2 cores a second process measured no faster (docs/batch.md).
+    On a GPU, one (it has the GPU to itself). On CPU, one single-threaded process per core, as
+    far as memory allows (:func:`worker_memory`): images are independent, so processes scale
+    with cores, while torch's threads within one image scale poorly on small images and
+    collapse when other programs compete for the cores (measurements in docs/batch.md). A
+    process costs a few seconds to start, which real images (minutes each on CPU) repay.
     """
     if resolve_device(config.device).type == "cuda":
         return 1
-    return max(1, min(jobs, cpu_count() // 4))
+    n = min(jobs, cpu_count())
+    memory = available_memory()
+    if memory is not None:
+        n = min(n, int(0.8 * memory) // worker_memory(config))
+    return max(1, n)
 
 
-def make_pool(scheduler: str | None, workers: int | None, config: StyleConfig, jobs: int) -> Pool:
-    if scheduler:
-        return _Dask(scheduler)
+def local_pool(workers: int | None, config: StyleConfig, jobs: int) -> Pool:
+    """This process (one worker) or a pool of ``workers`` processes (default :func:`default_workers`)."""
     resolve_device(config.device)  # --device cuda without a GPU: one usage error, not N failures
     n = min(workers or default_workers(config, jobs), jobs)
     if n <= 1:
-        return _Serial()
-    return _Processes(n, max(1, cpu_count() // n))
-
+        return InProcess()
+    return ProcessPool(n, max(1, cpu_count() // n))
