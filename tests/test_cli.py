@@ -111,3 +111,27 @@ def test_module_entry_point_help():
     for flag in ("--content-weight", "--style-weight", "--tv-weight", "--style-blend-weights", "--style-scale",
                  "--init", "--optimizer", "--pooling", "--content-layers", "--style-layers", "--save-every", "--seed"):
         assert flag in r.stdout
+
+
+def test_masks_and_scale_mix_from_the_command_line(tmp_path, content_path, style_path, style2_path):
+    mask = tmp_path / "left.png"
+    im = Image.new("L", Image.open(content_path).size, 0)
+    im.paste(255, (0, 0, im.width // 2, im.height))
+    im.save(mask)
+    out = tmp_path / "m.png"
+    assert main([str(content_path), str(style_path), str(style2_path), "--mask", str(mask), "--mask", "none",
+                 "-o", str(out), *FAST]) == 0
+    assert json.loads((tmp_path / "m.png.json").read_text())["inputs"]["masks"][0]["path"] == str(mask)
+    out2 = tmp_path / "s.png"
+    assert main([str(content_path), "--coarse-style", str(style_path), "--fine-style", str(style2_path),
+                 "-o", str(out2), *FAST]) == 0
+    assert Image.open(out2).size == (64, 44)
+
+
+def test_bad_mask_is_a_usage_error(tmp_path, capsys, content_path, style_path):
+    empty = tmp_path / "empty.png"
+    Image.new("L", Image.open(content_path).size, 0).save(empty)
+    assert main([str(content_path), str(style_path), "--mask", str(empty), "-o", str(tmp_path / "o.png"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "empty.png" in err and len(err.strip().splitlines()) == 1

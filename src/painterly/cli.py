@@ -20,7 +20,7 @@ from .config import ConfigError
 from .images import ImageError, check_output_path, load_image, save_image, to_pil
 from .meta import describe_input, provenance, write_sidecar
 from .optimize import Interrupted
-from .options import add_style_options, config_from_args
+from .options import add_control_options, add_style_options, config_from_args, controls_from_args
 from .weights import WeightsError
 
 # Other commands: name -> module with ``main(argv) -> int``, imported only when used.
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"Other commands: {', '.join(COMMANDS)} (painterly COMMAND --help).",
     )
     p.add_argument("content", help="the photo to paint")
-    p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
+    p.add_argument("styles", nargs="*", metavar="style",
+                   help="one or more style images (optional with --coarse-style and --fine-style)")
     g = p.add_argument_group("output")
     g.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, .tif)")
     g.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG/TIFF (default 8)")
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     g.add_argument("--version", action="version", version=f"painterly {__version__}")
     add_style_options(p)
+    add_control_options(p)
     return p
 
 
@@ -111,15 +113,20 @@ def _paint(argv: list[str]) -> int:
         raise ConfigError("--save-every must be at least 1")
     content = load_image(args.content, what="content")
     styles = [load_image(s, what="style") for s in args.styles]
-    cfg.blend_weights(len(styles))
-    cfg.scales_for(len(styles))
+    controls = controls_from_args(args)
+    from .controls import Controls
+
+    # Masks, colour modes and the scale mix are checked before the network loads.
+    Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, **controls)
     painter = Painter(cfg)
 
     from .progress import ProgressBar
 
     def record(result_cfg: object, **extra: object) -> dict[str, object]:
         return provenance(painter.config if result_cfg is None else result_cfg,  # type: ignore[arg-type]
-                          {"content": describe_input(args.content), "styles": [describe_input(s) for s in args.styles]},
+                          {"content": describe_input(args.content), "styles": [describe_input(s) for s in args.styles],
+                           **{k: [describe_input(m) for m in v if m] if isinstance(v, list) else describe_input(v)
+                              for k, v in controls.items() if v}},
                           **extra)
 
     def write(image: object, alpha: object, rec: dict[str, object]) -> None:
@@ -135,7 +142,7 @@ def _paint(argv: list[str]) -> int:
                 save_image(step.image, inter)
 
         try:
-            result = painter.paint(content, styles, callback=callback, image_every=args.save_every or 0)
+            result = painter.paint(content, styles, callback=callback, image_every=args.save_every or 0, **controls)
         except Interrupted as e:
             alpha = content.alpha
             write(e.image, alpha, record(None, interrupted=True))

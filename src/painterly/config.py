@@ -120,7 +120,7 @@ class StyleConfig:
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
     optimizer: Optimizer = Optimizer.LBFGS
-    iterations: int = 200
+    iterations: int = 50  # at the final scale; coarser scales get more (pipeline.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
@@ -137,6 +137,8 @@ class StyleConfig:
     # Colour
     preserve_colors: PreserveColors = PreserveColors.NONE
     color_match: ColorMatch = ColorMatch.PCA
+    # Scale mix (--coarse-style/--fine-style): style layers at or after this one are "coarse".
+    coarse_layer: str = "relu3_1"
     # Execution
     device: Device = Device.AUTO
     precision: Precision = Precision.AUTO
@@ -183,6 +185,9 @@ class StyleConfig:
             raise ConfigError("--style-blend-weights must not all be 0")
         if self.max_memory is not None:
             _positive("--max-memory", self.max_memory)
+        if self.coarse_layer not in LAYER_NAMES:
+            raise ConfigError(f"--coarse-layer: unknown layer {self.coarse_layer!r}; layers are named like "
+                              "relu3_1 (conv1_1 ... relu5_4)")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ConfigError(f"--seed must be between 0 and 2**63-1, got {self.seed}")
 

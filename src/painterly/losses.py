@@ -16,16 +16,23 @@ from torch import nn
 def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, C): ``F F^T / (C * H * W)``, computed in float32.
 
-    With ``mask`` ((B or 1, 1, H, W), values in [0, 1]) the features are weighted by the
-    mask and normalised by C times the mask's sum instead (a guided Gram matrix).
+    With ``mask`` ((B or 1, 1, H, W), values in [0, 1], the features' H and W) the
+    features are weighted by the mask and normalised by C times the sum of the squared
+    mask: ``(F m)(F m)^T / (C * sum(m^2))`` (a guided Gram matrix, Gatys et al. 2017). It is
+    the weighted mean of the per-position outer products, so a region's Gram matrix is on
+    the same scale as an unmasked one, and an all-ones mask gives the plain Gram matrix.
     """
     b, c, h, w = features.shape
     f = features.float()
     if mask is None:
-        norm = c * h * w
+        norm: torch.Tensor | int = c * h * w
     else:
-        f = f * mask.float()
-        norm = c * mask.float().sum().clamp_min(1e-8) / mask.shape[0] * 1.0
+        if mask.dim() != 4 or mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (h, w):
+            raise ValueError(f"gram_matrix: mask of shape {tuple(mask.shape)} does not fit features "
+                             f"{tuple(features.shape)}; expected (B or 1, 1, {h}, {w})")
+        m = mask.float()
+        f = f * m
+        norm = c * m.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-8).view(-1, 1, 1)
     flat = f.reshape(b, c, h * w)
     return torch.bmm(flat, flat.transpose(1, 2)) / norm
 
@@ -62,26 +69,41 @@ class ContentLoss(nn.Module):
         )
 
 
+# A region of a masked style loss: (mask, target Gram) or (mask, target Gram, weight).
+Region = tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, float]
+
+
 class StyleLoss(nn.Module):
     """Holds the target Gram matrix per layer (already blended over style images).
 
-    ``masks`` (optional) maps a layer to a list of ``(mask, target_gram)`` regions, for
-    spatial control: each region's Gram matrix of the output is matched to its own target.
+    ``masks`` (optional) maps a layer to a list of regions ``(mask, target_gram)`` or
+    ``(mask, target_gram, weight)``, for spatial control: each region's guided Gram matrix
+    of the output is matched to its own target. A region's loss is weighted by its area,
+    ``mean(mask^2)`` (times ``weight``, default 1), so each pixel pulls as hard as in an
+    unmasked transfer whatever the region's size, and one all-ones mask gives exactly the
+    unmasked loss. Layers in ``masks`` need no entry in ``targets``.
     """
 
     def __init__(self, targets: dict[str, torch.Tensor], weights: dict[str, float],
-                 masks: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] | None = None):
+                 masks: dict[str, list[Region]] | None = None):
         super().__init__()
         self.targets = {k: v.detach() for k, v in targets.items()}
         self.weights = weights
-        self.masks = masks or {}
+        self.masks: dict[str, list[tuple[torch.Tensor, torch.Tensor, float]]] = {}
+        for k, regions in (masks or {}).items():
+            entries = []
+            for region in regions:
+                m, t = region[0].detach(), region[1].detach()
+                scale = float(region[2]) if len(region) == 3 else 1.0
+                entries.append((m, t, scale * float(m.float().pow(2).mean())))
+            self.masks[k] = entries
 
     def per_layer(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {}
         for k, w in self.weights.items():
             if k in self.masks:
                 out[k] = w * sum(
-                    (style_loss(gram_matrix(feats[k], m), t) for m, t in self.masks[k]),
+                    (a * style_loss(gram_matrix(feats[k], m), t) for m, t, a in self.masks[k]),
                     torch.zeros((), device=feats[k].device),
                 )
             else:

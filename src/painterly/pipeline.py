@@ -19,6 +19,8 @@ import torch
 from PIL import Image
 
 from .config import LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
+from .controls import Controls
+from .masks import MaskSource
 from .features import VGG19Features
 from .memory import plan
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
@@ -99,8 +101,10 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
     """[((H, W), iterations), ...] from coarse to fine, ending at ``hw``.
 
     Sizes shrink by ``scale_factor`` from the output down to ``min_scale_size`` (long
-    edge). Each coarse scale gets the same iteration count as the last; since a scale
-    with half the pixels costs half as much, most of the work stays cheap.
+    edge). The last scale gets ``iterations``; a coarser one gets more, in proportion to
+    the square root of how many fewer pixels it has (with factor sqrt(2): x1.41 per step
+    down), so the budget is weighted to the cheap scales while each costs less than the
+    one above it.
     """
     sizes = [hw]
     if cfg.multiscale:
@@ -109,7 +113,8 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
             sizes.append(fit_long_edge(hw, round(long)))
             long /= cfg.scale_factor
     sizes.reverse()
-    return [(s, cfg.iterations) for s in sizes]
+    full = hw[0] * hw[1]
+    return [(s, round(cfg.iterations * (full / (s[0] * s[1])) ** 0.5)) for s in sizes]
 
 
 def _init_image(cfg: StyleConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -141,12 +146,21 @@ class Painter:
         *,
         callback: Callback | None = None,
         image_every: int = 0,
+        masks: Sequence[MaskSource | None] | None = None,
+        coarse_style: ImageSource | Loaded | None = None,
+        fine_style: ImageSource | Loaded | None = None,
     ) -> Result:
+        """Paint ``content`` in the style of ``styles``.
+
+        Perceptual controls (painterly.controls): ``masks``, one per style image (path, PIL
+        or tensor; white = that style's region, ``None`` = what no other mask covers; pixels
+        no mask covers keep the content); ``coarse_style``/``fine_style``, images whose Gram
+        targets replace the styles' at the layers from/before ``cfg.coarse_layer``.
+        """
         cfg = self.config
-        if not styles:
-            raise ConfigError("give at least one style image")
-        cfg.blend_weights(len(styles))  # validate counts before heavy work
-        cfg.scales_for(len(styles))
+        # Perceptual controls: colour, masks, scale mix; validated before heavy work.
+        controls = Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, masks=masks,
+                                    coarse_style=coarse_style, fine_style=fine_style)
         seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
         cfg = cfg.replace(seed=seed)
         torch.manual_seed(seed)
@@ -155,8 +169,8 @@ class Painter:
         out_hw = fit_long_edge(tuple(content.rgb.shape[-2:]), cfg.size)  # type: ignore[arg-type]
         schedule = scale_schedule(out_hw, cfg)
         total = sum(n for _, n in schedule)
-        content_full = resize(content.rgb, out_hw)
-        style_rgbs = [s.rgb for s in styles]
+        content_full = controls.content  # as the optimisation sees it (gray in luminance mode)
+        style_rgbs = controls.styles
         x = _init_image(cfg, content_full, gen)
         done, loss, iters = 0, float("nan"), 0
         deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
@@ -166,8 +180,9 @@ class Painter:
                 self.extractor.checkpoint = plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory).checkpoint
             target = resize(content_full, hw).to(self.device)
             x = resize(x, hw).to(self.device)
-            objective = Objective(self.extractor, target, self.style_targets(style_rgbs, hw, cfg),
-                                  cfg, bf16=self.bf16)
+            style_loss = controls.style_loss(self.extractor, hw, bf16=self.bf16)  # None: plain blended targets
+            grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
+            objective = Objective(self.extractor, target, grams, cfg, bf16=self.bf16, style_loss=style_loss)
 
             def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
                        k: int = k, hw: tuple[int, int] = hw, n: int = n, base: int = done) -> None:
@@ -175,18 +190,18 @@ class Painter:
                     return
                 want = i == n or (image_every > 0 and i % image_every == 0)
                 callback(Step(i, n, k, len(schedule), hw, value, terms, base + i, total,
-                              time.perf_counter() - start, img.clamp(0, 1).cpu() if want else None))
+                              time.perf_counter() - start, controls.finish(img.cpu()) if want else None))
 
             try:
                 res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
                                lbfgs_history=mem.lbfgs_history if mem else cfg.lbfgs_history, tolerance=cfg.tolerance,
                                patience=cfg.patience, report=report)
             except Interrupted as e:
-                raise Interrupted(resize(e.image.cpu(), out_hw)) from None
+                raise Interrupted(controls.finish(resize(e.image.cpu(), out_hw))) from None
             x, loss = res.image, res.loss
             done += n
             iters += res.iterations
-        image = x.cpu()
+        image = controls.finish(x.cpu())  # content chroma back / kept region restored
         alpha = resize(content.alpha, out_hw) if content.alpha is not None else None
         return Result(image, alpha, cfg, loss, iters, time.perf_counter() - start)
 
@@ -198,6 +213,9 @@ def stylize(
     *,
     callback: Callback | None = None,
     image_every: int = 0,
+    masks: Sequence[MaskSource | None] | None = None,
+    coarse_style: ImageSource | None = None,
+    fine_style: ImageSource | None = None,
     **options: object,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (one source or several).
@@ -205,13 +223,14 @@ def stylize(
     Sources are paths, PIL images or tensors ((3, H, W) or (1, 3, H, W) in [0, 1]).
     Options are a :class:`StyleConfig` and/or its fields as keywords
     (``stylize(a, b, size=256, style_weight=1e3)``). Returns a PIL image (RGBA when the
-    content had alpha).
+    content had alpha). ``masks``, ``coarse_style`` and ``fine_style``: see :meth:`Painter.paint`.
     """
     cfg = (config or StyleConfig()).replace(**options) if options else (config or StyleConfig())
     styles = [style] if isinstance(style, (str, os.PathLike, Image.Image, torch.Tensor)) else list(style)
     loaded_content = load_image(content, what="content")
     loaded_styles = [load_image(s, what="style") for s in styles]
-    result = Painter(cfg).paint(loaded_content, loaded_styles, callback=callback, image_every=image_every)
+    result = Painter(cfg).paint(loaded_content, loaded_styles, callback=callback, image_every=image_every,
+                                masks=masks, coarse_style=coarse_style, fine_style=fine_style)
     return result.pil()
 
 
