@@ -52,7 +52,10 @@ class VGG19Features(nn.Module):
             if name.startswith("conv"):
                 block, idx = name[4:].split("_")
                 if idx == "1" and block != "1":
-                    pool: nn.Module = nn.MaxPool2d(2, 2) if pooling is Pooling.MAX else nn.AvgPool2d(2, 2)
+                    # ceil_mode: with an odd side the last row/column still reaches the deeper
+                    # layers (floor would leave it to relu1-2 alone, which paints a rim).
+                    pool: nn.Module = (nn.MaxPool2d(2, 2, ceil_mode=True) if pooling is Pooling.MAX
+                                       else nn.AvgPool2d(2, 2, ceil_mode=True))
                     self.ops.append(pool)
                     self.names.append(f"pool{int(block) - 1}")
                 w, b = weights.convs[name]

@@ -1,0 +1,127 @@
+"""``painterly video IN STYLE [STYLE ...] -o OUT.mp4``: the command line around :mod:`painterly.video`.
+
+Exit codes as for images: 0 done, 1 failure, 2 usage error or unreadable input, 130
+interrupted (finished frames are kept; the same command resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+from collections.abc import Sequence
+
+from .cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
+from .meta import describe_input, provenance, write_sidecar
+from .options import add_control_options, add_style_options, config_from_args, controls_from_args
+
+_VIDEO_FLAGS = ("start", "duration", "fps", "temporal_weight", "frame_iterations", "scene_cut", "crf")
+
+
+def _seconds(text: str) -> float:
+    """Seconds as ``12.5``, ``1:02.5`` or ``1:00:02``."""
+    try:
+        value = 0.0
+        for part in text.split(":"):
+            value = value * 60 + float(part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 12.5 or 1:02.5, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite time, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .video import VideoConfig
+
+    d = VideoConfig()
+    p = _Parser(
+        prog="painterly video",
+        description="Paint every frame of a video in the style of an artwork, without flicker: each frame "
+        "starts from the previous one warped by optical flow and is kept close to it where the flow is "
+        "reliable (Ruder et al. 2016). Audio is copied unchanged. Interrupted runs resume.",
+    )
+    p.add_argument("input", help="the video to paint (anything FFmpeg reads: .mp4, .mov, .mkv, .avi, ...)")
+    p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
+    g = p.add_argument_group("video")
+    g.add_argument("-o", "--output", required=True, metavar="OUT", help="result video (.mp4, .mov, .mkv; H.264)")
+    g.add_argument("--start", type=_seconds, metavar="T", help="start this many seconds in (default 0)")
+    g.add_argument("--duration", type=_seconds, metavar="T", help="paint this many seconds (default: to the end)")
+    g.add_argument("--fps", type=float, metavar="F", help="output frame rate (default: the input's)")
+    g.add_argument("--temporal-weight", type=float, metavar="W",
+                   help=f"how strongly each frame sticks to the previous one (default {d.temporal_weight:g}; 0: "
+                   "only the warm start)")
+    g.add_argument("--frame-iterations", type=int, metavar="N",
+                   help="iterations of each frame after a shot's first (default: half of --iterations)")
+    g.add_argument("--scene-cut", type=float, metavar="FRACTION",
+                   help=f"start afresh when less than this part of a frame follows from the last (default "
+                   f"{d.scene_cut:g})")
+    g.add_argument("--crf", type=int, metavar="N", help=f"H.264 quality, 0 (lossless) to 51 (default {d.crf})")
+    g.add_argument("--no-audio", action="store_true", help="leave the sound out")
+    g.add_argument("--keep-frames", action="store_true", help="keep the painted frames (OUT.frames/) after encoding")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_style_options(p)
+    add_control_options(p)
+    return p
+
+
+def video_config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .video import VideoConfig
+
+    values = {k: getattr(args, k) for k in _VIDEO_FLAGS if getattr(args, k, None) is not None}
+    if args.no_audio:
+        values["audio"] = False
+    return VideoConfig(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[2:] if argv is None else argv)
+    return run_guarded(lambda: _run(argv))
+
+
+def _run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    vcfg = video_config_from_args(args)
+    controls = controls_from_args(args)
+    from .progress import ProgressBar  # heavy imports only once the command line is valid
+    from .video import FrameStep, VideoInterrupted, stylize_video
+
+    bar = ProgressBar("frames", enabled=not args.quiet)
+    with contextlib.ExitStack() as stack:
+        drawing: list[bool] = []
+
+        def callback(step: FrameStep) -> None:
+            if not drawing:  # draw the bar from the first frame on, not during the checks
+                stack.enter_context(bar)
+                drawing.append(True)
+            total = max(step.to_paint, 1)
+            if step.resumed:
+                bar.advance(0, total, f"frame {step.frame + 1}/{step.frames} kept from the last run")
+                return
+            part = step.iteration / step.iterations if step.iterations and not step.finished else 0.0
+            kind = "first of shot" if step.shot_start else f"{step.reliable:.0%} tracked"
+            loss = f"  loss {step.loss:.4g}" if math.isfinite(step.loss) else ""
+            bar.advance(step.painted + part, total,  # type: ignore[arg-type]  # rich takes fractions
+                         f"frame {step.frame + 1}/{step.frames} ({kind}){loss}")
+
+        try:
+            result = stylize_video(args.input, args.styles, args.output, cfg, vcfg, callback=callback,
+                                   keep_frames=args.keep_frames, **controls)
+        except VideoInterrupted as e:
+            stack.close()
+            print(f"painterly: interrupted; {e.done} of {e.frames} frames are kept in {e.folder}; "
+                  "run the same command again to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    inputs = {"video": describe_input(args.input), "styles": [describe_input(s) for s in args.styles]}
+    write_sidecar(result.output, provenance(
+        result.config, inputs, video=result.video.to_dict(), frames=result.frames, rate=result.rate,
+        size=list(result.size), shots=result.shots, painted=result.painted, resumed=result.resumed,
+        seconds=round(result.seconds, 2)))
+    if not args.quiet:
+        print(f"painterly: wrote {result.output} ({result.frames} frames, {result.size[1]}x{result.size[0]} at "
+              f"{result.rate} fps; {result.painted} painted, {result.resumed} resumed; {result.seconds:.1f} s, "
+              f"seed {result.config.seed})", file=sys.stderr)
+    return EXIT_OK
+
