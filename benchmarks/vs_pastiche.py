@@ -20,10 +20,10 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import EXAMPLES, PY, timed  # noqa: E402
+from common import EXAMPLES, PY, timed
 
-from painterly.images import load_image  # noqa: E402
-from painterly.judge import score  # noqa: E402
+from painterly.images import load_image
+from painterly.judge import score
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
                "--info-step", str(args.checkpoint), "--workspace", os.path.join(work, "ws"),
                "--workspace-step", str(args.checkpoint), "--device", "cpu"])
     assert q.returncode == 0, q.stdout
-    elapsed = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"^(\d+)\s+([\d.]+)\s", q.stdout, re.M)}
+    elapsed = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"^(\d+)\s+([\d.]+)\s", q.stdout, re.MULTILINE)}
     curve = []
     for name in sorted(os.listdir(os.path.join(work, "ws"))):
         step = int(name.split(".")[0])

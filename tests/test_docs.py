@@ -20,5 +20,5 @@ def test_documented_defaults_match_config():
     for flag, value in (("--size, -s", d.size), ("--content-weight", d.content_weight),
                         ("--style-weight", d.style_weight), ("--tv-weight", d.tv_weight),
                         ("--iterations, -n", d.iterations), ("--min-scale-size", d.min_scale_size)):
-        row = re.search(rf"^\| `{re.escape(flag)}` \| ([^|]+) \|", README, re.M)
+        row = re.search(rf"^\| `{re.escape(flag)}` \| ([^|]+) \|", README, re.MULTILINE)
         assert row and float(row.group(1)) == float(value), flag

@@ -31,7 +31,9 @@ def test_result_moves_towards_style_and_keeps_content(weights, content_path, sty
         # Style statistics: the result is closer to the style than the content is.
         assert _gram_error(ex, result.image, style.rgb) < 0.7 * _gram_error(ex, c, style.rgb)
         # Content features: the result is closer to the content than the style is.
-        f = lambda x: ex(x, ["relu4_2"])["relu4_2"]  # noqa: E731
+        def f(x):
+            return ex(x, ["relu4_2"])["relu4_2"]
+
         s = resize(style.rgb, c.shape[-2:])
         assert (f(result.image) - f(c)).norm() < (f(s) - f(c)).norm()
     assert result.image.shape == (1, 3, 66, 96) and 0 <= result.image.min() and result.image.max() <= 1

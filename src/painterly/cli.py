@@ -13,7 +13,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from . import __version__
 from .config import ConfigError

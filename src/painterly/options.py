@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
-    LAYER_NAMES, ColorMatch, ConfigError, Device, Optimizer, Pooling, Precision, PreserveColors, StyleConfig,
+    LAYER_NAMES,
+    ColorMatch,
+    ConfigError,
+    Device,
+    Optimizer,
+    Pooling,
+    Precision,
+    PreserveColors,
+    StyleConfig,
 )
 
 _D = StyleConfig()

@@ -20,10 +20,10 @@ from PIL import Image
 
 from .config import LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
 from .controls import Controls
-from .masks import MaskSource
 from .features import VGG19Features
-from .memory import plan
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
+from .masks import MaskSource
+from .memory import plan
 from .objective import Objective, style_grams
 from .optimize import Interrupted, optimize
 from .weights import load_weights

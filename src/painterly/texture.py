@@ -1,13 +1,17 @@
 """Texture synthesis from an example (Gatys, Ecker & Bethge 2015, "Texture Synthesis Using
-Convolutional Neural Networks"): optimise white noise until its Gram matrices match the
+Convolutional Neural Networks"): optimise noise until its Gram matrices match the
 sample's; no content term.
 
 Tileable textures: every convolution of the network pads *circularly* instead of with
 zeros, so the network sees the output as a torus and the wrap-around edges are optimised
-like any other neighbourhood. 2x2 pooling wraps exactly when every side it halves is even,
-i.e. when the output's sides are multiples of ``2 ** poolings`` (16 up to ``relu5_1``).
-Other sizes are synthesised at the nearest multiple of 16 and resampled periodically to the
-exact size asked for (a scale change of at most 8 px per side, which keeps the wrap seamless).
+like any other neighbourhood. 2x2 pooling wraps exactly when every side it halves is
+even, i.e. when the output's sides are multiples of ``2 ** poolings`` (16 up to
+``relu5_1``); other sizes are synthesised at the nearest multiple of 16 and resampled
+periodically to the exact size asked for (at most 8 px per side, and the wrap stays
+seamless). The sample's target statistics are then taken with *reflect* padding: a
+zero-padded pass adds the sample's own borders (strong edge responses, above all in the
+deep layers of a small sample) to its Gram matrices, a torus has no border to put them
+on, and the optimiser would draw frames inside the texture.
 
 Deviations from the paper, and why:
 
@@ -17,6 +21,7 @@ Deviations from the paper, and why:
 * Gram matrices are normalised by C*H*W and compared with a mean squared error (see
   :mod:`painterly.losses`), so the loss does not grow with the output size and a
   1024x256 banner matches the same statistics as a 256x256 tile.
+* The start is coarse noise (blobs of 4x4 px), not per-pixel white noise (see :func:`noise`).
 * Measurement helpers (:func:`gram_error`, :func:`seam_ratio`, :func:`patch_copy_distance`)
   live here too; the tests and ``docs/explain.md`` report them.
 """
@@ -29,6 +34,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -39,9 +45,10 @@ from .features import VGG19Features
 from .images import fit_long_edge, resize
 from .losses import StyleLoss, gram_matrix, tv_loss
 from .optimize import Interrupted, optimize
-from .pipeline import Step, get_extractor, resolve_device
+from .pipeline import Step, get_extractor, resolve_device, scale_schedule
 
 Callback = Callable[[Step], None]
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 # Every pooling halves the grid; with four of them before relu5_1, sides that are multiples
 # of 16 make each pooling window tile the torus exactly.
@@ -49,6 +56,8 @@ WRAP_MULTIPLE = 16
 # Long edge the sample is reduced to by default: its Gram matrices cost a forward pass at
 # that size, and the texture's scale in the output is the sample's scale at this size.
 DEFAULT_SAMPLE_SIZE = 512
+# The starting noise is drawn on a grid this many times coarser than the output (see :func:`noise`).
+NOISE_CELL = 4
 
 
 @dataclass(frozen=True)
@@ -64,17 +73,33 @@ class Texture:
 
 
 # Network -------------------------------------------------------------------------------
-def circular(extractor: VGG19Features) -> VGG19Features:
-    """A copy of ``extractor`` whose convolutions pad circularly (the input is a torus).
+def with_padding(extractor: VGG19Features, mode: PaddingMode) -> VGG19Features:
+    """A copy of ``extractor`` whose convolutions pad with ``mode`` ("circular", "reflect", "zeros").
 
     ``nn.Conv2d`` keeps its padding amounts whatever the mode, so switching
-    ``padding_mode`` on a copy is enough; pooling needs even sides (see :data:`WRAP_MULTIPLE`).
+    ``padding_mode`` on a copy is enough. With "circular" the input is a torus; pooling
+    then needs even sides (see :data:`WRAP_MULTIPLE`). Copies are cached per network.
     """
-    wrapped = copy.deepcopy(extractor)
-    for m in wrapped.modules():
+    key = (id(extractor), mode)
+    cached = _PADDED.get(key)
+    if cached is not None and cached[0] is extractor:
+        return cached[1]
+    padded = copy.deepcopy(extractor)
+    for m in padded.modules():
         if isinstance(m, nn.Conv2d):
-            m.padding_mode = "circular"
-    return wrapped
+            m.padding_mode = mode
+    if len(_PADDED) >= 8:  # networks come from a small lru_cache; keep this one small too
+        _PADDED.clear()
+    _PADDED[key] = (extractor, padded)
+    return padded
+
+
+def circular(extractor: VGG19Features) -> VGG19Features:
+    """A copy of ``extractor`` whose convolutions pad circularly (the input is a torus)."""
+    return with_padding(extractor, "circular")
+
+
+_PADDED: dict[tuple[int, str], tuple[VGG19Features, VGG19Features]] = {}
 
 
 def wrap_size(hw: tuple[int, int]) -> tuple[int, int]:
@@ -91,7 +116,7 @@ def resize_periodic(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     h, w = x.shape[-2:]
     if (h, w) == tuple(hw):
         return x
-    m = 4
+    m = min(4, h, w)  # circular padding cannot wrap more than once
     padded = F.pad(x, (m, m, m, m), mode="circular")
     sy, sx = hw[0] / h, hw[1] / w
     big = F.interpolate(padded, size=(round((h + 2 * m) * sy), round((w + 2 * m) * sx)),
@@ -184,14 +209,16 @@ def synthesize_texture(
 ) -> Texture:
     """Synthesise a texture of ``size`` (H, W) from ``sample`` ((1, 3, h, w) in [0, 1]).
 
-    ``config`` supplies the optimiser, network and loss options (``iterations``, ``seed``,
-    ``pooling``, ``style_weight``, ``style_layer_weights``, ``tv_weight``, ``device`` ...);
-    ``layers`` defaults to ``config.style_layers``. The sample is reduced to ``sample_size``
-    on its long edge (None: used as it is; never enlarged): that fixes the texture's scale.
-    Starts from uniform white noise drawn from ``config.seed`` (random when None; the seed
-    used is returned). ``callback`` receives a :class:`~painterly.pipeline.Step` per iteration.
-    Ctrl-C raises :class:`~painterly.optimize.Interrupted` with the best texture so far,
-    already at ``size``.
+    ``config`` supplies the optimiser, network, schedule and loss options (``iterations``
+    per scale, ``multiscale``, ``seed``, ``pooling``, ``style_weight``,
+    ``style_layer_weights``, ``tv_weight``, ``device`` ...); ``layers`` defaults to
+    ``config.style_layers``. The sample is reduced to ``sample_size`` on its long edge (None:
+    used as it is; never enlarged): that fixes the texture's scale in the output. Starts
+    from coarse noise (:func:`noise`) drawn from ``config.seed`` (random when None; the seed
+    used is returned). Large outputs run coarse-to-fine like paintings
+    (:func:`painterly.pipeline.scale_schedule`). ``callback`` receives a
+    :class:`~painterly.pipeline.Step` per iteration. Ctrl-C raises
+    :class:`~painterly.optimize.Interrupted` with the best texture so far, at ``size``.
     """
     cfg = config or StyleConfig()
     layers = tuple(layers or cfg.style_layers)
@@ -201,37 +228,68 @@ def synthesize_texture(
     seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
     device = resolve_device(cfg.device)
     base = get_extractor(cfg.weights, cfg.pooling.value, (_deepest(layers),), str(device))
+    sample = prepare_sample(sample, sample_size)
+    # Tileable: the sample's statistics without zero-padding borders (reflect padding
+    # continues it plausibly), the output's on a torus. Otherwise the paper's network.
+    grams = sample_grams(with_padding(base, "reflect") if tileable else base, sample, layers)
+    net = with_padding(base, "circular") if tileable else base
+    objective = style_objective(net, grams, cfg, layers, tileable=tileable)
+    schedule = [(wrap_size(hw) if tileable else hw, n) for hw, n in scale_schedule(size, cfg)]
+    total = sum(n for _, n in schedule)
+    fit = resize_periodic if tileable else resize
+    x = noise(schedule[0][0], torch.Generator().manual_seed(seed), periodic=tileable)
+    start = time.perf_counter()
+    done, loss, iters = 0, float("nan"), 0
+    for k, (hw, n) in enumerate(schedule):
+        x = fit(x.cpu(), hw).to(device)
+
+        def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
+                   k: int = k, hw: tuple[int, int] = hw, n: int = n, base_done: int = done) -> None:
+            if callback is None:
+                return
+            want = i == n or (image_every > 0 and i % image_every == 0)
+            callback(Step(i, n, k, len(schedule), hw, value, terms, base_done + i, total,
+                          time.perf_counter() - start, fit(img.detach().clamp(0, 1).cpu(), size) if want else None))
+
+        try:
+            res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
+                           lbfgs_history=cfg.lbfgs_history, tolerance=cfg.tolerance, patience=cfg.patience,
+                           report=report)
+        except Interrupted as e:
+            raise Interrupted(fit(e.image.cpu(), size)) from None
+        x, loss = res.image, res.loss
+        done += n
+        iters += res.iterations
+    return Texture(fit(x.cpu(), size), seed, loss, iters, time.perf_counter() - start, schedule[-1][0])
+
+
+def prepare_sample(sample: torch.Tensor, sample_size: int | None) -> torch.Tensor:
+    """Reduce ``sample`` ((1, 3, h, w) in [0, 1]) to ``sample_size`` on its long edge (never enlarge)."""
     sample = sample.detach().float().cpu()
     if sample_size is not None and max(sample.shape[-2:]) > sample_size:
         sample = resize(sample, fit_long_edge(tuple(sample.shape[-2:]), sample_size))  # type: ignore[arg-type]
     if min(sample.shape[-2:]) < MIN_SIZE:
-        raise ConfigError(f"the sample is {sample.shape[-1]}x{sample.shape[-2]} px; each side needs {MIN_SIZE}+")
-    grams = sample_grams(base, sample, layers)
-    synth_hw = wrap_size(size) if tileable else size
-    net = circular(base) if tileable else base
-    objective = style_objective(net, grams, cfg, layers, tileable=tileable)
-    gen = torch.Generator().manual_seed(seed)
-    init = torch.rand((1, 3, *synth_hw), generator=gen).to(device)
-    start = time.perf_counter()
+        raise ConfigError(f"the sample is {sample.shape[-1]}x{sample.shape[-2]} px; each side needs {MIN_SIZE}+ px")
+    return sample
 
-    def finish(x: torch.Tensor) -> torch.Tensor:
-        x = x.detach().cpu()
-        return resize_periodic(x, size) if tileable else x
 
-    def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor) -> None:
-        if callback is None:
-            return
-        want = i == cfg.iterations or (image_every > 0 and i % image_every == 0)
-        callback(Step(i, cfg.iterations, 0, 1, synth_hw, value, terms, i, cfg.iterations,
-                      time.perf_counter() - start, finish(img.clamp(0, 1)) if want else None))
+def noise(hw: tuple[int, int], generator: torch.Generator, *, cell: int = NOISE_CELL, amplitude: float = 1.0,
+          periodic: bool = False) -> torch.Tensor:
+    """A starting image, (1, 3, H, W) in [0, 1]: uniform noise drawn on a grid ``cell`` times
+    coarser than ``hw``, upsampled (bicubic; wrapping around when ``periodic``), scaled to
+    ``amplitude`` around mid-grey.
 
-    try:
-        res = optimize(init, objective, optimizer=cfg.optimizer, iterations=cfg.iterations, lr=cfg.lr,
-                       lbfgs_history=cfg.lbfgs_history, tolerance=cfg.tolerance, patience=cfg.patience,
-                       report=report)
-    except Interrupted as e:
-        raise Interrupted(finish(e.image)) from None
-    return Texture(finish(res.image), seed, res.loss, res.iterations, time.perf_counter() - start, synth_hw)
+    Gatys et al. start from per-pixel white noise. With L-BFGS (one evaluation per step,
+    no line search) that leaves a speckle the Gram matrices hardly penalise even after
+    hundreds of iterations; faint noise around grey starts near a saddle of the Gram loss,
+    where the first curvature estimate is negative and L-BFGS's second step explodes.
+    Full-contrast blobs (the texture default) avoid both.
+    """
+    h, w = hw
+    x = torch.rand((1, 3, max(1, math.ceil(h / cell)), max(1, math.ceil(w / cell))), generator=generator)
+    if cell > 1:
+        x = resize_periodic(x, hw) if periodic else F.interpolate(x, size=hw, mode="bicubic", align_corners=False)
+    return (0.5 + amplitude * (x - 0.5)).clamp(0, 1)
 
 
 def _deepest(layers: Sequence[str]) -> str:
