@@ -174,10 +174,14 @@ class Painter:
         x = _init_image(cfg, content_full, gen)
         done, loss, iters = 0, float("nan"), 0
         deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
-        mem = plan(out_hw, deepest, cfg.lbfgs_history, cfg.max_memory) if self.device.type == "cpu" else None
+        # One memory plan per scale (on CPU): refuses a size that cannot fit before any work, and
+        # checkpoints / shortens the L-BFGS history only at the scales that need it.
+        # Built from the full size down, so that the refusal names the size the user asked for.
+        plans = {hw: plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory) if self.device.type == "cpu" else None
+                 for hw, _ in reversed(schedule)}
         for k, (hw, n) in enumerate(schedule):
-            if mem is not None:  # checkpoint only the scales that need it
-                self.extractor.checkpoint = plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory).checkpoint
+            mem = plans[hw]
+            self.extractor.checkpoint = bool(mem and mem.checkpoint)
             target = resize(content_full, hw).to(self.device)
             x = resize(x, hw).to(self.device)
             style_loss = controls.style_loss(self.extractor, hw, bf16=self.bf16)  # None: plain blended targets
