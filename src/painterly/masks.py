@@ -166,14 +166,15 @@ def layer_block(layer: str) -> int:
 def mask_pyramid(mask: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """A (1, 1, H, W) mask at each layer's resolution: 2x2 average pooling per network pooling.
 
-    The sizes follow the network's own flooring (a 2x2/stride-2 pooling of an odd side drops
-    the last row/column), so ``out[layer]`` has exactly the shape of that layer's features.
+    The sizes follow the network's own pooling (2x2, stride 2, ``ceil_mode``: an odd side keeps
+    its last row/column as a half window), so ``out[layer]`` has exactly the shape of that
+    layer's features.
     """
     levels = [mask]
     out: dict[str, torch.Tensor] = {}
     for layer in layers:
         b = layer_block(layer)
         while len(levels) < b:
-            levels.append(F.avg_pool2d(levels[-1], 2, 2))
+            levels.append(F.avg_pool2d(levels[-1], 2, 2, ceil_mode=True))
         out[layer] = levels[b - 1]
     return out

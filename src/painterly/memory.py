@@ -54,12 +54,16 @@ def activation_bytes(hw: tuple[int, int], deepest: str, checkpoint: bool) -> int
     """Bytes of activations kept for the backward pass (float32, batch 1)."""
     h, w = hw
     stop = LAYER_NAMES.index(deepest)
+
+    def side(n: int, halvings: int) -> int:  # the network pools with ceil_mode
+        return -(-n // (1 << halvings))
+
     per_block: dict[int, int] = {}
     for name in LAYER_NAMES[: stop + 1]:
         if name.startswith("relu"):
             b = int(name[4])
-            per_block[b] = per_block.get(b, 0) + CHANNELS[b] * (h >> (b - 1)) * (w >> (b - 1))
-    pools = sum(CHANNELS[b] * (h >> b) * (w >> b) for b in per_block if b < max(per_block))
+            per_block[b] = per_block.get(b, 0) + CHANNELS[b] * side(h, b - 1) * side(w, b - 1)
+    pools = sum(CHANNELS[b] * side(h, b) * side(w, b) for b in per_block if b < max(per_block))
     widest = 2 * CHANNELS[1] * h * w  # gradient and activation alive at the first block
     kept = (max(per_block.values()) + pools) if checkpoint else sum(per_block.values()) + pools
     return 4 * (kept + 2 * widest)
