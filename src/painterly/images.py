@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -208,18 +209,23 @@ def resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
 # Writing ------------------------------------------------------------------------------
 def check_output_path(path: str | os.PathLike, *, option: str = "--output") -> Path:
     """Fail early (before any heavy work) if ``path`` cannot be written as an image."""
+    return check_writable(path, option=option, formats=OUTPUT_FORMATS, kind="image", example="out.png",
+                          error=ImageError)
+
+
+def check_writable(path: str | os.PathLike, *, option: str, formats: Iterable[str], kind: str, example: str,
+                   error: type[Exception]) -> Path:
+    """``path`` has a known extension, its folder exists and is writable, and it is not a folder."""
     p = Path(path)
-    if p.suffix.lower() not in OUTPUT_FORMATS:
-        raise ImageError(
-            f"{option} {p}: unknown image type {p.suffix!r}; use one of {', '.join(sorted(OUTPUT_FORMATS))}"
-        )
+    if p.suffix.lower() not in formats:
+        raise error(f"{option} {p}: unknown {kind} type {p.suffix!r}; use one of {', '.join(sorted(formats))}")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise ImageError(f"{option} {p}: folder {parent} does not exist; create it first")
+        raise error(f"{option} {p}: folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ImageError(f"{option} {p}: folder {parent} is not writable; choose another location")
+        raise error(f"{option} {p}: folder {parent} is not writable; choose another location")
     if p.is_dir():
-        raise ImageError(f"{option} {p}: is a folder; give a file name such as out.png")
+        raise error(f"{option} {p}: is a folder; give a file name such as {example}")
     return p
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .images import ImageError, resize
+from .images import ImageError, check_writable, resize
 
 log = logging.getLogger("painterly.video")
 
@@ -218,18 +218,8 @@ def read_frames(info: VideoInfo, plan: FramePlan, hw: tuple[int, int]) -> Genera
 
 def check_output(path: str | os.PathLike) -> Path:
     """Fail early if ``path`` cannot be written as a video (type by extension, folder writable)."""
-    p = Path(path)
-    if p.suffix.lower() not in OUTPUT_FORMATS:
-        raise VideoError(f"--output {p}: unknown video type {p.suffix!r}; use one of "
-                         f"{', '.join(sorted(OUTPUT_FORMATS))}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise VideoError(f"--output {p}: folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise VideoError(f"--output {p}: folder {parent} is not writable; choose another location")
-    if p.is_dir():
-        raise VideoError(f"--output {p}: is a folder; give a file name such as out.mp4")
-    return p
+    return check_writable(path, option="--output", formats=OUTPUT_FORMATS, kind="video", example="out.mp4",
+                          error=VideoError)
 
 
 def check_encoders(info: VideoInfo, output: Path, audio: bool) -> None:
