@@ -33,6 +33,13 @@ def test_output_formats(tmp_path, content_path, style_path, name, extra):
     assert out.stat().st_size > 0
 
 
+def test_plot_writes_loss_curves(tmp_path, content_path, style_path):
+    plot = tmp_path / "loss.png"
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST, "--plot", str(plot)]) == 0
+    im = Image.open(plot)
+    assert im.format == "PNG" and im.width > 200 and len(im.getcolors(1 << 16) or []) > 3
+
+
 def test_save_every_writes_intermediates(tmp_path, content_path, style_path):
     out = tmp_path / "o.png"
     assert main([str(content_path), str(style_path), "-o", str(out), *FAST, "--save-every", "2"]) == 0

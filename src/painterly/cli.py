@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG/TIFF (default 8)")
     g.add_argument("--save-every", type=int, metavar="N", help="also write every N-th iteration next to the output")
     g.add_argument("--sheet", metavar="PATH", help="also write content | style(s) | result side by side")
+    g.add_argument("--plot", metavar="PATH", help="also write the loss curves (total, content, style per layer, TV)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     g.add_argument("--version", action="version", version=f"painterly {__version__}")
     add_style_options(p)
@@ -117,6 +118,9 @@ def _paint(argv: list[str]) -> int:
 
     # Masks, colour modes and the scale mix are checked before the network loads.
     Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, **controls)
+    from .explain import LossRecorder
+
+    recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
     painter = Painter(cfg)
 
     from .progress import ProgressBar
@@ -136,6 +140,8 @@ def _paint(argv: list[str]) -> int:
     with ProgressBar(enabled=not args.quiet) as bar:
         def callback(step: Step) -> None:
             bar.update(step)
+            if args.plot:
+                recorder(step)
             if args.save_every and step.image is not None and step.iteration % args.save_every == 0:
                 inter = out.with_name(f"{out.stem}.s{step.scale + 1}.i{step.iteration:04d}{out.suffix}")
                 save_image(step.image, inter)
@@ -145,10 +151,12 @@ def _paint(argv: list[str]) -> int:
         except Interrupted as e:
             alpha = content.alpha
             write(e.image, alpha, record(None, interrupted=True))
+            recorder.write()
             print(f"painterly: interrupted; best image so far written to {out}", file=sys.stderr)
             return EXIT_INTERRUPTED
     write(result.image, result.alpha, record(result.config, seconds=round(result.seconds, 2),
                                              iterations=result.iterations, loss=result.loss))
+    recorder.write()
     if args.sheet:
         from .sheet import contact_sheet
 

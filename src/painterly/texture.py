@@ -56,6 +56,9 @@ WRAP_MULTIPLE = 16
 # Long edge the sample is reduced to by default: its Gram matrices cost a forward pass at
 # that size, and the texture's scale in the output is the sample's scale at this size.
 DEFAULT_SAMPLE_SIZE = 512
+# Iterations at the final scale when none are given: from noise, textures need more than
+# painting from the content image (StyleConfig.iterations) does.
+TEXTURE_ITERATIONS = 200
 # The starting noise is drawn on a grid this many times coarser than the output (see :func:`noise`).
 NOISE_CELL = 4
 
@@ -210,8 +213,9 @@ def synthesize_texture(
     """Synthesise a texture of ``size`` (H, W) from ``sample`` ((1, 3, h, w) in [0, 1]).
 
     ``config`` supplies the optimiser, network, schedule and loss options (``iterations``
-    per scale, ``multiscale``, ``seed``, ``pooling``, ``style_weight``,
-    ``style_layer_weights``, ``tv_weight``, ``device`` ...); ``layers`` defaults to
+    at the final scale, :data:`TEXTURE_ITERATIONS` when ``config`` is None; ``multiscale``,
+    ``seed``, ``pooling``, ``style_weight``, ``style_layer_weights``, ``tv_weight``,
+    ``device`` ...); ``layers`` defaults to
     ``config.style_layers``. The sample is reduced to ``sample_size`` on its long edge (None:
     used as it is; never enlarged): that fixes the texture's scale in the output. Starts
     from coarse noise (:func:`noise`) drawn from ``config.seed`` (random when None; the seed
@@ -220,7 +224,7 @@ def synthesize_texture(
     :class:`~painterly.pipeline.Step` per iteration. Ctrl-C raises
     :class:`~painterly.optimize.Interrupted` with the best texture so far, at ``size``.
     """
-    cfg = config or StyleConfig()
+    cfg = config or StyleConfig(iterations=TEXTURE_ITERATIONS)
     layers = tuple(layers or cfg.style_layers)
     check_size(size)
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(layers):

