@@ -1,4 +1,4 @@
-"""Make the pictures and numbers of docs/explain.md from the bundled examples (CPU, about 35 minutes).
+"""Make the pictures and numbers of docs/explain.md from the bundled examples (CPU, about 25 minutes).
 
     python docs/make_explain_pictures.py [--only figure,layers,texture,plot]
 

@@ -18,12 +18,23 @@ from typing import Any
 from . import __version__
 from .cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
 from .config import ConfigError, Device, Optimizer, Pooling, StyleConfig
-from .explain import FIGURE1_SIZE, RECONSTRUCTION_ITERATIONS
+from .explain import (
+    FIGURE1_CONTENT_LAYERS,
+    FIGURE1_PANELS,
+    FIGURE1_SIZE,
+    FIGURE1_STYLE_LAYERS,
+    RECONSTRUCTION_ITERATIONS,
+    LossRecorder,
+    figure1,
+    fit_image,
+)
 from .images import check_output_path, load_image, save_image
 from .meta import describe_input, provenance, write_sidecar
 from .optimize import Interrupted
 from .options import _floats, _layers
-from .texture import DEFAULT_SAMPLE_SIZE, TEXTURE_ITERATIONS
+from .pipeline import Step
+from .progress import ProgressBar
+from .texture import DEFAULT_SAMPLE_SIZE, TEXTURE_ITERATIONS, parse_size, prepare_sample, synthesize_texture
 
 _D = StyleConfig()
 
@@ -87,13 +98,8 @@ def _explain(argv: list[str]) -> int:
     out = check_output_path(args.output)
     size = args.size if args.size is not None else FIGURE1_SIZE
     cfg = _config(args, size=size, iterations=RECONSTRUCTION_ITERATIONS)
-
-    from .explain import FIGURE1_CONTENT_LAYERS, FIGURE1_PANELS, FIGURE1_STYLE_LAYERS, figure1, fit_image
-
     content = fit_image(args.content, "content", size)  # read and size-checked before any heavy work
     style = fit_image(args.style, "style", size)
-    from .pipeline import Step
-    from .progress import ProgressBar
 
     def record(**extra: Any) -> dict[str, Any]:
         return provenance(cfg, {"content": describe_input(args.content), "style": describe_input(args.style)},
@@ -157,7 +163,6 @@ def texture_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _texture(argv: list[str]) -> int:
-    from .texture import parse_size, prepare_sample
 
     args = build_texture_parser().parse_args(argv)
     out = check_output_path(args.output)
@@ -175,11 +180,6 @@ def _texture(argv: list[str]) -> int:
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
         raise ConfigError(f"--style-layer-weights has {len(cfg.style_layer_weights)} values for "
                           f"{len(cfg.style_layers)} layers in --style-layers")
-
-    from .explain import LossRecorder
-    from .pipeline import Step
-    from .progress import ProgressBar
-    from .texture import synthesize_texture
 
     recorder = LossRecorder(args.plot)
 
