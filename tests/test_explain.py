@@ -31,16 +31,6 @@ CONTENT = EXAMPLES / "building.jpg"
 STYLE = EXAMPLES / "starry_night.jpg"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These optimisations run small convolutions: on two shared cores one thread is several
-    # times faster than two (OpenMP workers spin-wait against the other processes).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _small(path, size):
     rgb = load_image(path).rgb
     return resize(rgb, fit_long_edge(tuple(rgb.shape[-2:]), size))

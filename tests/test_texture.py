@@ -31,16 +31,6 @@ from painterly.texture import (
 SAMPLE = EXAMPLES / "starry_night.jpg"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These optimisations run small convolutions: on two shared cores one thread is several
-    # times faster than two (OpenMP workers spin-wait against the other processes).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _periodic_image(h: int = 48, w: int = 64) -> torch.Tensor:
     """A smooth image that wraps exactly: sums of sinusoids with whole periods."""
     y = torch.arange(h).view(h, 1) / h * 2 * math.pi
