@@ -46,8 +46,8 @@ from .batch_workers import (
     local_pool,
 )
 from .config import ConfigError, StyleConfig
-from .images import ImageError, save_image, write_bytes_atomic
-from .meta import provenance
+from .images import ImageError, write_bytes_atomic
+from .meta import provenance, save_with_provenance
 from .pipeline import Step
 
 __all__ = ["MANIFEST_SUFFIXES", "BatchError", "CachingPainter", "Event", "Job", "Ledger", "StyleTargetCache",
@@ -367,7 +367,7 @@ def _write(out: Path, job: Job, got: Done, files: _Files, ledger: Ledger) -> Non
                         seconds=round(rendered.seconds, 2), iterations=rendered.iterations, loss=rendered.loss)
     target = out / job.output
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(rendered.image, target, alpha=rendered.alpha, metadata={"painterly": json.dumps(record, sort_keys=True)})
+    save_with_provenance(rendered.image, target, record, alpha=rendered.alpha, sidecar=False)
     ledger.record({"output": job.output, "input_hash": input_hash(digest, style_digests),
                    "options_hash": options_hash(job.config), "content": str(job.content),
                    "styles": [str(s) for s in job.styles], "seed": rendered.config.seed,

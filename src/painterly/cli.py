@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from collections.abc import Callable, Sequence
 from . import __version__
 from .config import ConfigError
 from .images import ImageError, check_output_path, load_image, save_image, to_pil
-from .meta import describe_input, provenance, write_sidecar
+from .meta import describe_input, provenance, save_with_provenance
 from .optimize import Interrupted
 from .options import add_control_options, add_style_options, config_from_args, controls_from_args
 from .weights import WeightsError
@@ -133,9 +132,7 @@ def _paint(argv: list[str]) -> int:
                           **extra)
 
     def write(image: object, alpha: object, rec: dict[str, object]) -> None:
-        save_image(image, out, alpha=alpha, bit_depth=args.bit_depth,  # type: ignore[arg-type]
-                   metadata={"painterly": json.dumps(rec, sort_keys=True)})
-        write_sidecar(out, rec)
+        save_with_provenance(image, out, rec, alpha=alpha, bit_depth=args.bit_depth)  # type: ignore[arg-type]
 
     with ProgressBar(enabled=not args.quiet) as bar:
         def callback(step: Step) -> None:

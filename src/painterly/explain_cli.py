@@ -8,7 +8,6 @@ the best result so far and exit 130.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import sys
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from .explain import (
     fit_image,
 )
 from .images import check_output_path, load_image, save_image
-from .meta import describe_input, provenance, write_sidecar
+from .meta import describe_input, provenance, save_with_provenance
 from .optimize import Interrupted
 from .options import _floats, _layers
 from .pipeline import Step
@@ -67,8 +66,7 @@ def _config(args: argparse.Namespace, **values: Any) -> StyleConfig:
 
 
 def _write(image: Any, out: Path, record: dict[str, Any], bit_depth: int = 8) -> None:
-    save_image(image, out, bit_depth=bit_depth, metadata={"painterly": json.dumps(record, sort_keys=True)})
-    write_sidecar(out, record)
+    save_with_provenance(image, out, record, bit_depth=bit_depth)
 
 
 # painterly explain --------------------------------------------------------------------

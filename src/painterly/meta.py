@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .config import StyleConfig
-from .images import write_bytes_atomic
+from .images import save_image, write_bytes_atomic
 
 
 def versions() -> dict[str, str]:
@@ -50,3 +50,13 @@ def write_sidecar(output: str | os.PathLike, record: dict[str, Any]) -> Path:
     side = Path(str(output) + ".json")
     write_bytes_atomic(side, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     return side
+
+
+def save_with_provenance(image: torch.Tensor, output: str | os.PathLike, record: dict[str, Any], *,
+                         alpha: torch.Tensor | None = None, bit_depth: int = 8, sidecar: bool = True) -> Path:
+    """Save ``image`` with ``record`` in its ``painterly`` PNG text chunk, and as ``<output>.json``."""
+    out = save_image(image, output, alpha=alpha, bit_depth=bit_depth,
+                     metadata={"painterly": json.dumps(record, sort_keys=True)})
+    if sidecar:
+        write_sidecar(out, record)
+    return out

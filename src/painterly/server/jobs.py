@@ -40,8 +40,8 @@ from typing import Any
 import torch
 
 from ..config import ConfigError, StyleConfig
-from ..images import ImageError, Loaded, save_image, to_pil, write_bytes_atomic
-from ..meta import provenance
+from ..images import ImageError, Loaded, to_pil, write_bytes_atomic
+from ..meta import provenance, save_with_provenance
 from ..pipeline import Painter, Result, Step
 from ..sheet import contact_sheet
 from ..weights import WeightsError
@@ -378,8 +378,7 @@ class JobManager:
             summary = {"seed": result.config.seed, "seconds": round(result.seconds, 2),
                        "iterations": result.iterations, "loss": _finite(result.loss), "size": [h, w]}
             record = provenance(result.config, job.inputs, job=job.id, options=job.options, **summary)
-            save_image(result.image, tmp / "result.png", alpha=result.alpha,
-                       metadata={"painterly": json.dumps(record, sort_keys=True)})
+            save_with_provenance(result.image, tmp / "result.png", record, alpha=result.alpha, sidecar=False)
             panels = [("content", to_pil(job.content.rgb))]
             names = [s["name"] for s in job.inputs["styles"]]
             panels += [(f"style: {n}"[:40], to_pil(s.rgb)) for n, s in zip(names, job.styles)]
