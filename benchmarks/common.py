@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -33,3 +34,12 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> Run:
 
 
 PY = sys.executable
+
+
+def comparison_parser() -> argparse.ArgumentParser:
+    """The inputs every painterly-vs-pastiche benchmark shares: content, style, output size."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--content", default=os.path.join(EXAMPLES, "building.jpg"))
+    ap.add_argument("--style", default=os.path.join(EXAMPLES, "starry_night.jpg"))
+    ap.add_argument("--size", type=int, default=512)
+    return ap

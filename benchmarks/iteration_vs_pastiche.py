@@ -10,21 +10,17 @@ iteration: VGG19 to relu5_1, five Gram losses, one content loss. Peak RSS is the
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import EXAMPLES, PY, timed
+from common import PY, comparison_parser, timed
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--content", default=os.path.join(EXAMPLES, "building.jpg"))
-    ap.add_argument("--style", default=os.path.join(EXAMPLES, "starry_night.jpg"))
-    ap.add_argument("--size", type=int, default=512)
+    ap = comparison_parser()
     ap.add_argument("--steps", default="10,30")
     ap.add_argument("--json", default="out/iteration_vs_pastiche.json")
     args = ap.parse_args()

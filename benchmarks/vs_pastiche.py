@@ -10,7 +10,6 @@ quality over time, so the table shows how long pastiche needs to reach what pain
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -20,17 +19,14 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import EXAMPLES, PY, timed
+from common import PY, comparison_parser, timed
 
 from painterly.images import load_image
 from painterly.judge import score
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--content", default=os.path.join(EXAMPLES, "building.jpg"))
-    ap.add_argument("--style", default=os.path.join(EXAMPLES, "starry_night.jpg"))
-    ap.add_argument("--size", type=int, default=512)
+    ap = comparison_parser()
     ap.add_argument("--pastiche-steps", type=int, default=1000)
     ap.add_argument("--checkpoint", type=int, default=100)
     ap.add_argument("--painterly-args", default="", help="extra painterly flags (default: its defaults)")
