@@ -13,8 +13,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+import torch
+
 from . import __version__
-from .config import ConfigError
+from .config import ConfigError, StyleConfig
 from .images import ImageError, check_output_path, load_image, save_image, to_pil
 from .meta import describe_input, provenance, save_with_provenance
 from .optimize import Interrupted
@@ -124,15 +126,15 @@ def _paint(argv: list[str]) -> int:
 
     from .progress import ProgressBar
 
-    def record(result_cfg: object, **extra: object) -> dict[str, object]:
-        return provenance(painter.config if result_cfg is None else result_cfg,  # type: ignore[arg-type]
+    def record(result_cfg: StyleConfig | None, **extra: object) -> dict[str, object]:
+        return provenance(painter.config if result_cfg is None else result_cfg,
                           {"content": describe_input(args.content), "styles": [describe_input(s) for s in args.styles],
                            **{k: [describe_input(m) for m in v if m] if isinstance(v, list) else describe_input(v)
                               for k, v in controls.items() if v}},
                           **extra)
 
-    def write(image: object, alpha: object, rec: dict[str, object]) -> None:
-        save_with_provenance(image, out, rec, alpha=alpha, bit_depth=args.bit_depth)  # type: ignore[arg-type]
+    def write(image: torch.Tensor, alpha: torch.Tensor | None, rec: dict[str, object]) -> None:
+        save_with_provenance(image, out, rec, alpha=alpha, bit_depth=args.bit_depth)
 
     with ProgressBar(enabled=not args.quiet) as bar:
         def callback(step: Step) -> None:
@@ -160,17 +162,11 @@ def _paint(argv: list[str]) -> int:
         panels = [("content", to_pil(content.rgb))] + [(f"style {i + 1}" if len(styles) > 1 else "style",
                                                          to_pil(s.rgb)) for i, s in enumerate(styles)]
         panels.append(("result", result.pil()))
-        save_image(_pil_tensor(contact_sheet(panels)), args.sheet)
+        save_image(load_image(contact_sheet(panels), what="sheet").rgb, args.sheet)
     if not args.quiet:
         print(f"painterly: wrote {out} ({result.iterations} iterations, {result.seconds:.1f} s, "
               f"seed {result.config.seed})", file=sys.stderr)
     return EXIT_OK
-
-
-def _pil_tensor(pil: object) -> object:
-    from .images import load_image as _load
-
-    return _load(pil, what="sheet").rgb  # type: ignore[arg-type]
 
 
 def run() -> None:

@@ -38,6 +38,8 @@ class VGG19Features(nn.Module):
         self.deepest = max(LAYER_NAMES.index(n) for n in layers)
         pooling = Pooling(pooling)
         self.preprocessing = weights.preprocessing
+        self.scale: torch.Tensor
+        self.shift: torch.Tensor
         if weights.preprocessing is Preprocessing.CAFFE:
             # RGB [0,1] -> BGR [0,255] - mean, folded into a per-channel scale and shift.
             self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0))
@@ -61,6 +63,7 @@ class VGG19Features(nn.Module):
                 w, b = weights.convs[name]
                 conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
                 conv.weight.data.copy_(w)
+                assert conv.bias is not None
                 conv.bias.data.copy_(b)
                 self.ops.append(conv)
             else:

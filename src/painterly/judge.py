@@ -43,7 +43,7 @@ def score(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor,
           extractor: VGG19Features | None = None) -> Scores:
     """Score ``output`` against ``content`` and ``style`` (all (1, 3, H, W) in [0, 1])."""
     ex = extractor or judge_extractor()
-    hw = tuple(output.shape[-2:])
+    hw = (int(output.shape[-2]), int(output.shape[-1]))
     out = output.float().cpu()
     c = resize(content.float().cpu(), hw)
     s = resize(style.float().cpu(), fit_pixels(tuple(style.shape[-2:]), hw[0] * hw[1]))  # type: ignore[arg-type]

@@ -82,7 +82,7 @@ def optimize(
     stopped_early = False
     try:
         for i in range(1, iterations + 1):
-            opt.step(closure)
+            opt.step(closure)  # type: ignore[arg-type]  # torch's stub says float; a tensor is what it uses
             if optimizer is Optimizer.ADAM:
                 with torch.no_grad():
                     x.clamp_(0, 1)
