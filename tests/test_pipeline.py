@@ -81,12 +81,42 @@ def test_scale_schedule_is_coarse_to_fine():
     sched = scale_schedule((600, 868), StyleConfig(size=868))
     sizes = [max(hw) for hw, _ in sched]
     assert sizes == sorted(sizes) and sizes[-1] == 868 and sizes[0] >= 256
-    assert [hw for hw, _ in scale_schedule((300, 400), StyleConfig(multiscale=False))] == [(300, 400)]
+    assert scale_schedule((300, 400), StyleConfig(multiscale=False, iterations=7)) == [((300, 400), 7)]
+
+
+def test_scale_budget_depends_on_size_only():
+    """A preview is exactly the first stage of a larger render; budgets go as 1/long edge."""
+    cfg = StyleConfig(iterations=50)
+    preview = scale_schedule((192, 256), cfg)
+    full = scale_schedule((768, 1024), cfg)
+    assert preview == [((192, 256), 100)] and full[0] == preview[0]
+    assert [n for _, n in full] == [100, 71, 50, 35, 25]
+    assert scale_schedule((384, 512), cfg)[-1] == ((384, 512), 50)
+    assert scale_schedule((48, 64), cfg) == [((48, 64), 100)]  # below min_scale_size counts as it
+    assert all(n == 0 for _, n in scale_schedule((768, 1024), StyleConfig(iterations=0)))
+
+
+def test_preview_and_full_render_look_alike(weights, content_path, style_path):
+    """Same options at two sizes: the large render, seen at the preview's size, has the
+    preview's style strength and colours (the docs show it at 256 vs 1024 px)."""
+    from painterly.judge import score
+
+    content, style = load_image(content_path), load_image(style_path)
+    cfg = StyleConfig(iterations=2, min_scale_size=64, seed=5)  # 16 iterations at 64 px, 11 at 91, 8 at 128
+    preview = Painter(cfg.replace(size=64)).paint(content, [style]).image
+    full = Painter(cfg.replace(size=128)).paint(content, [style]).image
+    small = resize(full, preview.shape[-2:]).clamp(0, 1)
+    ex = VGG19Features(weights, ["relu5_1"])
+    a, b = score(preview, content.rgb, style.rgb, ex), score(small, content.rgb, style.rgb, ex)
+    unpainted = score(resize(content.rgb, preview.shape[-2:]), content.rgb, style.rgb, ex)
+    assert max(a.style, b.style) < 0.7 * unpainted.style  # both are painted ...
+    assert abs(a.style - b.style) < 0.15 * a.style, (a, b)  # ... equally strongly
+    assert float((preview.mean(dim=(2, 3)) - small.mean(dim=(2, 3))).abs().max()) < 0.03  # in the same colours
 
 
 def test_multiscale_run_ends_at_full_size(content_path, style_path):
     steps = []
-    cfg = StyleConfig(size=64, iterations=3, min_scale_size=32, seed=1)
+    cfg = StyleConfig(size=64, iterations=1, min_scale_size=32, seed=1)  # 16, 11, 8 iterations
     img = stylize(content_path, style_path, cfg, callback=steps.append)
     assert img.size == (64, 44)
     assert sorted({s.scale for s in steps}) == [0, 1, 2]

@@ -89,6 +89,11 @@ class Precision(_Choice):
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
+# ``iterations`` is the budget of a scale whose long edge is this many pixels; with the
+# coarse-to-fine schedule every scale gets iterations * ITERATION_REFERENCE_SIZE / its long
+# edge (pipeline.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
+ITERATION_REFERENCE_SIZE = 512
+
 # The smallest side the network accepts: relu5_1 sits behind four 2x2 poolings, so a side
 # below 16 px leaves it with no positions at all.
 MIN_SIZE = 16
@@ -120,7 +125,7 @@ class StyleConfig:
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
     optimizer: Optimizer = Optimizer.LBFGS
-    iterations: int = 50  # at the final scale; coarser scales get more (pipeline.scale_schedule)
+    iterations: int = 50  # at a 512 px long edge; other scales in proportion to 1/size (pipeline.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...

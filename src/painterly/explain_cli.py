@@ -143,8 +143,8 @@ def build_texture_parser() -> argparse.ArgumentParser:
     g.add_argument("--style-layer-weights", type=_floats, metavar="W,...", help="default: equal")
     g.add_argument("--style-weight", type=float, help=f"default {_D.style_weight}")
     g.add_argument("--tv-weight", type=float, help=f"total-variation weight (default {_D.tv_weight})")
-    _common(p, iterations_help=f"iterations at the final scale (default {TEXTURE_ITERATIONS}; coarser scales "
-            "get more, as for painting)")
+    _common(p, iterations_help=f"iterations of a 512 px scale (default {TEXTURE_ITERATIONS}); each scale gets "
+            "N*512/its long edge, as for painting")
     g = p.add_argument_group("optimisation")
     g.add_argument("--multiscale", action=argparse.BooleanOptionalAction, default=None,
                    help="coarse-to-fine for large outputs (default on)")

@@ -70,7 +70,8 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
     g.add_argument("--iterations", "-n", type=int,
-                   help=f"iterations at the final scale; coarser scales get more (default {_D.iterations})")
+                   help=f"iterations at a 512 px scale; with multiscale each scale gets N*512/its long edge "
+                   f"(default {_D.iterations})")
     g.add_argument("--learning-rate", type=float, help="default 1.0 for lbfgs, 0.02 for adam")
     g.add_argument("--init", type=_init, metavar="content|random|PATH", help=f"default {_D.init}")
     g.add_argument("--seed", type=int, help="make the run repeatable (default: random, recorded with the result)")

@@ -18,7 +18,7 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
-from .config import LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
+from .config import ITERATION_REFERENCE_SIZE, LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
 from .controls import Controls
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
@@ -101,20 +101,24 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
     """[((H, W), iterations), ...] from coarse to fine, ending at ``hw``.
 
     Sizes shrink by ``scale_factor`` from the output down to ``min_scale_size`` (long
-    edge). The last scale gets ``iterations``; a coarser one gets more, in proportion to
-    the square root of how many fewer pixels it has (with factor sqrt(2): x1.41 per step
-    down), so the budget is weighted to the cheap scales while each costs less than the
-    one above it.
+    edge). Each scale's budget depends on its own size only: ``iterations`` at a 512 px
+    long edge (:data:`ITERATION_REFERENCE_SIZE`), and in proportion to 1/long edge
+    elsewhere (scales below ``min_scale_size`` count as that size). So most iterations
+    run at the cheap sizes, the finest scales of a large render only refine, and a
+    256 px preview is exactly the first stage of any larger render of the same options:
+    it shows the look the full render starts from and keeps. A single scale
+    (``multiscale=False``) gets exactly ``iterations``.
     """
+    if not cfg.multiscale:
+        return [(hw, cfg.iterations)]
     sizes = [hw]
-    if cfg.multiscale:
-        long = max(hw) / cfg.scale_factor
-        while long >= cfg.min_scale_size - 0.5:
-            sizes.append(fit_long_edge(hw, round(long)))
-            long /= cfg.scale_factor
+    long = max(hw) / cfg.scale_factor
+    while long >= cfg.min_scale_size - 0.5:
+        sizes.append(fit_long_edge(hw, round(long)))
+        long /= cfg.scale_factor
     sizes.reverse()
-    full = hw[0] * hw[1]
-    return [(s, round(cfg.iterations * (full / (s[0] * s[1])) ** 0.5)) for s in sizes]
+    ref = ITERATION_REFERENCE_SIZE * cfg.iterations
+    return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, cfg.min_scale_size)))) for s in sizes]
 
 
 def _init_image(cfg: StyleConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -177,8 +181,9 @@ class Painter:
         # One memory plan per scale (on CPU): refuses a size that cannot fit before any work, and
         # checkpoints / shortens the L-BFGS history only at the scales that need it.
         # Built from the full size down, so that the refusal names the size the user asked for.
-        plans = {hw: plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory) if self.device.type == "cpu" else None
-                 for hw, _ in reversed(schedule)}
+        # L-BFGS keeps at most one history pair per iteration, so a short scale needs no more.
+        plans = {hw: plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory)
+                 if self.device.type == "cpu" else None for hw, n in reversed(schedule)}
         for k, (hw, n) in enumerate(schedule):
             mem = plans[hw]
             self.extractor.checkpoint = bool(mem and mem.checkpoint)

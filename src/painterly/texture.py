@@ -56,7 +56,8 @@ WRAP_MULTIPLE = 16
 # Long edge the sample is reduced to by default: its Gram matrices cost a forward pass at
 # that size, and the texture's scale in the output is the sample's scale at this size.
 DEFAULT_SAMPLE_SIZE = 512
-# Iterations at the final scale when none are given: from noise, textures need more than
+# Iterations of a 512 px scale when none are given (scales get N * 512 / their long edge,
+# as for painting: pipeline.scale_schedule): from noise, textures need more than
 # painting from the content image (StyleConfig.iterations) does.
 TEXTURE_ITERATIONS = 200
 # The starting noise is drawn on a grid this many times coarser than the output (see :func:`noise`).
@@ -213,7 +214,7 @@ def synthesize_texture(
     """Synthesise a texture of ``size`` (H, W) from ``sample`` ((1, 3, h, w) in [0, 1]).
 
     ``config`` supplies the optimiser, network, schedule and loss options (``iterations``
-    at the final scale, :data:`TEXTURE_ITERATIONS` when ``config`` is None; ``multiscale``,
+    of a 512 px scale, :data:`TEXTURE_ITERATIONS` when ``config`` is None; ``multiscale``,
     ``seed``, ``pooling``, ``style_weight``, ``style_layer_weights``, ``tv_weight``,
     ``device`` ...); ``layers`` defaults to
     ``config.style_layers``. The sample is reduced to ``sample_size`` on its long edge (None:

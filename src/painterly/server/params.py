@@ -19,12 +19,12 @@ from typing import Any
 from ..config import ColorMatch, ConfigError, Init, Optimizer, Pooling, PreserveColors, StyleConfig
 
 # Named starting points offered by the page and accepted by the API, defined here only.
-# ``iterations`` counts at the final size; with multiscale, coarser sizes get more
-# (pipeline.scale_schedule). On a 2-core CPU one iteration takes about 0.45 s at 256 px
-# and 1 s at 384 px.
+# ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
+# iterations * 512 / its long edge (pipeline.scale_schedule), a single scale exactly that.
+# On a 2-core CPU one iteration takes about 0.45 s at 256 px and 1 s at 384 px.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"size": 256, "iterations": 60, "multiscale": False},
-    "balanced": {"size": 384, "iterations": 80, "multiscale": True},
+    "balanced": {"size": 384, "iterations": 60, "multiscale": True},
     "fine": {"size": 768, "iterations": 150, "multiscale": True},
 }
 DEFAULT_PRESET = "balanced"
@@ -42,7 +42,7 @@ class Limits:
     max_upload_bytes: int = 25 * 2**20  # per image file
     max_pixels: int = 40_000_000  # per image, read from the header before decoding
     max_size: int = 1024  # long edge of the output, px
-    max_iterations: int = 1000  # per scale
+    max_iterations: int = 1000  # the iterations option (a 512 px scale's budget)
     max_styles: int = 4
     max_style_scale: float = 2.0
     max_queue: int = 16  # waiting jobs

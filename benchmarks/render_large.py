@@ -1,0 +1,93 @@
+"""A large render (default 3840x2160) with its time and peak memory per scale.
+
+    python benchmarks/render_large.py [--width 3840 --height 2160] [-o out/bench/4k.png] [painterly options]
+
+The content is centre-cropped to the requested aspect ratio and painted with painterly's
+defaults (coarse to fine, the memory plan on). Each scale prints its size, iterations,
+seconds, the memory plan's estimate and choice, and the process's peak RSS so far; the
+totals go to a JSON file beside the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import EXAMPLES
+
+from painterly import Painter, StyleConfig, load_image
+from painterly.config import LAYER_NAMES
+from painterly.images import Loaded, save_image
+from painterly.memory import plan
+from painterly.pipeline import Step, scale_schedule
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def crop_to(loaded: Loaded, width: int, height: int) -> Loaded:
+    """The largest centre crop with exactly the aspect ratio width:height."""
+    g = math.gcd(width, height)
+    uw, uh = width // g, height // g
+    h, w = loaded.rgb.shape[-2:]
+    k = min(w // uw, h // uh)
+    if k == 0:
+        sys.exit(f"--content: too small for a {width}:{height} crop")
+    cw, ch = k * uw, k * uh
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return Loaded(loaded.rgb[..., top:top + ch, left:left + cw], None, loaded.bit_depth)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--content", default=os.path.join(EXAMPLES, "building.jpg"))
+    ap.add_argument("--style", default=os.path.join(EXAMPLES, "starry_night.jpg"))
+    ap.add_argument("--width", type=int, default=3840)
+    ap.add_argument("--height", type=int, default=2160)
+    ap.add_argument("--iterations", type=int, default=StyleConfig().iterations)
+    ap.add_argument("-o", "--output", default="out/bench/render_4k.png")
+    args = ap.parse_args()
+    content = crop_to(load_image(args.content), args.width, args.height)
+    cfg = StyleConfig(size=max(args.width, args.height), iterations=args.iterations, seed=0)
+    schedule = scale_schedule((args.height, args.width), cfg)
+    deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
+    print(f"content cropped to {content.rgb.shape[-1]}x{content.rgb.shape[-2]}; schedule:", flush=True)
+    for hw, n in schedule:
+        p = plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)))
+        print(f"  {hw[1]}x{hw[0]}: {n} iterations, plan: checkpoint={p.checkpoint} history={p.lbfgs_history} "
+              f"estimate {p.estimate_bytes / 2**30:.1f} GB of {p.budget_bytes / 2**30:.1f}", flush=True)
+    rows: list[dict[str, object]] = []
+    start = time.perf_counter()
+    mark = [start]
+
+    def on_step(step: Step) -> None:
+        if step.iteration == step.iterations:
+            now = time.perf_counter()
+            row = {"size": f"{step.size[1]}x{step.size[0]}", "iterations": step.iterations,
+                   "seconds": round(now - mark[0], 1), "peak_rss_gb": round(peak_rss_gb(), 2)}
+            mark[0] = now
+            rows.append(row)
+            print(f"  done {row}", flush=True)
+
+    result = Painter(cfg).paint(content, [load_image(args.style)], callback=on_step)
+    total = time.perf_counter() - start
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    save_image(result.image, args.output)
+    h, w = result.image.shape[-2:]
+    summary = {"output": args.output, "size": f"{w}x{h}", "seconds": round(total, 1),
+               "peak_rss_gb": round(peak_rss_gb(), 2), "iterations": result.iterations,
+               "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, "scales": rows}
+    with open(os.path.splitext(args.output)[0] + ".json", "w") as f:
+        json.dump(summary, f, indent=2)
+    print(f"{w}x{h}: {total:.0f} s, peak RSS {summary['peak_rss_gb']} GB, {result.iterations} iterations", flush=True)
+
+
+if __name__ == "__main__":
+    main()
