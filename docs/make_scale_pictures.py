@@ -1,10 +1,10 @@
 """Preview vs full size: the same inputs and options at 256 px and 1024 px, side by side.
 
-    python docs/make_scale_pictures.py [--iterations 50] [--large 1024]
+    python docs/make_scale_pictures.py [--iterations N] [--large 1024]
 
 Prints, for both results, the neutral judge's scores taken at the preview's size (the large
-result downsampled to it), the mean saturation, and the mean colour, so "same look" is a
-number as well as a picture.
+result downsampled to it; per style layer too), the mean saturation and the mean colour, and
+the judge's scores at each result's own size, so "same look" is a number as well as a picture.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def looks(img: torch.Tensor, content: torch.Tensor, style: torch.Tensor, hw: tuple[int, int]) -> str:
     small = resize(img, hw).clamp(0, 1)
-    s = score(small, content, style)
+    s, own = score(small, content, style), score(img.clamp(0, 1), content, style)
     chroma = rgb_to_yiq(small)[:, 1:].norm(dim=1).mean()
     mean = ", ".join(f"{v:.3f}" for v in small.mean(dim=(0, 2, 3)).tolist())
-    return f"style {s.style:.3f}, content {s.content:.3f}, chroma {float(chroma):.3f}, mean RGB ({mean})"
+    layers = ", ".join(f"{v:.3f}" for v in s.style_layers)
+    return (f"style {s.style:.3f} (relu1_1..relu5_1: {layers}), content {s.content:.3f}, chroma {float(chroma):.3f}, "
+            f"mean RGB ({mean}); at its own size: style {own.style:.3f}, content {own.content:.3f}")
 
 
 def main() -> None:

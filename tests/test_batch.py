@@ -230,7 +230,7 @@ def test_manifests_give_per_line_styles_and_options(album, tmp_path):
     )
     jobs, failed = expand([root / "list.csv", root / "list.jsonl"], [album["style"]], CFG)
     assert [(j.output, j.config.size, j.config.style_weight, len(j.styles)) for j in jobs] == [
-        ("building.png", 48, 100.0, 1), ("big/fruits.webp", 64, 200.0, 1), ("graf1.png", 64, 100.0, 2)]
+        ("building.png", 48, CFG.style_weight, 1), ("big/fruits.webp", 64, 200.0, 1), ("graf1.png", 64, CFG.style_weight, 2)]
     assert jobs[2].config.iterations == 3
     reasons = {f["input"].rsplit("/", 1)[-1]: f["reason"] for f in failed}
     assert "size: expected int, got 'sixty'" in reasons["list.csv:4"]

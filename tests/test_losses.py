@@ -31,6 +31,21 @@ def test_content_loss_zero_at_target_positive_elsewhere():
     assert content_loss(t + 0.1, t) > 0
 
 
+def test_style_loss_is_the_squared_relative_gram_error():
+    g, t = torch.rand(1, 8, 8), torch.rand(1, 8, 8) + 0.5
+    want = float((g - t).norm() ** 2 / t.norm() ** 2)
+    assert abs(float(style_loss(g, t)) - want) < 1e-5 * want
+    assert style_loss(t, t) == 0
+
+
+def test_style_layers_pull_alike_whatever_their_magnitude():
+    """Layers whose activations differ by orders of magnitude (relu1_1 vs relu4_1 on the
+    Caffe VGG19) give equal losses for equal relative errors, so equal weights mean equal pull."""
+    g, t = torch.rand(1, 8, 8), torch.rand(1, 8, 8) + 0.5
+    for scale in (1e-3, 1e3, 1e6):
+        assert torch.allclose(style_loss(scale * g, scale * t), style_loss(g, t), rtol=1e-4)
+
+
 def test_tv_zero_for_constant_positive_for_noise():
     assert tv_loss(torch.full((1, 3, 10, 10), 0.3)) == 0
     assert tv_loss(torch.rand(1, 3, 10, 10)) > 0

@@ -53,11 +53,14 @@ def test_several_styles_and_adam(tiny, content_path, style_path, style2_path):
 
 def test_callback_reports_every_step_with_images(tiny, content_path, style_path):
     steps = []
-    stylize(content_path, style_path, tiny.replace(iterations=6), callback=steps.append, image_every=3)
+    stylize(content_path, style_path, tiny.replace(iterations=6, tv_weight=1e7), callback=steps.append, image_every=3)
     assert [s.iteration for s in steps] == [1, 2, 3, 4, 5, 6]
     assert [s.image is not None for s in steps] == [False, False, True, False, False, True]
     assert {"content", "style", "tv", "style:relu1_1"} <= set(steps[0].terms)
     assert steps[-1].done == steps[-1].total == 6
+    untv = []
+    stylize(content_path, style_path, tiny.replace(iterations=1), callback=untv.append)
+    assert "tv" not in untv[0].terms  # the default weight is 0: the term is not computed
 
 
 def test_interrupt_returns_best_image(tiny, content_path, style_path):
@@ -111,7 +114,9 @@ def test_preview_and_full_render_look_alike(weights, content_path, style_path):
     unpainted = score(resize(content.rgb, preview.shape[-2:]), content.rgb, style.rgb, ex)
     assert max(a.style, b.style) < 0.7 * unpainted.style  # both are painted ...
     assert abs(a.style - b.style) < 0.15 * a.style, (a, b)  # ... equally strongly
-    assert float((preview.mean(dim=(2, 3)) - small.mean(dim=(2, 3))).abs().max()) < 0.03  # in the same colours
+    # ... in the same colours: the two differ by a small part of how far painting moves the colours.
+    colour_gap = float((preview.mean(dim=(2, 3)) - small.mean(dim=(2, 3))).norm())
+    assert colour_gap < 0.25 * float((content.rgb.mean(dim=(2, 3)) - style.rgb.mean(dim=(2, 3))).norm())
 
 
 def test_multiscale_run_ends_at_full_size(content_path, style_path):

@@ -103,11 +103,11 @@ MIN_SIZE = 16
 class StyleConfig:
     """All options of one stylisation.
 
-    Loss scale (a deviation from Gatys et al. 2016, chosen so that the same weights give
-    the same look at every output size): the content loss is the *mean* squared error of
-    the content features, and each style layer's loss is the mean squared error between
-    Gram matrices normalised by the layer's C*H*W (as in jcjohnson/neural-style). Both
-    are intensive quantities, so a 256 px preview and a 1024 px render balance alike.
+    Loss scale (deviations from Gatys et al. 2016, see painterly.losses): the content
+    loss is the *mean* squared error of the content features, and each style layer's loss
+    is the squared *relative* error of its Gram matrix (normalised by the layer's C*H*W).
+    Both are intensive quantities, so a 256 px preview and a 1024 px render balance
+    alike, and the style layers pull equally at equal weights whatever their magnitude.
     """
 
     # Image sizes
@@ -116,8 +116,8 @@ class StyleConfig:
     style_scales: tuple[float, ...] = ()  # per style image; empty = style_scale for all
     # Losses
     content_weight: float = 5.0
-    style_weight: float = 100.0
-    tv_weight: float = 1e-3
+    style_weight: float = 1e7  # multiplies squared relative Gram errors (losses.style_loss)
+    tv_weight: float = 0.0  # off; on [0, 1] pixels, 1e7-1e8 smooths gently, 1e9 blurs
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     content_layer_weights: tuple[float, ...] = ()  # empty = equal
@@ -125,7 +125,7 @@ class StyleConfig:
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
     optimizer: Optimizer = Optimizer.LBFGS
-    iterations: int = 50  # at a 512 px long edge; other scales in proportion to 1/size (pipeline.scale_schedule)
+    iterations: int = 30  # at a 512 px long edge; other scales in proportion to 1/size (pipeline.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...

@@ -26,6 +26,7 @@ JUDGE_CONTENT_LAYER = "relu4_2"
 class Scores:
     style: float
     content: float
+    style_layers: tuple[float, ...] = ()  # the style score's terms, relu1_1 ... relu5_1
 
 
 def _gram(f: torch.Tensor) -> torch.Tensor:
@@ -49,7 +50,7 @@ def score(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor,
     s = resize(style.float().cpu(), fit_pixels(tuple(style.shape[-2:]), hw[0] * hw[1]))  # type: ignore[arg-type]
     layers = JUDGE_STYLE_LAYERS + (JUDGE_CONTENT_LAYER,)
     fo, fc, fs = ex(out, layers), ex(c, layers), ex(s, layers)
-    style_err = sum(float((_gram(fo[k]) - _gram(fs[k])).norm() / _gram(fs[k]).norm()) for k in JUDGE_STYLE_LAYERS)
+    per = tuple(float((_gram(fo[k]) - _gram(fs[k])).norm() / _gram(fs[k]).norm()) for k in JUDGE_STYLE_LAYERS)
     k = JUDGE_CONTENT_LAYER
     content_err = float((fo[k] - fc[k]).norm() / fc[k].norm())
-    return Scores(style_err / len(JUDGE_STYLE_LAYERS), content_err)
+    return Scores(sum(per) / len(per), content_err, per)

@@ -18,6 +18,16 @@ ObjectiveFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tenso
 ReportFn = Callable[[int, float, dict[str, float], torch.Tensor], None]
 
 
+# Without a line search an L-BFGS step can overshoot by orders of magnitude. Most such steps
+# are harmless: the curvature pair they leave teaches L-BFGS the scale and the next step comes
+# back (a content reconstruction from noise: 1e5 times the loss, then on). On the quartic Gram
+# loss a step can land so far out that the pair it leaves makes every later step tiny (a masked
+# style transfer: 2e22 times the loss, then stuck at the content). Such a step is undone and
+# L-BFGS starts afresh with shorter steps.
+BLOWUP = 1e10
+MAX_RESTARTS = 5
+
+
 class Interrupted(Exception):
     """Raised when the user interrupts (Ctrl-C); ``image`` is the best image so far."""
 
@@ -51,7 +61,9 @@ def optimize(
     Stops after ``iterations``, or earlier when the loss improved by less than
     ``tolerance`` (relative) over the last ``patience`` iterations. L-BFGS runs without a
     line search (one function evaluation per iteration), as in jcjohnson/neural-style;
-    Adam clamps to [0, 1] after each step.
+    when the loss becomes non-finite or :data:`BLOWUP` times the best so far, the image
+    goes back to the best iterate and L-BFGS forgets its curvature pairs and halves its
+    step length, at most :data:`MAX_RESTARTS` times. Adam clamps to [0, 1] after each step.
     """
     x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if optimizer is Optimizer.LBFGS:
@@ -78,7 +90,7 @@ def optimize(
         last["loss"] = value
         return loss
 
-    done = 0
+    done = restarts = 0
     stopped_early = False
     try:
         for i in range(1, iterations + 1):
@@ -88,8 +100,16 @@ def optimize(
                     x.clamp_(0, 1)
             done = i
             value = last["loss"]
-            if not math.isfinite(value):
-                break
+            if not math.isfinite(value) or value > BLOWUP * best_loss:
+                if optimizer is not Optimizer.LBFGS or restarts == MAX_RESTARTS:
+                    break
+                restarts += 1
+                with torch.no_grad():
+                    x.copy_(best)
+                opt.state.clear()  # a fresh L-BFGS, with shorter steps
+                for group in opt.param_groups:
+                    group["lr"] *= 0.5
+                continue
             history.append(value)
             if report is not None:
                 report(i, value, {k: v for k, v in last.items() if k != "loss"}, x.detach())

@@ -26,6 +26,7 @@ from .config import (
 )
 
 _D = StyleConfig()
+TV_HELP = f"total-variation smoothing: 1e7-1e8 smooths gently, 1e9 blurs (default {_D.tv_weight}: off)"
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -60,7 +61,7 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("loss")
     g.add_argument("--content-weight", type=float, help=f"default {_D.content_weight}")
     g.add_argument("--style-weight", type=float, help=f"default {_D.style_weight}")
-    g.add_argument("--tv-weight", type=float, help=f"total-variation weight (default {_D.tv_weight})")
+    g.add_argument("--tv-weight", type=float, help=TV_HELP)
     g.add_argument("--content-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.content_layers)}")
     g.add_argument("--style-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
     g.add_argument("--content-layer-weights", type=_floats, metavar="W,...", help="default: equal")

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from .optimize import ObjectiveFn
 
 # The temporal weight applies to the loss measured on 0-255 pixel values, the scale of the network's
-# input, on which painterly's content and style weights (neural-style's convention) are also set.
+# input, on which painterly's content weight (neural-style's convention) is also set.
 PIXEL_SCALE = 255.0**2
 
 # Ruder et al. 2016, eq. (4)-(5): thresholds in pixels (squared) at the resolution the flow is computed at.

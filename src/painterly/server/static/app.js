@@ -68,9 +68,9 @@ function clock(seconds) {
   return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
-// Style strength: the slider is logarithmic, 0..100 -> style_weight 10 .. 10000.
-const strengthToWeight = (v) => 10 ** (1 + (3 * v) / 100);
-const weightToStrength = (w) => Math.round(((Math.log10(w) - 1) * 100) / 3);
+// Style strength: the slider is logarithmic, 0..100 -> 0.1x .. 100x the default style_weight.
+const strengthToWeight = (v) => state.config.defaults.style_weight * 10 ** (-1 + (3 * v) / 100);
+const weightToStrength = (w) => Math.round(((Math.log10(w / state.config.defaults.style_weight) + 1) * 100) / 3);
 
 // Form ----------------------------------------------------------------------------------
 function buildForm(config) {
