@@ -134,3 +134,33 @@ def test_alpha_survives(tmp_path, tiny, content_path, style_path):
     im.putalpha(128)
     out = stylize(im, style_path, tiny.replace(iterations=2))
     assert out.mode == "RGBA" and out.getchannel("A").getextrema() == (128, 128)
+
+
+def test_compile_gives_the_eager_result(tiny, content_path, style_path, monkeypatch):
+    import painterly.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "COMPILE_MIN_SIZE", 0)  # compile even a 64 px scale
+    cfg = tiny.replace(iterations=4)
+    eager = Painter(cfg).paint(load_image(content_path), [load_image(style_path)])
+    compiled = Painter(cfg.replace(compile=True)).paint(load_image(content_path), [load_image(style_path)])
+    assert compiled.iterations == eager.iterations == 4
+    assert (compiled.image - eager.image).abs().max() < 0.02  # the same steps, up to float rounding
+    assert abs(compiled.loss - eager.loss) < 1e-3 * eager.loss
+
+
+def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_path, monkeypatch):
+    import painterly.objective as objective
+    import painterly.pipeline as pipeline
+
+    def broken(fn, **kw):
+        def run(*a):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(pipeline, "COMPILE_MIN_SIZE", 0)
+    monkeypatch.setattr(objective.torch, "compile", broken)
+    cfg = tiny.replace(iterations=3)
+    eager = Painter(cfg).paint(load_image(content_path), [load_image(style_path)])
+    with pytest.warns(UserWarning, match="--compile: torch.compile failed, running uncompiled"):
+        fallback = Painter(cfg.replace(compile=True)).paint(load_image(content_path), [load_image(style_path)])
+    assert torch.equal(fallback.image, eager.image)

@@ -8,8 +8,10 @@ Gram matrices blended with the normalised blend weights (jcjohnson/neural-style'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 
@@ -17,6 +19,7 @@ from .config import StyleConfig
 from .features import VGG19Features
 from .images import fit_long_edge, resize
 from .losses import ContentLoss, StyleLoss, gram_matrix, tv_loss
+from .optimize import ObjectiveFn
 
 
 def autocast(device: torch.device, enabled: bool):  # type: ignore[no-untyped-def]
@@ -93,3 +96,22 @@ class Objective:
             terms["tv"] = cfg.tv_weight * tv_loss(image)
             total = total + terms["tv"]
         return total, terms
+
+
+class Compiled:
+    """``objective`` through ``torch.compile`` (one static graph per image size), falling back
+    to ``objective`` itself, with a warning, if compiling fails (no C++ compiler, say)."""
+
+    def __init__(self, objective: ObjectiveFn):
+        self.objective = objective
+        self.compiled: Callable[..., Any] | None = torch.compile(objective, dynamic=False)
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.compiled is not None:
+            try:
+                return self.compiled(image)  # type: ignore[no-any-return]
+            except Exception as e:  # noqa: BLE001 - any compiler failure: run uncompiled
+                warnings.warn(f"--compile: torch.compile failed, running uncompiled ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})", stacklevel=2)
+                self.compiled = None
+        return self.objective(image)

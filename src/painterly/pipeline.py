@@ -24,9 +24,14 @@ from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
 from .masks import MaskSource
 from .memory import plan
-from .objective import Objective, style_grams
-from .optimize import Interrupted, optimize
+from .objective import Compiled, Objective, style_grams
+from .optimize import Interrupted, ObjectiveFn, optimize
 from .weights import load_weights
+
+# --compile pays where an iteration is long: per iteration, compiled / eager on a 2-core CPU was
+# 1.00 at 256 px, 0.86 at 512 and 0.74 at 1024 (benchmarks/compile_lever.py), against about
+# 20 s of compiling per scale. Scales that checkpoint (painterly.memory) stay uncompiled.
+COMPILE_MIN_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,9 @@ class Painter:
             x = resize(x, hw).to(self.device)
             style_loss = controls.style_loss(self.extractor, hw, bf16=self.bf16)  # None: plain blended targets
             grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
-            objective = Objective(self.extractor, target, grams, cfg, bf16=self.bf16, style_loss=style_loss)
+            objective: ObjectiveFn = Objective(self.extractor, target, grams, cfg, bf16=self.bf16, style_loss=style_loss)
+            if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not self.extractor.checkpoint:
+                objective = Compiled(objective)
 
             def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
                        k: int = k, hw: tuple[int, int] = hw, n: int = n, base: int = done) -> None:
