@@ -91,3 +91,26 @@ def test_control_options_parse(tmp_path):
     assert controls_from_args(p.parse_args([])) == {"masks": None, "coarse_style": None, "fine_style": None}
     with pytest.raises(SystemExit):
         p.parse_args(["--coarse-layer", "relu9_9"])
+
+
+def test_each_style_image_has_its_own_scale(tiny, extractor, style_path, style2_path):
+    """--style-scale 0.5,2: each style image is resized to its own scale times the output's long
+    edge before its Gram matrices are taken, then the targets are blended."""
+    from painterly.images import fit_long_edge, resize
+    from painterly.objective import style_grams
+
+    a, b = (load_image(p).rgb for p in (style_path, style2_path))
+    hw = (44, 64)
+    cfg = tiny.replace(style_scales=(0.5, 2.0), style_blend_weights=(1.0, 3.0))
+    blended = style_grams(extractor, [a, b], hw, cfg)
+    small_a = resize(a, fit_long_edge(tuple(a.shape[-2:]), 32))  # 0.5 x 64 px
+    large_b = resize(b, fit_long_edge(tuple(b.shape[-2:]), 128))  # 2 x 64 px
+    fa, fb = extractor(small_a, cfg.style_layers), extractor(large_b, cfg.style_layers)
+    for k in cfg.style_layers:
+        want = 0.25 * gram_matrix(fa[k]) + 0.75 * gram_matrix(fb[k])
+        assert torch.allclose(blended[k], want, rtol=1e-4, atol=1e-7), k
+    # The scale matters: the same painting at twice the size has other statistics.
+    g1, g2 = single_grams(extractor, a, hw, tiny, 1.0), single_grams(extractor, a, hw, tiny, 2.0)
+    assert float((g1["relu3_1"] - g2["relu3_1"]).norm() / g1["relu3_1"].norm()) > 0.1
+    with pytest.raises(ConfigError, match="--style-scale has 3 values for 2 style images"):
+        style_grams(extractor, [a, b], hw, tiny.replace(style_scales=(1.0, 2.0, 3.0)))
