@@ -3,36 +3,27 @@
     python benchmarks/compile_lever.py [--sizes 256,512] [--iterations 6]
 
 The same single-scale L-BFGS loop as benchmarks/throughput.py (random square images, default
-layers and weights), once with the objective as it is and once wrapped in ``torch.compile``
-(inductor). Prints the compile time (the first iteration) and the steady s/iteration of each.
+layers and weights), once with the objective as it is and once through ``--compile``'s
+wrapper (painterly.objective.Compiled: ``torch.compile``, inductor). Prints the compile
+time (the first iteration) and the steady s/iteration of each.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import sys
 
 import torch
 
-from painterly.config import StyleConfig
-from painterly.objective import Objective, style_grams
-from painterly.optimize import optimize
-from painterly.pipeline import extractor_for
+sys.path.insert(0, os.path.dirname(__file__))
+from throughput import painterly_loop
 
 
 def run(size: int, iterations: int, compiled: bool) -> tuple[float, float]:
-    cfg = StyleConfig(size=size)
-    ex = extractor_for(cfg, torch.device("cpu"))
-    torch.manual_seed(0)
-    content, style = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size)
-    obj = Objective(ex, content, style_grams(ex, [style], (size, size), cfg), cfg)
-    fn = torch.compile(obj) if compiled else obj
-    stamps = [time.perf_counter()]
-    optimize(content, fn, optimizer=cfg.optimizer, iterations=iterations, lr=cfg.lr, tolerance=0,
-             report=lambda *a: stamps.append(time.perf_counter()))
-    first = stamps[1] - stamps[0]
-    steady = (stamps[-1] - stamps[2]) / (len(stamps) - 3)  # skip the first two (warm-up, recompile)
-    return first, steady
+    """Seconds of the first iteration (with compiling), and per iteration after the second."""
+    stamps = painterly_loop(size, iterations, compiled)
+    return stamps[1] - stamps[0], (stamps[-1] - stamps[2]) / (len(stamps) - 3)
 
 
 def main() -> None:

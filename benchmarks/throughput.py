@@ -72,19 +72,28 @@ def vgg_conv_stack(size: int, reps: int = 3) -> float:
     return flop / best / 1e9
 
 
-def one_painterly(size: int, iterations: int) -> dict[str, float]:
+def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[float]:
+    """painterly's single-scale L-BFGS loop on random square images (default layers and
+    weights), optionally through ``--compile``'s wrapper; the start time, then the time of
+    each iteration's end."""
     from painterly.config import StyleConfig
-    from painterly.objective import Objective, style_grams
+    from painterly.objective import Compiled, Objective, style_grams
     from painterly.optimize import optimize
     from painterly.pipeline import extractor_for
 
     cfg = StyleConfig(size=size)
     ex = extractor_for(cfg, torch.device("cpu"))
+    torch.manual_seed(0)
     content, style = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size)
     obj = Objective(ex, content, style_grams(ex, [style], (size, size), cfg), cfg)
-    stamps: list[float] = []
-    optimize(content, obj, optimizer=cfg.optimizer, iterations=iterations, lr=cfg.lr, tolerance=0,
-             report=lambda *a: stamps.append(time.perf_counter()))
+    stamps = [time.perf_counter()]
+    optimize(content, Compiled(obj) if compiled else obj, optimizer=cfg.optimizer, iterations=iterations,
+             lr=cfg.lr, tolerance=0, report=lambda *a: stamps.append(time.perf_counter()))
+    return stamps
+
+
+def one_painterly(size: int, iterations: int) -> dict[str, float]:
+    stamps = painterly_loop(size, iterations)[1:]
     per = (stamps[-1] - stamps[1]) / (len(stamps) - 2)  # skip the first (warm-up) iteration
     roof, stack = conv_roofline(), vgg_conv_stack(size)
     flop = flops_per_iteration(size, size)
