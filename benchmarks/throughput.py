@@ -76,6 +76,7 @@ def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[f
     """painterly's single-scale L-BFGS loop on random square images (default layers and
     weights), optionally through ``--compile``'s wrapper; the start time, then the time of
     each iteration's end."""
+    from painterly import allocator, memory
     from painterly.config import StyleConfig
     from painterly.objective import Compiled, Objective, style_grams
     from painterly.optimize import optimize
@@ -83,6 +84,8 @@ def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[f
 
     cfg = StyleConfig(size=size)
     ex = extractor_for(cfg, torch.device("cpu"))
+    # The allocator as the pipeline sets it (malloc keeps freed memory when the plan has room).
+    allocator.keep_freed_memory(memory.keep_freed_memory([memory.plan((size, size), "relu5_1", cfg.lbfgs_history)]))
     torch.manual_seed(0)
     content, style = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size)
     obj = Objective(ex, content, style_grams(ex, [style], (size, size), cfg), cfg)

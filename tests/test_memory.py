@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from painterly.config import ConfigError
@@ -33,3 +35,39 @@ def test_cli_refuses_before_heavy_work(tmp_path, capsys, content_path, style_pat
     assert main([str(content_path), str(style_path), "-o", str(out), "--size", "6000", "--max-memory", "1",
                  "--quiet"]) == 2
     assert "--size 6000: needs about" in capsys.readouterr().err and not out.exists()
+
+
+def test_heap_keeps_freed_memory_only_where_the_plan_has_room():
+    from painterly.memory import keep_freed_memory
+
+    assert keep_freed_memory([plan((256, 256), "relu5_1", 100, 8), plan((512, 512), "relu5_1", 100, 8)])
+    roomy = plan((2160, 3840), "relu5_1", 100, max_memory_gb=64)
+    assert keep_freed_memory([roomy])
+    assert not keep_freed_memory([plan((2160, 3840), "relu5_1", 100, max_memory_gb=15)])  # checkpoints
+    # Fits plainly, but not with the heap's fragmentation on top.
+    snug = plan((2160, 3840), "relu5_1", 100, max_memory_gb=roomy.estimate_bytes * 1.1 / 2**30)
+    assert not snug.checkpoint and not keep_freed_memory([snug])
+    assert not keep_freed_memory([])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_kept_memory_is_reused_without_page_faults():
+    import resource
+
+    import torch
+
+    from painterly import allocator
+
+    def faults_of_one_big_tensor() -> int:
+        torch.ones(64, 512, 512)  # 64 MB, allocated and freed
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.ones(64, 512, 512)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    try:
+        assert allocator.keep_freed_memory(True)
+        assert faults_of_one_big_tensor() < 8
+        assert allocator.keep_freed_memory(False)
+        assert faults_of_one_big_tensor() >= 32  # fresh pages from mmap: 16384 of 4 KB, 32 if huge
+    finally:
+        allocator.keep_freed_memory(False)

@@ -18,12 +18,12 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
+from . import allocator, memory
 from .config import ITERATION_REFERENCE_SIZE, LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
 from .controls import Controls
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
 from .masks import MaskSource
-from .memory import plan
 from .objective import Compiled, Objective, style_grams
 from .optimize import Interrupted, ObjectiveFn, optimize
 from .weights import load_weights
@@ -187,36 +187,38 @@ class Painter:
         # checkpoints / shortens the L-BFGS history only at the scales that need it.
         # Built from the full size down, so that the refusal names the size the user asked for.
         # L-BFGS keeps at most one history pair per iteration, so a short scale needs no more.
-        plans = {hw: plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory)
+        plans = {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory)
                  if self.device.type == "cpu" else None for hw, n in reversed(schedule)}
-        for k, (hw, n) in enumerate(schedule):
-            mem = plans[hw]
-            self.extractor.checkpoint = bool(mem and mem.checkpoint)
-            target = resize(content_full, hw).to(self.device)
-            x = resize(x, hw).to(self.device)
-            style_loss = controls.style_loss(self.extractor, hw, bf16=self.bf16)  # None: plain blended targets
-            grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
-            objective: ObjectiveFn = Objective(self.extractor, target, grams, cfg, bf16=self.bf16, style_loss=style_loss)
-            if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not self.extractor.checkpoint:
-                objective = Compiled(objective)
+        keep = self.device.type == "cpu" and memory.keep_freed_memory([p for p in plans.values() if p])
+        with allocator.freed_memory_kept(keep):  # malloc keeps freed memory where the plans have room
+            for k, (hw, n) in enumerate(schedule):
+                mem = plans[hw]
+                self.extractor.checkpoint = bool(mem and mem.checkpoint)
+                target = resize(content_full, hw).to(self.device)
+                x = resize(x, hw).to(self.device)
+                style_loss = controls.style_loss(self.extractor, hw, bf16=self.bf16)  # None: plain blended targets
+                grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
+                objective: ObjectiveFn = Objective(self.extractor, target, grams, cfg, bf16=self.bf16, style_loss=style_loss)
+                if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not self.extractor.checkpoint:
+                    objective = Compiled(objective)
 
-            def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
-                       k: int = k, hw: tuple[int, int] = hw, n: int = n, base: int = done) -> None:
-                if callback is None:
-                    return
-                want = i == n or (image_every > 0 and i % image_every == 0)
-                callback(Step(i, n, k, len(schedule), hw, value, terms, base + i, total,
-                              time.perf_counter() - start, controls.finish(img.cpu()) if want else None))
+                def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
+                           k: int = k, hw: tuple[int, int] = hw, n: int = n, base: int = done) -> None:
+                    if callback is None:
+                        return
+                    want = i == n or (image_every > 0 and i % image_every == 0)
+                    callback(Step(i, n, k, len(schedule), hw, value, terms, base + i, total,
+                                  time.perf_counter() - start, controls.finish(img.cpu()) if want else None))
 
-            try:
-                res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
-                               lbfgs_history=mem.lbfgs_history if mem else cfg.lbfgs_history, tolerance=cfg.tolerance,
-                               patience=cfg.patience, report=report)
-            except Interrupted as e:
-                raise Interrupted(controls.finish(resize(e.image.cpu(), out_hw))) from None
-            x, loss = res.image, res.loss
-            done += n
-            iters += res.iterations
+                try:
+                    res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
+                                   lbfgs_history=mem.lbfgs_history if mem else cfg.lbfgs_history, tolerance=cfg.tolerance,
+                                   patience=cfg.patience, report=report)
+                except Interrupted as e:
+                    raise Interrupted(controls.finish(resize(e.image.cpu(), out_hw))) from None
+                x, loss = res.image, res.loss
+                done += n
+                iters += res.iterations
         image = controls.finish(x.cpu())  # content chroma back / kept region restored
         alpha = resize(content.alpha, out_hw) if content.alpha is not None else None
         return Result(image, alpha, cfg, loss, iters, time.perf_counter() - start)

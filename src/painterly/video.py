@@ -36,12 +36,11 @@ from typing import Any
 
 import torch
 
-from . import color
+from . import allocator, color, memory
 from .config import LAYER_NAMES, ConfigError, PreserveColors, StyleConfig
 from .controls import Controls
 from .images import ImageSource, Loaded, load_image
 from .masks import MaskSource
-from .memory import plan as memory_plan
 from .meta import describe_input
 from .objective import Objective
 from .optimize import Interrupted, optimize
@@ -228,18 +227,19 @@ class _Renderer:
         seen = color.prepare(frame, [], cfg.preserve_colors, cfg.color_match)[0]
         controls = dataclasses.replace(shot.controls, original=frame, content=seen)
         hw = tuple(frame.shape[-2:])
-        history = cfg.lbfgs_history
+        history, keep = cfg.lbfgs_history, False
         if p.device.type == "cpu":
             deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
-            mem = memory_plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory)  # type: ignore[arg-type]
+            mem = memory.plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory)  # type: ignore[arg-type]
             p.extractor.checkpoint = mem.checkpoint
-            history = mem.lbfgs_history
+            history, keep = mem.lbfgs_history, memory.keep_freed_memory([mem])
         base = Objective(p.extractor, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
         objective = TemporalObjective(base, prior, self.vcfg.temporal_weight)
         n = self.vcfg.iterations_after_first(cfg)
-        res = optimize(prior.warped.to(p.device), objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
-                       lbfgs_history=history, tolerance=cfg.tolerance, patience=cfg.patience,
-                       report=lambda i, loss, terms, _img: report(i, n, loss, terms))
+        with allocator.freed_memory_kept(keep):
+            res = optimize(prior.warped.to(p.device), objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
+                           lbfgs_history=history, tolerance=cfg.tolerance, patience=cfg.patience,
+                           report=lambda i, loss, terms, _img: report(i, n, loss, terms))
         return controls.finish(res.image.cpu())
 
 
