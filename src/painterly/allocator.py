@@ -9,8 +9,8 @@ and gradients again. On a 2-core CPU that was 34% of an iteration at 512 px and 
 ``keep_freed_memory(True)`` makes malloc take every block from its heap and keep freed memory
 there for the next iteration: no faults, no zeroing. The price is fragmentation: peak RSS was
 2% higher at 256 px, 22% at 512 px and 30% at 1024 px (``HEAP_SLACK`` in painterly.memory),
-so the pipeline switches it on for a run only when its memory plan has that much room, and
-off again (returning the free heap to the system) when the run ends. Linux with glibc only; elsewhere
+so the pipeline switches it on only for the scales whose memory plan has that much room, and
+off (returning the free heap to the system) before a scale that has not and when the run ends. Linux with glibc only; elsewhere
 both calls do nothing.
 """
 
@@ -56,12 +56,11 @@ def keep_freed_memory(on: bool) -> bool:
 
 
 @contextmanager
-def freed_memory_kept(on: bool) -> Iterator[None]:
-    """``keep_freed_memory(on)`` for the block; afterwards glibc's own behaviour, with the free
-    heap given back (so a server or batch worker does not hold a finished run's peak)."""
-    keep_freed_memory(on)
+def scope() -> Iterator[None]:
+    """A block in which ``keep_freed_memory`` may be switched on and off (per scale); glibc's
+    own behaviour after it, with the free heap given back (so a server or batch worker does
+    not hold on to a finished run's peak)."""
     try:
         yield
     finally:
-        if on:
-            keep_freed_memory(False)
+        keep_freed_memory(False)

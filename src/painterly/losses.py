@@ -24,23 +24,37 @@ from torch import nn
 
 
 class _Gram(torch.autograd.Function):
-    """``F F^T`` for (B, C, N) ``F``, with the backward pass as one matmul: ``(dG + dG^T) F``.
+    """``F F^T`` for (B, C, N) ``F``, with the backward pass as one product: ``(dG + dG^T) F``.
 
     Autograd's own backward of ``bmm(F, F^T)`` treats the two factors as different tensors:
-    two matmuls, one of them into a transposed (N, C) buffer, then a strided add. This one
-    does half the work (measured: 2.5x faster at 256 px, 2.9x at 512 px for VGG's Gram
-    shapes, about 7% and 11% of a whole iteration).
+    two matmuls, one of them into a transposed (N, C) buffer, then a strided add. This does
+    half the work. On the CPU, with batch 1, both products run as oneDNN 1x1-convolution
+    primitives (the Gram matrix is a 1x1 convolution's weight gradient, its backward a 1x1
+    convolution), which reach the convolutions' rate where the BLAS matmul does not: on this
+    2-core AMD CPU MKL's sgemm peaks at about 225 GFLOP/s against oneDNN's 450. Measured for
+    VGG's five Gram shapes, forward and backward: 25 -> 15 ms at 256 px, 105 -> 70 ms at 512 px
+    (autograd's bmm backward alone took 40 and 270 ms).
     """
 
     @staticmethod
     def forward(ctx, flat: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(flat)
-        return torch.bmm(flat, flat.transpose(1, 2))
+        b, c, n = flat.shape
+        if flat.device.type != "cpu" or b != 1:
+            return torch.bmm(flat, flat.transpose(1, 2))
+        x = flat.reshape(1, c, n, 1)
+        _, gram, _ = torch.ops.aten.convolution_backward(
+            x, x, flat.new_empty((c, c, 1, 1)), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [False, True, False])
+        return gram.view(1, c, c)  # type: ignore[no-any-return]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (flat,) = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), flat)
+        sym = grad + grad.transpose(1, 2)
+        b, c, n = flat.shape
+        if flat.device.type != "cpu" or b != 1:
+            return torch.bmm(sym, flat)
+        return F.conv2d(flat.reshape(1, c, n, 1), sym.reshape(c, c, 1, 1)).view(1, c, n)
 
 
 def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

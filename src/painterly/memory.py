@@ -8,7 +8,7 @@ available now), the plan switches on gradient checkpointing per VGG block (one e
 pass, activations of one block alive), then shortens the L-BFGS history; if it still does not
 fit it refuses with the size that would.
 
-``keep_freed_memory`` says whether the plans leave room for malloc to keep freed memory for
+``heap_has_room`` says whether a plan leaves room for malloc to keep freed memory for
 reuse (painterly.allocator: about 0.6-0.9x the time per iteration, up to 30% more peak RSS).
 """
 
@@ -95,7 +95,7 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
     )
 
 
-def keep_freed_memory(plans: list[MemoryPlan]) -> bool:
-    """Whether every scale fits its budget with malloc's heap keeping freed memory (no
+def heap_has_room(p: MemoryPlan) -> bool:
+    """Whether the scale fits its budget with malloc's heap keeping freed memory (no
     checkpointing, and ``HEAP_SLACK`` times the estimate within the budget)."""
-    return bool(plans) and all(not p.checkpoint and p.estimate_bytes * HEAP_SLACK <= p.budget_bytes for p in plans)
+    return not p.checkpoint and p.estimate_bytes * HEAP_SLACK <= p.budget_bytes

@@ -189,10 +189,11 @@ class Painter:
         # L-BFGS keeps at most one history pair per iteration, so a short scale needs no more.
         plans = {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory)
                  if self.device.type == "cpu" else None for hw, n in reversed(schedule)}
-        keep = self.device.type == "cpu" and memory.keep_freed_memory([p for p in plans.values() if p])
-        with allocator.freed_memory_kept(keep):  # malloc keeps freed memory where the plans have room
+        with allocator.scope():
             for k, (hw, n) in enumerate(schedule):
                 mem = plans[hw]
+                # malloc keeps freed memory for reuse at the scales whose plan has room for it
+                allocator.keep_freed_memory(mem is not None and memory.heap_has_room(mem))
                 self.extractor.checkpoint = bool(mem and mem.checkpoint)
                 target = resize(content_full, hw).to(self.device)
                 x = resize(x, hw).to(self.device)

@@ -232,11 +232,12 @@ class _Renderer:
             deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
             mem = memory.plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory)  # type: ignore[arg-type]
             p.extractor.checkpoint = mem.checkpoint
-            history, keep = mem.lbfgs_history, memory.keep_freed_memory([mem])
+            history, keep = mem.lbfgs_history, memory.heap_has_room(mem)
         base = Objective(p.extractor, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
         objective = TemporalObjective(base, prior, self.vcfg.temporal_weight)
         n = self.vcfg.iterations_after_first(cfg)
-        with allocator.freed_memory_kept(keep):
+        with allocator.scope():
+            allocator.keep_freed_memory(keep)
             res = optimize(prior.warped.to(p.device), objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
                            lbfgs_history=history, tolerance=cfg.tolerance, patience=cfg.patience,
                            report=lambda i, loss, terms, _img: report(i, n, loss, terms))
