@@ -8,10 +8,11 @@ and gradients again. On a 2-core CPU that was 34% of an iteration at 512 px and 
 
 ``keep_freed_memory(True)`` makes malloc take every block from its heap and keep freed memory
 there for the next iteration: no faults, no zeroing. The price is fragmentation: peak RSS was
-2% higher at 256 px, 22% at 512 px and 30% at 1024 px (``HEAP_SLACK`` in painterly.memory),
-so the pipeline switches it on only for the scales whose memory plan has that much room, and
-off (returning the free heap to the system) before a scale that has not and when the run ends. Linux with glibc only; elsewhere
-both calls do nothing.
+2% higher at 256 px, 22% at 512 px and 30% at 1024 px (painterly.memory.HEAP_SLACK). So the
+pipeline switches it on only for the scales whose memory plan has that much room, gives the
+free heap back between scales (a smaller scale's blocks do not fit a larger one's) and
+restores glibc's behaviour before a scale without room and when the run ends. Linux with
+glibc only; elsewhere the calls do nothing.
 """
 
 from __future__ import annotations
@@ -44,15 +45,16 @@ def _glibc() -> Any:
 
 def keep_freed_memory(on: bool) -> bool:
     """Serve big blocks from malloc's heap and keep freed memory for reuse (``on``), or
-    restore glibc's behaviour and give the free heap back. True when the setting took."""
+    restore glibc's behaviour. Either way the free heap is given back first, so what an
+    earlier scale left behind (blocks of other sizes) does not add to this one's peak; the
+    first iteration faults its pages in once. True when the setting took."""
     libc = _glibc()
     if libc is None:
         return False
+    libc.malloc_trim(0)
     if on:
         return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM))
-    ok = bool(libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX) and libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD))
-    libc.malloc_trim(0)
-    return ok
+    return bool(libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX) and libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD))
 
 
 @contextmanager

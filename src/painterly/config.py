@@ -148,7 +148,7 @@ class StyleConfig:
     device: Device = Device.AUTO
     precision: Precision = Precision.AUTO
     max_memory: float | None = None  # GB; None: 85% of the memory available at the start
-    compile: bool = False  # torch.compile the objective at scales of 1024 px and more (pipeline.COMPILE_MIN_SIZE)
+    compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see pipeline.COMPILE_MIN_SIZE)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -28,20 +28,28 @@ class _Gram(torch.autograd.Function):
 
     Autograd's own backward of ``bmm(F, F^T)`` treats the two factors as different tensors:
     two matmuls, one of them into a transposed (N, C) buffer, then a strided add. This does
-    half the work. On the CPU, with batch 1, both products run as oneDNN 1x1-convolution
-    primitives (the Gram matrix is a 1x1 convolution's weight gradient, its backward a 1x1
-    convolution), which reach the convolutions' rate where the BLAS matmul does not: on this
-    2-core AMD CPU MKL's sgemm peaks at about 225 GFLOP/s against oneDNN's 450. Measured for
-    VGG's five Gram shapes, forward and backward: 25 -> 15 ms at 256 px, 105 -> 70 ms at 512 px
-    (autograd's bmm backward alone took 40 and 270 ms).
+    half the work. On the CPU, with batch 1 and at least 128 channels, both products run as
+    oneDNN 1x1-convolution primitives (the Gram matrix is a 1x1 convolution's weight gradient,
+    its backward a 1x1 convolution), which reach the convolutions' rate where the BLAS matmul
+    does not: on this 2-core AMD CPU MKL's sgemm peaks at about 225 GFLOP/s against oneDNN's
+    450 (1.5-2x faster for 128-512 channels; no faster for 64). oneDNN's primitives take
+    extra memory on big maps (a checkpointed 2560 px render peaked 1 GB higher with every
+    Gram matrix in oneDNN), so maps over ``ONEDNN_MAX_ELEMENTS`` (128 MB) stay with the matmul.
     """
+
+    ONEDNN_MAX_ELEMENTS = 2**25
+
+    @staticmethod
+    def _onednn(flat: torch.Tensor) -> bool:
+        b, c, _ = flat.shape
+        return flat.device.type == "cpu" and b == 1 and c >= 128 and flat.numel() <= _Gram.ONEDNN_MAX_ELEMENTS
 
     @staticmethod
     def forward(ctx, flat: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(flat)
-        b, c, n = flat.shape
-        if flat.device.type != "cpu" or b != 1:
+        if not _Gram._onednn(flat):
             return torch.bmm(flat, flat.transpose(1, 2))
+        _, c, n = flat.shape
         x = flat.reshape(1, c, n, 1)
         _, gram, _ = torch.ops.aten.convolution_backward(
             x, x, flat.new_empty((c, c, 1, 1)), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [False, True, False])
@@ -51,9 +59,9 @@ class _Gram(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (flat,) = ctx.saved_tensors
         sym = grad + grad.transpose(1, 2)
-        b, c, n = flat.shape
-        if flat.device.type != "cpu" or b != 1:
+        if not _Gram._onednn(flat):
             return torch.bmm(sym, flat)
+        _, c, n = flat.shape
         return F.conv2d(flat.reshape(1, c, n, 1), sym.reshape(c, c, 1, 1)).view(1, c, n)
 
 

@@ -28,9 +28,12 @@ from .objective import Compiled, Objective, style_grams
 from .optimize import Interrupted, ObjectiveFn, optimize
 from .weights import load_weights
 
-# --compile pays where an iteration is long: per iteration, compiled / eager on a 2-core CPU was
-# 1.00 at 256 px, 0.86 at 512 and 0.74 at 1024 (benchmarks/compile_lever.py), against about
-# 20 s of compiling per scale. Scales that checkpoint (painterly.memory) stay uncompiled.
+# --compile (opt-in) applies where an iteration is long, against about 20 s of compiling per
+# scale; scales that checkpoint (painterly.memory) stay uncompiled. On a CPU it no longer pays:
+# with malloc keeping freed memory (painterly.allocator) and the Gram matrices in oneDNN, compiled
+# / eager per iteration was 1.14 at 256 px, 1.13 at 512 and 1.20 at 1024 (one thread,
+# benchmarks/compile_lever.py); before them it was 1.00, 0.86 and 0.74, mostly from the reuse
+# of buffers that malloc now gives the eager path too. Not measured on a GPU.
 COMPILE_MIN_SIZE = 1024
 
 
