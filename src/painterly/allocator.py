@@ -45,9 +45,11 @@ def _glibc() -> Any:
 
 def keep_freed_memory(on: bool) -> bool:
     """Serve big blocks from malloc's heap and keep freed memory for reuse (``on``), or
-    restore glibc's behaviour. Either way the free heap is given back first, so what an
-    earlier scale left behind (blocks of other sizes) does not add to this one's peak; the
-    first iteration faults its pages in once. True when the setting took."""
+    restore glibc's default thresholds (its dynamic raising of the mmap threshold stays off
+    once a threshold has been set, so blocks over 128 KB then come from mmap). Either way
+    the free heap is given back first, so what an earlier scale left behind (blocks of other
+    sizes) does not add to this one's peak; the first iteration faults its pages in once.
+    True when the setting took."""
     libc = _glibc()
     if libc is None:
         return False
