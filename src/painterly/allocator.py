@@ -25,8 +25,11 @@ from functools import lru_cache
 from typing import Any
 
 M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
-DEFAULT_TRIM_THRESHOLD = 128 * 1024
+# glibc's steady state: its dynamic mmap threshold rises to at most 32 MB, the trim threshold to twice that.
+MMAP_THRESHOLD = 32 * 2**20
+TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 DEFAULT_MMAP_MAX = 65536
 NEVER_TRIM = 2**31 - 1
 
@@ -44,19 +47,19 @@ def _glibc() -> Any:
 
 
 def keep_freed_memory(on: bool) -> bool:
-    """Serve big blocks from malloc's heap and keep freed memory for reuse (``on``), or
-    restore glibc's default thresholds (its dynamic raising of the mmap threshold stays off
-    once a threshold has been set, so blocks over 128 KB then come from mmap). Either way
-    the free heap is given back first, so what an earlier scale left behind (blocks of other
-    sizes) does not add to this one's peak; the first iteration faults its pages in once.
-    True when the setting took."""
+    """Serve big blocks from malloc's heap and keep freed memory for reuse (``on``), or go
+    back to glibc's behaviour as its thresholds settle (blocks of 32 MB or more from mmap;
+    once set, glibc no longer adjusts them itself). Either way the free heap is given back
+    first, so what an earlier scale left behind (blocks of other sizes) does not add to this
+    one's peak; the first iteration faults its pages in once. True when the setting took."""
     libc = _glibc()
     if libc is None:
         return False
     libc.malloc_trim(0)
     if on:
         return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM))
-    return bool(libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX) and libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD))
+    return bool(libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX) and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 @contextmanager
