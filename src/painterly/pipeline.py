@@ -146,6 +146,14 @@ class Painter:
         self.extractor = extractor_for(self.config, self.device)
         self.bf16 = use_bf16(self.config, self.device)
 
+    def use_plan(self, mem: memory.MemoryPlan | None, history: int) -> int:
+        """Set up a scale by its memory plan (``None`` off the CPU): gradient checkpointing, and
+        malloc keeping freed memory where the plan has room for it (call within
+        ``allocator.scope()``). Returns the L-BFGS history to use."""
+        allocator.keep_freed_memory(mem is not None and memory.heap_has_room(mem))
+        self.extractor.checkpoint = bool(mem and mem.checkpoint)
+        return mem.lbfgs_history if mem else history
+
     def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
         """Blended target Grams for an output of ``hw``; a hook so that batch runs can cache them."""
@@ -194,10 +202,7 @@ class Painter:
                  if self.device.type == "cpu" else None for hw, n in reversed(schedule)}
         with allocator.scope():
             for k, (hw, n) in enumerate(schedule):
-                mem = plans[hw]
-                # malloc keeps freed memory for reuse at the scales whose plan has room for it
-                allocator.keep_freed_memory(mem is not None and memory.heap_has_room(mem))
-                self.extractor.checkpoint = bool(mem and mem.checkpoint)
+                history = self.use_plan(plans[hw], cfg.lbfgs_history)
                 target = resize(content_full, hw).to(self.device)
                 x = resize(x, hw).to(self.device)
                 style_loss = controls.style_loss(self.extractor, hw, bf16=self.bf16)  # None: plain blended targets
@@ -216,7 +221,7 @@ class Painter:
 
                 try:
                     res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
-                                   lbfgs_history=mem.lbfgs_history if mem else cfg.lbfgs_history, tolerance=cfg.tolerance,
+                                   lbfgs_history=history, tolerance=cfg.tolerance,
                                    patience=cfg.patience, report=report)
                 except Interrupted as e:
                     raise Interrupted(controls.finish(resize(e.image.cpu(), out_hw))) from None

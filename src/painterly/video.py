@@ -227,17 +227,14 @@ class _Renderer:
         seen = color.prepare(frame, [], cfg.preserve_colors, cfg.color_match)[0]
         controls = dataclasses.replace(shot.controls, original=frame, content=seen)
         hw = tuple(frame.shape[-2:])
-        history, keep = cfg.lbfgs_history, False
-        if p.device.type == "cpu":
-            deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
-            mem = memory.plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory)  # type: ignore[arg-type]
-            p.extractor.checkpoint = mem.checkpoint
-            history, keep = mem.lbfgs_history, memory.heap_has_room(mem)
-        base = Objective(p.extractor, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
-        objective = TemporalObjective(base, prior, self.vcfg.temporal_weight)
+        deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
+        mem = (memory.plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory)  # type: ignore[arg-type]
+               if p.device.type == "cpu" else None)
         n = self.vcfg.iterations_after_first(cfg)
         with allocator.scope():
-            allocator.keep_freed_memory(keep)
+            history = p.use_plan(mem, cfg.lbfgs_history)
+            base = Objective(p.extractor, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
+            objective = TemporalObjective(base, prior, self.vcfg.temporal_weight)
             res = optimize(prior.warped.to(p.device), objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
                            lbfgs_history=history, tolerance=cfg.tolerance, patience=cfg.patience,
                            report=lambda i, loss, terms, _img: report(i, n, loss, terms))
