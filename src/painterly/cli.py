@@ -17,10 +17,10 @@ import torch
 
 from . import __version__
 from .config import ConfigError, StyleConfig
-from .images import ImageError, check_output_path, load_image, save_image, to_pil
+from .images import ImageError, check_output_path, load_image, refuse_overwriting_inputs, save_image, to_pil
 from .meta import describe_input, provenance, save_with_provenance
 from .optimize import Interrupted
-from .options import add_control_options, add_style_options, config_from_args, controls_from_args
+from .options import add_control_options, add_style_options, config_from_args, controls_from_args, input_paths
 from .weights import WeightsError
 
 # Other commands: name -> module with ``main(argv) -> int``, imported only when used.
@@ -112,9 +112,11 @@ def _paint(argv: list[str]) -> int:
         raise ConfigError(f"--bit-depth 16: {out.suffix} cannot hold 16 bits; write .png or .tif")
     if args.save_every is not None and args.save_every < 1:
         raise ConfigError("--save-every must be at least 1")
+    controls = controls_from_args(args)
+    refuse_overwriting_inputs({"--output": out, "--sheet": args.sheet, "--plot": args.plot},
+                              [args.content, *args.styles, *input_paths(controls), cfg.init, args.preset])
     content = load_image(args.content, what="content")
     styles = [load_image(s, what="style") for s in args.styles]
-    controls = controls_from_args(args)
     from .controls import Controls
 
     # Masks, colour modes and the scale mix are checked before the network loads.

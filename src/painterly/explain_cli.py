@@ -27,7 +27,7 @@ from .explain import (
     figure1,
     fit_image,
 )
-from .images import check_output_path, load_image, save_image
+from .images import check_output_path, load_image, refuse_overwriting_inputs, save_image
 from .meta import describe_input, provenance, save_with_provenance
 from .optimize import Interrupted
 from .options import TV_HELP, _floats, _layers
@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _explain(argv: list[str]) -> int:
     args = build_explain_parser().parse_args(argv)
     out = check_output_path(args.output)
+    refuse_overwriting_inputs({"--output": out}, [args.content, args.style])
     size = args.size if args.size is not None else FIGURE1_SIZE
     cfg = _config(args, size=size, iterations=RECONSTRUCTION_ITERATIONS)
     content = fit_image(args.content, "content", size)  # read and size-checked before any heavy work
@@ -164,6 +165,7 @@ def _texture(argv: list[str]) -> int:
 
     args = build_texture_parser().parse_args(argv)
     out = check_output_path(args.output)
+    refuse_overwriting_inputs({"--output": out}, [args.sample])
     if args.bit_depth == 16 and out.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise ConfigError(f"--bit-depth 16: {out.suffix} cannot hold 16 bits; write .png or .tif")
     if args.save_every is not None and args.save_every < 1:

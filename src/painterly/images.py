@@ -12,7 +12,7 @@ import io
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -227,6 +227,25 @@ def check_writable(path: str | os.PathLike, *, option: str, formats: Iterable[st
     if p.is_dir():
         raise error(f"{option} {p}: is a folder; give a file name such as {example}")
     return p
+
+
+def refuse_overwriting_inputs(outputs: Mapping[str, str | os.PathLike | None],
+                              inputs: Iterable[object], *, error: type[Exception] = ImageError) -> None:
+    """Refuse an output path that names one of the ``inputs`` (same file by resolved path or inode).
+
+    ``outputs`` maps an option (``--output``, ``--sheet``) to its path; ``inputs`` may hold
+    anything a loader accepts, and only paths are compared. Writing the result over the photo
+    or the painting would destroy the user's original, so it is an error before any work.
+    """
+    sources = [Path(i) for i in inputs if isinstance(i, (str, os.PathLike))]
+    for option, out in outputs.items():
+        if out is None:
+            continue
+        o = Path(out)
+        for src in sources:
+            if o.resolve() == src.resolve() or (o.exists() and src.exists() and o.samefile(src)):
+                raise error(f"{option} {o}: is the input file {src}; write the result to another file "
+                            "so that the original is kept")
 
 
 def save_image(

@@ -136,6 +136,11 @@ def controls_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def input_paths(controls: dict[str, Any]) -> list[Any]:
+    """Every file named by :func:`controls_from_args`'s keywords (masks, coarse and fine style)."""
+    return [*(controls["masks"] or []), controls["coarse_style"], controls["fine_style"]]
+
+
 _RENAMES = {"style_scale": "style_scales"}
 
 

@@ -39,7 +39,7 @@ import torch
 from . import allocator, color, memory
 from .config import LAYER_NAMES, ConfigError, PreserveColors, StyleConfig
 from .controls import Controls
-from .images import ImageSource, Loaded, load_image
+from .images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
 from .masks import MaskSource
 from .meta import describe_input
 from .objective import Objective
@@ -270,6 +270,8 @@ def stylize_video(
     cfg = config or StyleConfig()
     vcfg = video or VideoConfig()
     out = check_output(output)
+    refuse_overwriting_inputs({"--output": out}, [input, *styles, *(masks or []), coarse_style, fine_style, cfg.init],
+                              error=VideoError)
     info = probe(input)
     fplan = plan_frames(info, vcfg.start, vcfg.duration, vcfg.fps)
     check_encoders(info, out, vcfg.audio)
