@@ -79,7 +79,7 @@ def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[f
     each iteration's end."""
     from painterly import allocator, memory
     from painterly.config import StyleConfig
-    from painterly.objective import Compiled, Objective, style_grams
+    from painterly.objective import Compiled, Objective, style_targets
     from painterly.optimize import optimize
     from painterly.pipeline import extractor_for
 
@@ -89,7 +89,7 @@ def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[f
     allocator.keep_freed_memory(memory.heap_has_room(memory.plan((size, size), "relu5_1", cfg.lbfgs_history)))
     torch.manual_seed(0)
     content, style = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size)
-    obj = Objective(ex, content, style_grams(ex, [style], (size, size), cfg), cfg)
+    obj = Objective(ex, content, style_targets(ex, [style], (size, size), cfg), cfg)
     stamps = [time.perf_counter()]
     optimize(content, Compiled(obj) if compiled else obj, optimizer=cfg.optimizer, iterations=iterations,
              lr=cfg.lr, tolerance=0, report=lambda *a: stamps.append(time.perf_counter()))

@@ -37,7 +37,7 @@ import torch
 from painterly.config import StyleConfig
 from painterly.images import Loaded, load_image, to_pil
 from painterly.losses import gram_matrix
-from painterly.objective import style_grams
+from painterly.objective import style_targets
 from painterly.pipeline import Painter
 from painterly.temporal import warping_error
 from painterly.video import VideoConfig, stylize_video
@@ -51,7 +51,7 @@ def scores(painter: Painter, styles: list[torch.Tensor], frame: torch.Tensor, ou
            cfg: StyleConfig) -> tuple[float, float]:
     ext = painter.extractor
     hw = tuple(out.shape[-2:])
-    target = style_grams(ext, styles, hw, cfg.replace(style_layers=STYLE_LAYERS))  # type: ignore[arg-type]
+    target = style_targets(ext, styles, hw, cfg.replace(style_layers=STYLE_LAYERS))  # type: ignore[arg-type]
     with torch.no_grad():
         fo = ext(out.to(painter.device), STYLE_LAYERS + ("relu4_2",))
         fc = ext(frame.to(painter.device), ("relu4_2",))

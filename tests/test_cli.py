@@ -142,3 +142,30 @@ def test_bad_mask_is_a_usage_error(tmp_path, capsys, content_path, style_path):
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "empty.png" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag, value", [("--style-weight", "inf"), ("--content-weight", "nan"), ("--tv-weight", "inf"),
+                                         ("--style-blend-weights", "inf"), ("--max-memory", "inf"),
+                                         ("--style-scale", "inf"), ("--size", "1000000"), ("--style-scale", "1e5"),
+                                         ("--iterations", "1000000000000")])
+def test_numbers_past_any_use_are_refused(tmp_path, capsys, content_path, style_path, flag, value):
+    out = tmp_path / "o.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), flag, value, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert flag in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch, content_path,
+                                                                       style_path):
+    import painterly.pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something nobody planned for\nsecond line")
+
+    monkeypatch.setattr(painterly.pipeline.Painter, "paint", broken)
+    argv = [str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "RuntimeError: something nobody planned for" in err and "--debug" in err
+    with pytest.raises(RuntimeError):
+        main([*argv, "--debug"])

@@ -172,3 +172,23 @@ def test_match_mode_targets_depend_on_the_content(tiny, extractor, content_path,
 def test_luma_swap_mode_keeps_the_content_chroma(tiny, content_path, style_path):
     out, content = _paint(tiny, content_path, style_path, PreserveColors.LUMA_SWAP)
     assert (color.chroma(out) - color.chroma(content)).abs().max() < 1e-5
+
+
+def test_palette_start_takes_the_styles_colours_and_keeps_the_layout():
+    from painterly.color import color_stats
+    from painterly.quality import layout_similarity
+    from painterly.pipeline import palette_start
+
+    g = torch.Generator().manual_seed(3)
+    content = 0.25 + 0.5 * torch.rand(1, 3, 30, 40, generator=g)
+    warm = torch.stack([0.6 + 0.1 * torch.rand(20, 20, generator=g), 0.3 + 0.1 * torch.rand(20, 20, generator=g),
+                        0.1 * torch.rand(20, 20, generator=g)])[None]
+    start = palette_start(content, [warm], [1.0])
+    (mu_s, cov_s), (mu_o, cov_o) = color_stats(warm), color_stats(start)
+    assert torch.allclose(mu_o, mu_s, atol=1e-3) and torch.allclose(cov_o, cov_s, atol=1e-4)
+    assert layout_similarity(start, content) > 0.5
+    # Two styles: the blend's statistics (pooled, weighted), not one style's.
+    cool = warm[:, [1, 0, 2]]
+    both = palette_start(content, [warm, cool], [0.5, 0.5])
+    assert torch.allclose(color_stats(both)[0], 0.5 * (mu_s + color_stats(cool)[0]), atol=1e-3)
+    assert torch.equal(palette_start(content, [], []), content)

@@ -97,12 +97,12 @@ def test_each_style_image_has_its_own_scale(tiny, extractor, style_path, style2_
     """--style-scale 0.5,2: each style image is resized to its own scale times the output's long
     edge before its Gram matrices are taken, then the targets are blended."""
     from painterly.images import fit_long_edge, resize
-    from painterly.objective import style_grams
+    from painterly.objective import style_targets
 
     a, b = (load_image(p).rgb for p in (style_path, style2_path))
     hw = (44, 64)
     cfg = tiny.replace(style_scales=(0.5, 2.0), style_blend_weights=(1.0, 3.0))
-    blended = style_grams(extractor, [a, b], hw, cfg)
+    blended = style_targets(extractor, [a, b], hw, cfg)
     small_a = resize(a, fit_long_edge(tuple(a.shape[-2:]), 32))  # 0.5 x 64 px
     large_b = resize(b, fit_long_edge(tuple(b.shape[-2:]), 128))  # 2 x 64 px
     fa, fb = extractor(small_a, cfg.style_layers), extractor(large_b, cfg.style_layers)
@@ -113,4 +113,4 @@ def test_each_style_image_has_its_own_scale(tiny, extractor, style_path, style2_
     g1, g2 = single_grams(extractor, a, hw, tiny, 1.0), single_grams(extractor, a, hw, tiny, 2.0)
     assert float((g1["relu3_1"] - g2["relu3_1"]).norm() / g1["relu3_1"].norm()) > 0.1
     with pytest.raises(ConfigError, match="--style-scale has 3 values for 2 style images"):
-        style_grams(extractor, [a, b], hw, tiny.replace(style_scales=(1.0, 2.0, 3.0)))
+        style_targets(extractor, [a, b], hw, tiny.replace(style_scales=(1.0, 2.0, 3.0)))

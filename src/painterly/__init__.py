@@ -5,6 +5,7 @@ from .config import ConfigError, StyleConfig
 from .images import ImageError, load_image, save_image
 from .optimize import Interrupted
 from .pipeline import Painter, Result, Step, stylize
+from .quality import Report, evaluate
 from .weights import WeightsError
 
 __version__ = "0.1.0"
@@ -14,12 +15,14 @@ __all__ = [
     "ImageError",
     "Interrupted",
     "Painter",
+    "Report",
     "Result",
     "Step",
     "StyleConfig",
     "WeightsError",
     "__version__",
     "batch",
+    "evaluate",
     "load_image",
     "save_image",
     "stylize",

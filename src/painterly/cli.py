@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -30,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "batch": "painterly.batch_cli",
     "explain": "painterly.explain_cli",
     "texture": "painterly.explain_cli:texture_main",
+    "eval": "painterly.eval_cli",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -89,15 +91,36 @@ def run_guarded(fn: Callable[[], int]) -> int:
     except OSError as e:
         print(f"painterly: error: {e.filename or ''} {e.strerror or e}".strip(), file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as e:  # noqa: BLE001 - anything else: one line, the traceback only on request
+        if debugging():
+            raise
+        first = str(e).splitlines()[0] if str(e) else ""
+        print(f"painterly: error: {type(e).__name__}: {first} (unexpected: please report it; "
+              "--debug or PAINTERLY_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+_debug_flag = False  # --debug on the command line, for the duration of main()
+
+
+def debugging() -> bool:
+    """Tracebacks wanted: ``--debug`` on the command line (see :func:`main`) or ``PAINTERLY_DEBUG=1``."""
+    return _debug_flag or os.environ.get("PAINTERLY_DEBUG", "") not in ("", "0")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _debug_flag
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in COMMANDS:
-        module, _, func = COMMANDS[argv[0]].partition(":")
-        entry = getattr(importlib.import_module(module), func or "main")
-        return int(entry(argv[1:]))
-    return run_guarded(lambda: _paint(argv))
+    _debug_flag = "--debug" in argv  # any command: show tracebacks of unexpected errors
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        if argv and argv[0] in COMMANDS:
+            module, _, func = COMMANDS[argv[0]].partition(":")
+            entry = getattr(importlib.import_module(module), func or "main")
+            return int(entry(argv[1:]))
+        return run_guarded(lambda: _paint(argv))
+    finally:
+        _debug_flag = False
 
 
 def _paint(argv: list[str]) -> int:
@@ -174,6 +197,11 @@ def _paint(argv: list[str]) -> int:
 def run() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="painterly: %(message)s")
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C while starting up (importing torch), before any work
+        print("painterly: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
 
 

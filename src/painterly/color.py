@@ -18,7 +18,11 @@ Colour matching (the paper's eq. 4-6): the style's pixels x become ``A x + b`` w
 - ``pca``: ``A = Q_C Lambda_C^1/2 Lambda_S^-1/2 Q_S^T`` (eigen-decompositions, each
   eigenvector paired by rank);
 - ``sym``: ``A = Sigma_C^1/2 Sigma_S^-1/2`` with symmetric matrix square roots (the
-  Image Analogies variant the paper quotes).
+  Image Analogies variant the paper quotes);
+- ``ot``: ``A = Sigma_S^-1/2 (Sigma_S^1/2 Sigma_C Sigma_S^1/2)^1/2 Sigma_S^-1/2``, the optimal
+  transport map between the two Gaussians (Pitie & Kokaram's Monge-Kantorovich linear
+  transfer): symmetric positive definite, so it moves each colour least and never turns
+  light into dark (``pca`` can: an eigenvector's sign is arbitrary). ``--init palette`` uses it.
 
 A small ``eps`` on the covariances' diagonals keeps a gray or flat style image invertible.
 """
@@ -141,9 +145,13 @@ def color_transform(
     style: torch.Tensor, content: torch.Tensor, method: ColorMatch | str = ColorMatch.PCA, *, eps: float = EPS
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The affine map (A (B, 3, 3), b (B, 3)) taking ``style``'s colour statistics to ``content``'s."""
+    return stats_transform(*color_stats(style), *color_stats(content), method, eps=eps)
+
+
+def stats_transform(mu_s: torch.Tensor, cov_s: torch.Tensor, mu_c: torch.Tensor, cov_c: torch.Tensor,
+                    method: ColorMatch | str = ColorMatch.PCA, *, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """The affine map taking colour mean ``mu_s`` and covariance ``cov_s`` to ``mu_c``, ``cov_c``."""
     method = ColorMatch.parse(method, "--color-match")
-    mu_s, cov_s = color_stats(style)
-    mu_c, cov_c = color_stats(content)
     eye = torch.eye(3, dtype=torch.float64)
     cov_s, cov_c = cov_s + eps * eye, cov_c + eps * eye
     if method is ColorMatch.CHOL:
@@ -153,8 +161,11 @@ def color_transform(
         val_c, vec_c = torch.linalg.eigh(cov_c)
         scale = (val_c.clamp_min(1e-12) / val_s.clamp_min(1e-12)).sqrt()
         a = vec_c @ torch.diag_embed(scale) @ vec_s.transpose(-1, -2)
-    else:  # SYM
+    elif method is ColorMatch.SYM:
         a = _sym_pow(cov_c, 0.5) @ _sym_pow(cov_s, -0.5)
+    else:  # OT
+        root, inv_root = _sym_pow(cov_s, 0.5), _sym_pow(cov_s, -0.5)
+        a = inv_root @ _sym_pow(root @ cov_c @ root, 0.5) @ inv_root
     b = mu_c - (a @ mu_s[:, :, None])[:, :, 0]
     return a, b
 
@@ -180,6 +191,14 @@ def match_color(
     a, b = color_transform(style, content, method, eps=eps)
     out = (torch.einsum("bij,bjhw->bihw", a, style.double()) + b[:, :, None, None]).to(style.dtype)
     return out.clamp(0, 1) if clamp else out
+
+
+def match_stats(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor,
+                method: ColorMatch | str = ColorMatch.OT) -> torch.Tensor:
+    """Recolour ``x`` (1, 3, H, W) to colour ``mean`` (1, 3) and covariance ``cov`` (1, 3, 3), clipped to [0, 1]."""
+    _check_rgb(x, "match_stats")
+    a, b = stats_transform(*color_stats(x), mean, cov, method)
+    return apply_map(x, (a, b), clamp=True)
 
 
 # Steps of the pipeline ----------------------------------------------------------------

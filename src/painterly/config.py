@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,7 @@ class Pooling(_Choice):
 
 class Init(_Choice):
     CONTENT = "content"
+    PALETTE = "palette"  # the content recoloured to the style images' colour mean and covariance
     RANDOM = "random"
 
 
@@ -70,6 +72,23 @@ class ColorMatch(_Choice):
     CHOL = "chol"
     PCA = "pca"
     SYM = "sym"
+    OT = "ot"
+
+
+class StyleLossKind(_Choice):
+    """What a style layer matches (painterly.losses.style_target)."""
+
+    GRAM = "gram"
+    CLASSIC = "classic"
+    MEANCOV = "meancov"
+    SWD = "swd"
+
+
+# The style weight each loss is used with when --style-weight is not given: the losses have
+# different units (relative errors for gram, meancov and swd; squared Gram entries of Caffe-scale
+# activations for classic, whose 100 is jcjohnson/neural-style's default).
+STYLE_WEIGHTS = {StyleLossKind.GRAM: 1e7, StyleLossKind.CLASSIC: 100.0, StyleLossKind.MEANCOV: 1e7,
+                 StyleLossKind.SWD: 1e7}
 
 
 class Device(_Choice):
@@ -97,6 +116,11 @@ ITERATION_REFERENCE_SIZE = 512
 # The smallest side the network accepts: relu5_1 sits behind four 2x2 poolings, so a side
 # below 16 px leaves it with no positions at all.
 MIN_SIZE = 16
+# Bounds past which a value can only be a mistake: a long edge (of the output, or of a style
+# image after --style-scale) of 2**15 px is 16x 4K; a 4K render takes about 150 iterations.
+MAX_SIZE = 2**15
+MAX_ITERATIONS = 100_000
+MAX_MEMORY_GB = 2**20
 
 
 @dataclass(frozen=True)
@@ -116,7 +140,8 @@ class StyleConfig:
     style_scales: tuple[float, ...] = ()  # per style image; empty = style_scale for all
     # Losses
     content_weight: float = 5.0
-    style_weight: float = 1e7  # multiplies squared relative Gram errors (losses.style_loss)
+    style_loss: StyleLossKind = StyleLossKind.GRAM
+    style_weight: float | None = None  # None: STYLE_WEIGHTS[style_loss] (see style_strength)
     tv_weight: float = 0.0  # off; on [0, 1] pixels, 1e7-1e8 smooths gently, 1e9 blurs
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
@@ -130,7 +155,7 @@ class StyleConfig:
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
     patience: int = 20  # ... over this many iterations
-    init: str = Init.CONTENT.value  # "content", "random" or an image path
+    init: str = Init.CONTENT.value  # "content", "palette", "random" or an image path
     seed: int | None = None
     # Scale schedule: optimise at coarse sizes first (see pipeline.scale_schedule).
     multiscale: bool = True
@@ -153,6 +178,7 @@ class StyleConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "optimizer", Optimizer.parse(self.optimizer, "--optimizer"))
+        set_(self, "style_loss", StyleLossKind.parse(self.style_loss, "--style-loss"))
         set_(self, "pooling", Pooling.parse(self.pooling, "--pooling"))
         set_(self, "preserve_colors", PreserveColors.parse(self.preserve_colors, "--preserve-colors"))
         set_(self, "color_match", ColorMatch.parse(self.color_match, "--color-match"))
@@ -164,15 +190,14 @@ class StyleConfig:
         self._validate()
 
     def _validate(self) -> None:
-        _at_least("--size", self.size, MIN_SIZE)
-        _positive("--style-scale", self.style_scale)
-        for s in self.style_scales:
-            _positive("--style-scale", s)
-        for opt in ("content_weight", "style_weight", "tv_weight"):
-            _non_negative("--" + opt.replace("_", "-"), getattr(self, opt))
-        if self.content_weight == 0 and self.style_weight == 0:
+        _at_least("--size", self.size, MIN_SIZE, MAX_SIZE)
+        for s in (self.style_scale, *self.style_scales):
+            _positive("--style-scale", s, MAX_SIZE / self.size)
+        for opt in ("content_weight", "style_strength", "tv_weight"):
+            _non_negative("--" + opt.replace("_", "-").replace("strength", "weight"), getattr(self, opt))
+        if self.content_weight == 0 and self.style_strength == 0:
             raise ConfigError("--content-weight and --style-weight are both 0: nothing to optimise")
-        _at_least("--iterations", self.iterations, 0)
+        _at_least("--iterations", self.iterations, 0, MAX_ITERATIONS)
         if self.learning_rate is not None:
             _positive("--learning-rate", self.learning_rate)
         _at_least("--lbfgs-history", self.lbfgs_history, 1)
@@ -190,7 +215,7 @@ class StyleConfig:
         if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
             raise ConfigError("--style-blend-weights must not all be 0")
         if self.max_memory is not None:
-            _positive("--max-memory", self.max_memory)
+            _positive("--max-memory", self.max_memory, MAX_MEMORY_GB)
         if self.coarse_layer not in LAYER_NAMES:
             raise ConfigError(f"--coarse-layer: unknown layer {self.coarse_layer!r}; layers are named like "
                               "relu3_1 (conv1_1 ... relu5_4)")
@@ -203,6 +228,11 @@ class StyleConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return 1.0 if self.optimizer is Optimizer.LBFGS else 0.02
+
+    @property
+    def style_strength(self) -> float:
+        """The style weight in use: ``style_weight``, or the chosen style loss's default."""
+        return self.style_weight if self.style_weight is not None else STYLE_WEIGHTS[self.style_loss]
 
     def layer_weights(self, kind: str) -> dict[str, float]:
         layers = self.content_layers if kind == "content" else self.style_layers
@@ -252,19 +282,30 @@ class StyleConfig:
         return cls(**data)
 
 
-def _positive(option: str, value: float) -> None:
+def _finite(option: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigError(f"{option} must be a finite number, got {value!r}")
+
+
+def _positive(option: str, value: float, high: float = math.inf) -> None:
+    _finite(option, value)
     if not value > 0:
         raise ConfigError(f"{option} must be greater than 0, got {value}")
+    if value > high:
+        raise ConfigError(f"{option} must be at most {high:g}, got {value:g}")
 
 
 def _non_negative(option: str, value: float) -> None:
+    _finite(option, value)
     if not value >= 0:
         raise ConfigError(f"{option} must not be negative, got {value}")
 
 
-def _at_least(option: str, value: int, low: int) -> None:
-    if not isinstance(value, int) or value < low:
+def _at_least(option: str, value: int, low: int, high: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ConfigError(f"{option} must be a whole number of at least {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{option} must be at most {high}, got {value}")
 
 
 def _layers(option: str, layers: tuple[str, ...], weights: tuple[float, ...], wopt: str) -> None:

@@ -36,7 +36,7 @@ from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import Region, StyleLoss
 from .masks import MaskSource, keep_content, keep_mask, load_mask, mask_pyramid, region_masks
-from .objective import style_grams
+from .objective import style_targets
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class StyleSource:
         return color.apply_map(self.raw, color.style_map(self.raw, content, self.mode, self.method), clamp=True)
 
     def at(self, out_hw: tuple[int, int], scale: float, content: torch.Tensor) -> torch.Tensor:
-        """Resized to ``scale`` x the output's long edge (as ``objective.style_grams`` does),
+        """Resized to ``scale`` x the output's long edge (as ``objective.style_targets`` does),
         then colour-mapped to ``content`` at ``out_hw`` *without* clipping, so the colour
         statistics the network sees at this scale are exactly the content's."""
         hw = fit_long_edge(tuple(self.raw.shape[-2:]), max(16, round(scale * max(out_hw))))  # type: ignore[arg-type]
@@ -157,25 +157,26 @@ class Controls:
                 pyramid = mask_pyramid(_area(mask, hw).to(device), cfg.style_layers)
                 for k in cfg.style_layers:
                     regions[k].append((pyramid[k], grams[k], w * n))
-            return StyleLoss({}, weights, masks=regions)
+            return StyleLoss({}, weights, masks=regions, kind=cfg.style_loss.value)
         blended: dict[str, torch.Tensor] = {}
         for grams, w in zip(per_style, cfg.blend_weights(n) if per_style else []):
             for k, g in grams.items():
                 blended[k] = blended[k] + w * g if k in blended else w * g
         if not mixing:
-            return StyleLoss(blended, weights)
+            return StyleLoss(blended, weights, kind=cfg.style_loss.value)
         scale = cfg.style_scales[0] if len(cfg.style_scales) == 1 else cfg.style_scale
         a = self._grams(extractor, n, hw, scale, bf16) if self.coarse is not None else blended
         b = self._grams(extractor, len(self.sources) - 1, hw, scale, bf16) if self.fine is not None else blended
         coarse_layers, fine_layers = split_layers(cfg)
-        return StyleLoss({k: a[k] for k in coarse_layers} | {k: b[k] for k in fine_layers}, weights)
+        return StyleLoss({k: a[k] for k in coarse_layers} | {k: b[k] for k in fine_layers}, weights,
+                         kind=cfg.style_loss.value)
 
     def _grams(self, extractor: VGG19Features, i: int, hw: tuple[int, int], scale: float,
                bf16: bool) -> dict[str, torch.Tensor]:
-        # Already at its size, so style_grams does not resize (or clip) it.
+        # Already at its size, so style_targets does not resize (or clip) it.
         image = self.sources[i].at(hw, scale, self.original)
         one = self.cfg.replace(style_blend_weights=(), style_scales=(scale,))
-        return style_grams(extractor, [image], hw, one, bf16=bf16)
+        return style_targets(extractor, [image], hw, one, bf16=bf16)
 
     # After the optimisation -----------------------------------------------------------
     def finish(self, image: torch.Tensor) -> torch.Tensor:
@@ -199,7 +200,7 @@ def single_grams(extractor: VGG19Features, style: torch.Tensor, hw: tuple[int, i
                  scale: float, *, bf16: bool = False) -> dict[str, torch.Tensor]:
     """One style image's Gram targets for an output of ``hw`` (``scale`` x its long edge)."""
     one = cfg.replace(style_blend_weights=(), style_scales=(scale,))
-    return style_grams(extractor, [style], hw, one, bf16=bf16)
+    return style_targets(extractor, [style], hw, one, bf16=bf16)
 
 
 def _area(mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:

@@ -30,7 +30,7 @@ from .explain import (
 from .images import check_output_path, load_image, refuse_overwriting_inputs, save_image
 from .meta import describe_input, provenance, save_with_provenance
 from .optimize import Interrupted
-from .options import TV_HELP, _floats, _layers
+from .options import STYLE_WEIGHT_HELP, TV_HELP, _floats, _layers
 from .pipeline import Step
 from .progress import ProgressBar
 from .texture import DEFAULT_SAMPLE_SIZE, TEXTURE_ITERATIONS, parse_size, prepare_sample, synthesize_texture
@@ -142,7 +142,7 @@ def build_texture_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("loss")
     g.add_argument("--style-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
     g.add_argument("--style-layer-weights", type=_floats, metavar="W,...", help="default: equal")
-    g.add_argument("--style-weight", type=float, help=f"default {_D.style_weight}")
+    g.add_argument("--style-weight", type=float, help=STYLE_WEIGHT_HELP)
     g.add_argument("--tv-weight", type=float, help=TV_HELP)
     _common(p, iterations_help=f"iterations of a 512 px scale (default {TEXTURE_ITERATIONS}); each scale gets "
             "N*512/its long edge, as for painting")

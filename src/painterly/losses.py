@@ -65,6 +65,11 @@ class _Gram(torch.autograd.Function):
         return F.conv2d(flat.reshape(1, c, n, 1), sym.reshape(c, c, 1, 1)).view(1, c, n)
 
 
+def _float(x: torch.Tensor) -> torch.Tensor:
+    """float32 for the network's lower precisions (bfloat16 autocast); float64 stays (gradcheck)."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, C): ``F F^T / (C * H * W)``, computed in float32.
 
@@ -75,14 +80,14 @@ def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     the same scale as an unmasked one, and an all-ones mask gives the plain Gram matrix.
     """
     b, c, h, w = features.shape
-    f = features.float()
+    f = _float(features)
     if mask is None:
         norm: torch.Tensor | int = c * h * w
     else:
         if mask.dim() != 4 or mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (h, w):
             raise ValueError(f"gram_matrix: mask of shape {tuple(mask.shape)} does not fit features "
                              f"{tuple(features.shape)}; expected (B or 1, 1, {h}, {w})")
-        m = mask.float()
+        m = mask.to(f.dtype)
         f = f * m
         norm = c * m.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-8).view(-1, 1, 1)
     flat = f.reshape(b, c, h * w)
@@ -97,6 +102,94 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def style_loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared relative error between Gram matrices: ``||G - T||^2 / ||T||^2`` (0 at the target)."""
     return F.mse_loss(gram, target) / target.pow(2).mean().clamp_min(1e-12)
+
+
+# Style statistics: what a style layer matches ------------------------------------------
+# Each kind turns a layer's features into a target tensor (``style_target``) that several
+# style images blend by a weighted sum, and compares an output's features with it
+# (``layer_style_loss``). All are size-independent (means over positions).
+#
+# * gram: the relative Gram error above (every layer pulls equally at equal weights).
+# * classic: the plain squared Gram error, ``mean((G - T)^2)``, of Gatys et al. 2016 and
+#   jcjohnson/neural-style: relu4_1's large activations dominate.
+# * meancov: the feature mean and covariance (crowsonkb/style-transfer-pytorch's statistics),
+#   each as a relative squared error; unlike the uncentred Gram matrix, the mean (at relu1_1:
+#   the palette) and the spread are matched separately.
+# * swd: the sliced Wasserstein distance (Heitz et al. 2021): the features projected on
+#   fixed random directions, sorted, and compared with the style's sorted projections, so
+#   the whole distribution per direction is matched, not only its second moment. The target
+#   is the style's quantile function per direction; the weighted mean of several styles'
+#   quantile functions is their Wasserstein barycenter.
+SWD_QUANTILES = 4096  # quantiles kept of the style's sorted projections (resampled to the output's count)
+
+
+def swd_directions(channels: int, device: torch.device | str = "cpu", *, seed: int = 0) -> torch.Tensor:
+    """(channels, channels) random unit directions (rows), the same for a given ``seed`` and size."""
+    gen = torch.Generator().manual_seed(seed * 1009 + channels)
+    d = torch.randn(channels, channels, generator=gen)
+    return (d / d.norm(dim=1, keepdim=True)).to(device)
+
+
+def _positions(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(1, C, H, W) -> (C, N) float32, keeping the positions where ``mask`` (1, 1, H, W) is at least 0.5."""
+    flat = _float(features).reshape(features.shape[1], -1)
+    if mask is None:
+        return flat
+    keep = mask.reshape(-1) >= 0.5
+    if not bool(keep.any()):
+        keep = mask.reshape(-1) >= mask.max()
+    return flat[:, keep]
+
+
+def _resample(sorted_rows: torch.Tensor, n: int) -> torch.Tensor:
+    if sorted_rows.shape[-1] == n:
+        return sorted_rows
+    return F.interpolate(sorted_rows[None], size=n, mode="linear", align_corners=True)[0]
+
+
+def _weighted_moments(flat: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if mask is None:
+        mean = flat.mean(1, keepdim=True)
+        d = flat - mean
+        return mean, d @ d.T / flat.shape[1]
+    w = mask.to(flat.dtype).reshape(1, -1)
+    w = w / w.sum().clamp_min(1e-8)
+    mean = (flat * w).sum(1, keepdim=True)
+    d = flat - mean
+    return mean, (d * w) @ d.T
+
+
+def style_target(kind: str, features: torch.Tensor) -> torch.Tensor:
+    """A style image's statistic of one layer's features (1, C, H, W), for ``kind`` (above)."""
+    if kind in ("gram", "classic"):
+        return gram_matrix(features)
+    flat = _positions(features)
+    if kind == "meancov":
+        mean, cov = _weighted_moments(flat, None)
+        return torch.cat([mean, cov], 1)  # (C, 1 + C)
+    if kind == "swd":
+        proj = swd_directions(flat.shape[0], flat.device).to(flat.dtype) @ flat
+        return _resample(proj.sort(dim=1).values, SWD_QUANTILES)
+    raise ValueError(f"unknown style loss {kind!r}")
+
+
+def layer_style_loss(kind: str, features: torch.Tensor, target: torch.Tensor,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """One layer's style loss of ``features`` against a :func:`style_target` (0 at the target)."""
+    if kind == "gram":
+        return style_loss(gram_matrix(features, mask), target)
+    if kind == "classic":
+        return F.mse_loss(gram_matrix(features, mask), target)
+    flat = _positions(features, mask if kind == "swd" else None)
+    if kind == "meancov":
+        mean, cov = _weighted_moments(flat, mask)
+        t_mean, t_cov = target[:, :1], target[:, 1:]
+        return (F.mse_loss(mean, t_mean) / t_mean.pow(2).mean().clamp_min(1e-12)
+                + F.mse_loss(cov, t_cov) / t_cov.pow(2).mean().clamp_min(1e-12))
+    proj = swd_directions(flat.shape[0], flat.device).to(flat.dtype) @ flat
+    ranked = proj.sort(dim=1).values
+    goal = _resample(target, ranked.shape[1])
+    return F.mse_loss(ranked, goal) / goal.pow(2).mean().clamp_min(1e-12)
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
@@ -126,7 +219,8 @@ Region = tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, f
 
 
 class StyleLoss(nn.Module):
-    """Holds the target Gram matrix per layer (already blended over style images).
+    """Holds the target statistic per layer (already blended over style images) of ``kind``
+    (see :func:`style_target`; Gram matrices for the default).
 
     ``masks`` (optional) maps a layer to a list of regions ``(mask, target_gram)`` or
     ``(mask, target_gram, weight)``, for spatial control: each region's guided Gram matrix
@@ -137,8 +231,9 @@ class StyleLoss(nn.Module):
     """
 
     def __init__(self, targets: dict[str, torch.Tensor], weights: dict[str, float],
-                 masks: dict[str, list[Region]] | None = None):
+                 masks: dict[str, list[Region]] | None = None, kind: str = "gram"):
         super().__init__()
+        self.kind = kind
         self.targets = {k: v.detach() for k, v in targets.items()}
         self.weights = weights
         self.masks: dict[str, list[tuple[torch.Tensor, torch.Tensor, float]]] = {}
@@ -155,11 +250,11 @@ class StyleLoss(nn.Module):
         for k, w in self.weights.items():
             if k in self.masks:
                 out[k] = w * sum(
-                    (a * style_loss(gram_matrix(feats[k], m), t) for m, t, a in self.masks[k]),
+                    (a * layer_style_loss(self.kind, feats[k], t, m) for m, t, a in self.masks[k]),
                     torch.zeros((), device=feats[k].device),
                 )
             else:
-                out[k] = w * style_loss(gram_matrix(feats[k]), self.targets[k])
+                out[k] = w * layer_style_loss(self.kind, feats[k], self.targets[k])
         return out
 
     def forward(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 from .config import StyleConfig
 from .features import VGG19Features
 from .images import fit_long_edge, resize
-from .losses import ContentLoss, StyleLoss, gram_matrix, tv_loss
+from .losses import ContentLoss, StyleLoss, style_target, tv_loss
 from .optimize import ObjectiveFn
 
 
@@ -29,7 +29,7 @@ def autocast(device: torch.device, enabled: bool):  # type: ignore[no-untyped-de
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def style_grams(
+def style_targets(
     extractor: VGG19Features,
     styles: Sequence[torch.Tensor],
     out_hw: tuple[int, int],
@@ -37,7 +37,8 @@ def style_grams(
     *,
     bf16: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Blended target Gram matrices for an output of ``out_hw`` (H, W)."""
+    """Blended style targets (``cfg.style_loss``'s statistic per layer, Gram matrices by default)
+    for an output of ``out_hw`` (H, W)."""
     blend = cfg.blend_weights(len(styles))
     scales = cfg.scales_for(len(styles))
     device = next(extractor.buffers()).device
@@ -47,7 +48,7 @@ def style_grams(
         with torch.no_grad(), autocast(device, bf16):
             feats = extractor(resize(img, hw).to(device), cfg.style_layers)
         for k in cfg.style_layers:
-            g = gram_matrix(feats[k])
+            g = style_target(cfg.style_loss.value, feats[k])
             target[k] = target[k] + w * g if k in target else w * g
     return target
 
@@ -75,7 +76,7 @@ class Objective:
             with torch.no_grad(), autocast(self.device, bf16):
                 feats = extractor(content.to(self.device), cfg.content_layers)
             self.content = ContentLoss(feats, cfg.layer_weights("content"))
-        self.style = style_loss or StyleLoss(grams, cfg.layer_weights("style"))
+        self.style = style_loss or StyleLoss(grams, cfg.layer_weights("style"), kind=cfg.style_loss.value)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
@@ -86,12 +87,12 @@ class Objective:
         if self.content is not None:
             terms["content"] = cfg.content_weight * self.content(feats)
             total = total + terms["content"]
-        if cfg.style_weight > 0:
+        if cfg.style_strength > 0:
             per_layer = self.style.per_layer(feats)
-            terms["style"] = cfg.style_weight * torch.stack(list(per_layer.values())).sum()
+            terms["style"] = cfg.style_strength * torch.stack(list(per_layer.values())).sum()
             total = total + terms["style"]
             for k, v in per_layer.items():
-                terms[f"style:{k}"] = cfg.style_weight * v.detach()
+                terms[f"style:{k}"] = cfg.style_strength * v.detach()
         if cfg.tv_weight > 0:
             terms["tv"] = cfg.tv_weight * tv_loss(image)
             total = total + terms["tv"]

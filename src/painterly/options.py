@@ -15,17 +15,21 @@ from typing import Any
 
 from .config import (
     LAYER_NAMES,
+    STYLE_WEIGHTS,
     ColorMatch,
     ConfigError,
     Device,
+    Init,
     Optimizer,
     Pooling,
     Precision,
     PreserveColors,
     StyleConfig,
+    StyleLossKind,
 )
 
 _D = StyleConfig()
+STYLE_WEIGHT_HELP = "default: " + ", ".join(f"{v:g} for {k.value}" for k, v in STYLE_WEIGHTS.items())
 TV_HELP = f"total-variation smoothing: 1e7-1e8 smooths gently, 1e9 blurs (default {_D.tv_weight}: off)"
 
 
@@ -47,9 +51,9 @@ def _layers(text: str) -> tuple[str, ...]:
 
 
 def _init(text: str) -> str:
-    if text in ("content", "random") or Path(text).is_file():
+    if text in Init.values() or Path(text).is_file():
         return text
-    raise argparse.ArgumentTypeError(f"{text!r} is neither 'content', 'random' nor an existing image file")
+    raise argparse.ArgumentTypeError(f"{text!r} is neither {', '.join(map(repr, Init.values()))} nor an existing image file")
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +64,11 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                    help="style image size relative to the output; one value, or one per style image (default 1.0)")
     g = parser.add_argument_group("loss")
     g.add_argument("--content-weight", type=float, help=f"default {_D.content_weight}")
-    g.add_argument("--style-weight", type=float, help=f"default {_D.style_weight}")
+    g.add_argument("--style-loss", choices=StyleLossKind.values(),
+                   help="what each style layer matches: gram (relative Gram error), classic (plain Gram error, "
+                   "as Gatys et al. and neural-style), meancov (feature mean and covariance), swd (sliced "
+                   f"Wasserstein: the whole feature distribution) (default {_D.style_loss.value})")
+    g.add_argument("--style-weight", type=float, help=STYLE_WEIGHT_HELP)
     g.add_argument("--tv-weight", type=float, help=TV_HELP)
     g.add_argument("--content-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.content_layers)}")
     g.add_argument("--style-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
@@ -74,7 +82,9 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                    help=f"iterations at a 512 px scale; with multiscale each scale gets N*512/its long edge "
                    f"(default {_D.iterations})")
     g.add_argument("--learning-rate", type=float, help="default 1.0 for lbfgs, 0.02 for adam")
-    g.add_argument("--init", type=_init, metavar="content|random|PATH", help=f"default {_D.init}")
+    g.add_argument("--init", type=_init, metavar="content|palette|random|PATH",
+                   help="start from the photo, the photo in the painting's colours, noise, or an image "
+                   f"(default {_D.init})")
     g.add_argument("--seed", type=int, help="make the run repeatable (default: random, recorded with the result)")
     g.add_argument("--tolerance", type=float, help=f"stop early below this relative improvement (default {_D.tolerance})")
     g.add_argument("--patience", type=int, help=f"... over this many iterations (default {_D.patience})")

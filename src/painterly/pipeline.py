@@ -18,13 +18,13 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
-from . import allocator, memory
+from . import allocator, color, memory
 from .config import ITERATION_REFERENCE_SIZE, LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
 from .controls import Controls
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
 from .masks import MaskSource
-from .objective import Compiled, Objective, style_grams
+from .objective import Compiled, Objective, style_targets
 from .optimize import Interrupted, ObjectiveFn, optimize
 from .weights import load_weights
 
@@ -129,12 +129,27 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
     return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, cfg.min_scale_size)))) for s in sizes]
 
 
-def _init_image(cfg: StyleConfig, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _init_image(cfg: StyleConfig, content: torch.Tensor, styles: Sequence[torch.Tensor],
+                gen: torch.Generator) -> torch.Tensor:
     if cfg.init == Init.CONTENT.value:
         return content
+    if cfg.init == Init.PALETTE.value:
+        return palette_start(content, styles, cfg.blend_weights(len(styles)))
     if cfg.init == Init.RANDOM.value:
         return torch.rand(content.shape, generator=gen)
     return resize(load_image(cfg.init, what="--init").rgb, content.shape[-2:])
+
+
+def palette_start(content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]) -> torch.Tensor:
+    """The content recoloured so that its colour mean and covariance are the styles' (blended by
+    ``blend``): a start in the painting's palette with the photo's layout (``--init palette``)."""
+    if not styles:
+        return content
+    stats = [color.color_stats(s) for s in styles]
+    mean = sum(w * m for w, (m, _) in zip(blend, stats))
+    # The blend's covariance: the weighted second moments about the blended mean.
+    cov = sum(w * (c + (m - mean)[:, :, None] * (m - mean)[:, None, :]) for w, (m, c) in zip(blend, stats))
+    return color.match_stats(content, mean, cov)  # type: ignore[arg-type]
 
 
 class Painter:
@@ -157,7 +172,7 @@ class Painter:
     def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
         """Blended target Grams for an output of ``hw``; a hook so that batch runs can cache them."""
-        return style_grams(self.extractor, styles, hw, cfg, bf16=self.bf16)
+        return style_targets(self.extractor, styles, hw, cfg, bf16=self.bf16)
 
     def paint(
         self,
@@ -191,7 +206,7 @@ class Painter:
         total = sum(n for _, n in schedule)
         content_full = controls.content  # as the optimisation sees it (gray in luminance mode)
         style_rgbs = controls.styles
-        x = _init_image(cfg, content_full, gen)
+        x = _init_image(cfg, content_full, style_rgbs, gen)
         done, loss, iters = 0, float("nan"), 0
         deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
         # One memory plan per scale (on CPU): refuses a size that cannot fit before any work, and

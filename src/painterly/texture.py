@@ -168,8 +168,8 @@ def style_objective(
 
     def objective(image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         per_layer = loss.per_layer(extractor(image, layers))
-        style = cfg.style_weight * torch.stack(list(per_layer.values())).sum()
-        terms = {"style": style, **{f"style:{k}": cfg.style_weight * v.detach() for k, v in per_layer.items()}}
+        style = cfg.style_strength * torch.stack(list(per_layer.values())).sum()
+        terms = {"style": style, **{f"style:{k}": cfg.style_strength * v.detach() for k, v in per_layer.items()}}
         total = style
         if cfg.tv_weight > 0:
             terms["tv"] = cfg.tv_weight * tv(image)

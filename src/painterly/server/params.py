@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ColorMatch, ConfigError, Init, Optimizer, Pooling, PreserveColors, StyleConfig
+from ..config import ColorMatch, ConfigError, Init, Optimizer, Pooling, PreserveColors, StyleConfig, StyleLossKind
 
 # Named starting points offered by the page and accepted by the API, defined here only.
 # ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
@@ -98,6 +98,7 @@ FIELDS = {
     "size": _whole,
     "iterations": _whole,
     "seed": _seed,
+    "style_loss": _text,
     "style_weight": _number,
     "content_weight": _number,
     "tv_weight": _number,
@@ -117,6 +118,7 @@ CHOICES = {
     "optimizer": Optimizer.values(),
     "pooling": Pooling.values(),
     "init": Init.values(),
+    "style_loss": StyleLossKind.values(),
 }
 
 
@@ -171,6 +173,6 @@ def public_config(limits: Limits) -> dict[str, Any]:
         "presets": {name: {**values, "note": PRESET_NOTES.get(name, "")} for name, values in PRESETS.items()},
         "default_preset": DEFAULT_PRESET,
         "choices": CHOICES,
-        "defaults": {k: v for k, v in d.to_dict().items() if k in FIELDS},
+        "defaults": {**{k: v for k, v in d.to_dict().items() if k in FIELDS}, "style_weight": d.style_strength},
         "limits": limits.to_dict(),
     }

@@ -1,0 +1,234 @@
+"""``painterly eval``: how much a result looks like the painting and keeps the photo, by
+several measures that no single loss optimises (docs/quality.md explains each).
+
+All images are compared at one evaluation size (``size``, long edge of the output; the style
+resized to the same pixel count), so the measures do not depend on the size a result was
+painted at. Lower is better for every measure except ``layout`` (a correlation, 1 is best).
+
+* ``gram``: per style layer, ``||G_out - G_style|| / ||G_style||`` with ``G = F F^T / (H W)``
+  (relu1_1 ... relu5_1), and its mean. The relative Gram loss minimises its square, so it
+  flatters that loss; it is kept because it is the classic measure.
+* ``swd``: per style layer, the sliced Wasserstein distance between the output's and the
+  painting's feature distributions (Heitz et al. 2021), relative to the painting's feature
+  scale: ``sqrt(mean_k W2^2(P_k F_out, P_k F_style) / mean_k E[(P_k F_style)^2])`` over
+  random unit directions ``P_k`` drawn from a fixed seed; and its mean. It sees the whole
+  distribution (what a Gram matrix, a second moment, cannot), colour included at relu1_1.
+* ``color``: the sliced Wasserstein-2 distance between the output's and the painting's pixel
+  distributions in CIELAB (in Lab units, like a colour difference), and ``color_rel``, the same
+  as a fraction of the photo's own distance to the painting (1 = the photo's palette kept,
+  0 = the painting's palette). Computed on pixels, not on any network's features.
+* ``content``: ``||F_out - F_photo|| / ||F_photo||`` at relu4_2.
+* ``layout``: the Pearson correlation of the output's and the photo's luminance at a
+  thumbnail of ``THUMBNAIL`` px (long edge): does the picture still show the photo's
+  composition at a glance? ``layout_style`` is the same against the painting (its
+  composition copied into the result shows as a high value).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .color import luminance
+from .features import VGG19Features
+from .images import ImageSource, fit_long_edge, fit_pixels, load_image, resize
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
+EVAL_SIZE = 512
+THUMBNAIL = 32
+# Random directions per feature channel, and their seed: fixed, so that two evaluations agree,
+# and unrelated to any run's seed (the sliced-Wasserstein style loss draws its own).
+PROJECTIONS_PER_CHANNEL = 1
+COLOR_PROJECTIONS = 64
+SEED = 20161
+# Positions (feature vectors or pixels) sampled per distribution for the sliced distances: sorting
+# is what they cost, and 2**15 samples give the quantiles to well under 1% at any size.
+SAMPLES = 2**15
+
+
+@dataclass(frozen=True)
+class Report:
+    """The measures of one output (see the module docstring). Lower is better but for ``layout``."""
+
+    output: str
+    gram: float
+    swd: float
+    color: float
+    color_rel: float
+    content: float
+    layout: float
+    layout_style: float
+    gram_layers: dict[str, float] = field(default_factory=dict)
+    swd_layers: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+MEASURES = ("gram", "swd", "color", "color_rel", "content", "layout", "layout_style")
+
+
+# Pixel measures --------------------------------------------------------------------------
+def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
+    """sRGB in [0, 1] (B, 3, H, W) -> CIELAB (D65), L in [0, 100]."""
+    x = x.double().clamp(0, 1)
+    lin = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    m = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
+                      [0.2126729, 0.7151522, 0.0721750],
+                      [0.0193339, 0.1191920, 0.9503041]], dtype=torch.float64)
+    xyz = torch.einsum("ij,bjhw->bihw", m, lin)
+    xyz = xyz / torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64).view(1, 3, 1, 1)
+    eps = 216 / 24389
+    f = torch.where(xyz > eps, xyz.clamp_min(eps) ** (1 / 3), (24389 / 27 * xyz + 16) / 116)
+    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def _quantiles(values: torch.Tensor, n: int) -> torch.Tensor:
+    """Sorted rows of (K, N) resampled to (K, n) quantiles (linear interpolation)."""
+    s = values.sort(dim=1).values
+    if s.shape[1] == n:
+        return s
+    return F.interpolate(s[None], size=n, mode="linear", align_corners=True)[0]
+
+
+def _sample(x: torch.Tensor) -> torch.Tensor:
+    """At most SAMPLES columns of (D, N), drawn without replacement; the same columns for the same N."""
+    n = x.shape[1]
+    if n <= SAMPLES:
+        return x
+    return x[:, torch.randperm(n, generator=torch.Generator().manual_seed(SEED + n))[:SAMPLES]]
+
+
+def sliced_w2(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> tuple[float, float]:
+    """(mean squared W2 distance along each direction, mean second moment of ``b`` along them).
+
+    ``a`` (D, N) and ``b`` (D, M) are samples in columns (at most :data:`SAMPLES` of each are
+    used), ``directions`` (K, D) unit rows.
+    """
+    a, b = _sample(a), _sample(b)
+    directions = directions.to(a.dtype)
+    pa, pb = directions @ a, directions @ b
+    n = min(pa.shape[1], pb.shape[1])
+    qa, qb = _quantiles(pa, n), _quantiles(pb, n)
+    return float((qa - qb).pow(2).mean()), float(pb.pow(2).mean())
+
+
+def _directions(k: int, d: int, gen: torch.Generator) -> torch.Tensor:
+    v = torch.randn(k, d, generator=gen, dtype=torch.float64)
+    return v / v.norm(dim=1, keepdim=True)
+
+
+def color_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Sliced W2 distance of two images' pixel distributions in CIELAB (Lab units)."""
+    gen = torch.Generator().manual_seed(SEED)
+    dirs = torch.cat([torch.eye(3, dtype=torch.float64), _directions(COLOR_PROJECTIONS, 3, gen)])
+    la, lb = rgb_to_lab(a).flatten(2)[0], rgb_to_lab(b).flatten(2)[0]
+    return math.sqrt(sliced_w2(la, lb, dirs)[0])
+
+
+def layout_similarity(a: torch.Tensor, b: torch.Tensor, *, cells: int = THUMBNAIL) -> float:
+    """Pearson correlation of ``a``'s and ``b``'s luminance at a thumbnail of ``cells`` px (long edge).
+
+    ``b`` is resized to ``a``'s shape first. 1: the same light and dark regions in the same places.
+    """
+    hw = fit_long_edge(tuple(a.shape[-2:]), cells)  # type: ignore[arg-type]
+    ta = F.adaptive_avg_pool2d(luminance(a.float().cpu()), hw).flatten()
+    tb = F.adaptive_avg_pool2d(luminance(resize(b.float().cpu(), a.shape[-2:])), hw).flatten()
+    ta, tb = ta - ta.mean(), tb - tb.mean()
+    return float((ta * tb).sum() / (ta.norm() * tb.norm()).clamp_min(1e-12))
+
+
+# Feature measures ------------------------------------------------------------------------
+def _gram(f: torch.Tensor) -> torch.Tensor:
+    flat = f.reshape(f.shape[1], -1).double()
+    return flat @ flat.T / flat.shape[1]
+
+
+def eval_extractor() -> VGG19Features:
+    from .pipeline import get_extractor
+
+    return get_extractor(None, "max", ("relu5_1",), "cpu")
+
+
+@dataclass(frozen=True)
+class _Pair:
+    style_image: torch.Tensor
+    content: dict[str, torch.Tensor]
+    style: dict[str, torch.Tensor]
+    photo_color: float  # the photo's colour distance to the painting
+
+
+class Evaluator:
+    """Measures outputs against one content/style pair; the pair's features are computed once."""
+
+    def __init__(self, content: ImageSource, style: ImageSource, *, size: int = EVAL_SIZE,
+                 extractor: VGG19Features | None = None):
+        self.content = load_image(content, what="content").rgb
+        self.style_full = load_image(style, what="style").rgb
+        self.size = size
+        self.extractor = extractor or eval_extractor()
+        self._cache: dict[tuple[int, int], _Pair] = {}
+
+    @torch.no_grad()
+    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.extractor(x.float().cpu(), STYLE_LAYERS + (CONTENT_LAYER,))
+
+    def _pair(self, hw: tuple[int, int]) -> _Pair:
+        """The content and style at the evaluation size ``hw`` (the style at the same pixel count)."""
+        if hw not in self._cache:
+            c = resize(self.content, hw)
+            s = resize(self.style_full, fit_pixels(tuple(self.style_full.shape[-2:]), hw[0] * hw[1]))  # type: ignore[arg-type]
+            self._cache[hw] = _Pair(s, self._features(c), self._features(s), color_distance(c, s))
+        return self._cache[hw]
+
+    def __call__(self, output: ImageSource, name: str = "") -> Report:
+        out = load_image(output, what="output").rgb
+        hw = fit_long_edge(tuple(out.shape[-2:]), self.size)  # type: ignore[arg-type]
+        out = resize(out, hw)
+        pair = self._pair(hw)
+        fc, fs = pair.content, pair.style
+        fo = self._features(out)
+        gen = torch.Generator().manual_seed(SEED)
+        gram, swd = {}, {}
+        for k in STYLE_LAYERS:
+            go, gs = _gram(fo[k]), _gram(fs[k])
+            gram[k] = float((go - gs).norm() / gs.norm().clamp_min(1e-12))
+            a, b = fo[k][0].flatten(1), fs[k][0].flatten(1)
+            w2, scale = sliced_w2(a, b, _directions(PROJECTIONS_PER_CHANNEL * a.shape[0], a.shape[0], gen))
+            swd[k] = math.sqrt(w2 / max(scale, 1e-12))
+        col = color_distance(out, pair.style_image)
+        k = CONTENT_LAYER
+        return Report(
+            output=name or (str(output) if not isinstance(output, torch.Tensor) else "tensor"),
+            gram=sum(gram.values()) / len(gram), swd=sum(swd.values()) / len(swd),
+            color=col, color_rel=col / max(pair.photo_color, 1e-12),
+            content=float((fo[k] - fc[k]).norm() / fc[k].norm().clamp_min(1e-12)),
+            layout=layout_similarity(out, self.content), layout_style=layout_similarity(out, self.style_full),
+            gram_layers=gram, swd_layers=swd,
+        )
+
+
+def evaluate(content: ImageSource, style: ImageSource, outputs: ImageSource | Sequence[ImageSource], *,
+             size: int = EVAL_SIZE) -> list[Report]:
+    """Measure each of ``outputs`` against ``content`` and ``style`` (paths, PIL images or tensors)."""
+    items: Sequence[ImageSource] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]  # type: ignore[list-item]
+    ev = Evaluator(content, style, size=size)
+    return [ev(o) for o in items]
+
+
+def table(reports: Sequence[Report]) -> str:
+    """A plain-text table of the headline measures, one row per output."""
+    head = ["output", *MEASURES]
+    rows = [[r.output, *(f"{getattr(r, m):.3f}" if m != "color" else f"{r.color:.2f}" for m in MEASURES)]
+            for r in reports]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(head), *(line(r) for r in rows)])
