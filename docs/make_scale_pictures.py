@@ -2,9 +2,9 @@
 
     python docs/make_scale_pictures.py [--iterations N] [--large 1024]
 
-Prints, for both results, the neutral judge's scores taken at the preview's size (the large
+Prints, for both results, the Gram error and content error of painterly eval taken at the preview's size (the large
 result downsampled to it; per style layer too), the mean saturation and the mean colour, and
-the judge's scores at each result's own size, so "same look" is a number as well as a picture.
+the same at each result's own size, so "same look" is a number as well as a picture.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image
 from painterly import Painter, StyleConfig, load_image
 from painterly.color import rgb_to_yiq
 from painterly.images import resize
-from painterly.judge import score
+from painterly.quality import measure as score
 from painterly.sheet import contact_sheet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +30,9 @@ def looks(img: torch.Tensor, content: torch.Tensor, style: torch.Tensor, hw: tup
     s, own = score(small, content, style), score(img.clamp(0, 1), content, style)
     chroma = rgb_to_yiq(small)[:, 1:].norm(dim=1).mean()
     mean = ", ".join(f"{v:.3f}" for v in small.mean(dim=(0, 2, 3)).tolist())
-    layers = ", ".join(f"{v:.3f}" for v in s.style_layers)
-    return (f"style {s.style:.3f} (relu1_1..relu5_1: {layers}), content {s.content:.3f}, chroma {float(chroma):.3f}, "
-            f"mean RGB ({mean}); at its own size: style {own.style:.3f}, content {own.content:.3f}")
+    layers = ", ".join(f"{v:.3f}" for v in s.gram_layers.values())
+    return (f"style {s.gram:.3f} (relu1_1..relu5_1: {layers}), content {s.content:.3f}, chroma {float(chroma):.3f}, "
+            f"mean RGB ({mean}); at its own size: style {own.gram:.3f}, content {own.content:.3f}")
 
 
 def main() -> None:

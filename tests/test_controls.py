@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from painterly.config import ConfigError, StyleConfig
-from painterly.controls import Controls, single_grams, split_layers
+from painterly.controls import Controls, single_targets, split_layers
 from painterly.images import load_image
 from painterly.losses import gram_matrix
 from painterly.options import add_control_options, config_from_args, controls_from_args
@@ -25,7 +25,7 @@ def test_split_layers_follows_coarse_layer():
 def test_mix_targets_are_a_per_layer_choice(tiny, extractor, content_path, style_path, style2_path):
     content, a, b = (load_image(p).rgb for p in (content_path, style_path, style2_path))
     hw = (44, 64)
-    ga, gb = single_grams(extractor, a, hw, tiny, 1.0), single_grams(extractor, b, hw, tiny, 1.0)
+    ga, gb = single_targets(extractor, a, hw, tiny, 1.0), single_targets(extractor, b, hw, tiny, 1.0)
     both = Controls.prepare(content, [], tiny, coarse_style=a, fine_style=b).style_loss(extractor, hw)
     for k in COARSE:
         assert torch.allclose(both.targets[k], ga[k])
@@ -51,7 +51,7 @@ def test_fine_style_moves_the_fine_statistics_and_keeps_the_coarse(tiny, content
     plain = painter.paint(content, [a]).image
     mixed = painter.paint(content, [a], fine_style=b).image
     hw = tuple(mixed.shape[-2:])
-    ga, gb = (single_grams(painter.extractor, s.rgb, hw, cfg, 1.0) for s in (a, b))
+    ga, gb = (single_targets(painter.extractor, s.rgb, hw, cfg.replace(style_loss="gram"), 1.0) for s in (a, b))
     plain_a, plain_b = _distances(painter.extractor, plain, ga), _distances(painter.extractor, plain, gb)
     mix_a, mix_b = _distances(painter.extractor, mixed, ga), _distances(painter.extractor, mixed, gb)
     assert sum(mix_b[k] for k in FINE) < 0.6 * sum(plain_b[k] for k in FINE)  # 0.66 vs 1.33 measured
@@ -101,6 +101,7 @@ def test_each_style_image_has_its_own_scale(tiny, extractor, style_path, style2_
 
     a, b = (load_image(p).rgb for p in (style_path, style2_path))
     hw = (44, 64)
+    tiny = tiny.replace(style_loss="gram")  # the targets compared here are Gram matrices
     cfg = tiny.replace(style_scales=(0.5, 2.0), style_blend_weights=(1.0, 3.0))
     blended = style_targets(extractor, [a, b], hw, cfg)
     small_a = resize(a, fit_long_edge(tuple(a.shape[-2:]), 32))  # 0.5 x 64 px
@@ -110,7 +111,7 @@ def test_each_style_image_has_its_own_scale(tiny, extractor, style_path, style2_
         want = 0.25 * gram_matrix(fa[k]) + 0.75 * gram_matrix(fb[k])
         assert torch.allclose(blended[k], want, rtol=1e-4, atol=1e-7), k
     # The scale matters: the same painting at twice the size has other statistics.
-    g1, g2 = single_grams(extractor, a, hw, tiny, 1.0), single_grams(extractor, a, hw, tiny, 2.0)
+    g1, g2 = single_targets(extractor, a, hw, tiny, 1.0), single_targets(extractor, a, hw, tiny, 2.0)
     assert float((g1["relu3_1"] - g2["relu3_1"]).norm() / g1["relu3_1"].norm()) > 0.1
     with pytest.raises(ConfigError, match="--style-scale has 3 values for 2 style images"):
         style_targets(extractor, [a, b], hw, tiny.replace(style_scales=(1.0, 2.0, 3.0)))

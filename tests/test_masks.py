@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from painterly.config import ConfigError
-from painterly.controls import Controls, single_grams
+from painterly.controls import Controls, single_targets
 from painterly.images import load_image, resize
 from painterly.losses import StyleLoss, gram_matrix, style_loss
 from painterly.masks import fit_mask, keep_content, keep_mask, layer_block, load_mask, mask_pyramid, region_masks
@@ -167,7 +167,7 @@ def test_two_regions_each_take_their_own_style(tiny, content_path, style_path, s
     out = result.image
     hw = tuple(out.shape[-2:])
     ex = Painter(cfg).extractor
-    ta, tb = (single_grams(ex, s.rgb, hw, cfg, 1.0) for s in (a, b))
+    ta, tb = (single_targets(ex, s.rgb, hw, cfg.replace(style_loss="gram"), 1.0) for s in (a, b))  # measured as Grams
     left = torch.nn.functional.interpolate(_half(h, w), size=hw, mode="area")
     before = resize(content.rgb, hw)
     d = {(r, s): _region_distance(ex, out, m, t) for r, m in (("left", left), ("right", 1 - left))

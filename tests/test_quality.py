@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from painterly.cli import main
-from painterly.quality import Evaluator, color_distance, layout_similarity, rgb_to_lab
 from painterly.images import load_image, resize
+from painterly.quality import Evaluator, color_distance, layout_similarity, rgb_to_lab
 
 
 @pytest.fixture(scope="module")

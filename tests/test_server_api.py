@@ -258,7 +258,7 @@ def test_pixel_bomb_refused_with_default_limits(client: TestClient, images: dict
     ({"seed": -1}, ["seed"]),
     ({"preset": "turbo"}, ["preset", "quick"]),
     ({"weights": "/etc/passwd"}, ["weights", "unknown option"]),
-    ({"init": "/etc/passwd"}, ["init", "content, random"]),
+    ({"init": "/etc/passwd"}, ["init", "content, palette, random"]),
     ({"style_blend_weights": [1, 2]}, ["style_blend_weights", "2 values for 1 style"]),
     ({"multiscale": "yes"}, ["multiscale", "true or false"]),
     ([1, 2], ["JSON object"]),

@@ -14,7 +14,7 @@ from conftest import EXAMPLES
 from painterly.cli import main
 from painterly.config import ConfigError, StyleConfig
 from painterly.images import fit_long_edge, load_image, resize
-from painterly.judge import score
+from painterly.quality import measure
 from painterly.texture import (
     circular,
     gram_error,
@@ -140,10 +140,10 @@ def test_texture_matches_the_sample_statistics_without_copying_it(textures, samp
     for tile, tex in textures.items():
         assert tex.image.shape == (1, 3, 48, 48) and tex.seed == 1 and tex.iterations > 0
         after = gram_error(extractor, tex.image, sample)["mean"]
-        judged = score(tex.image, tex.image, sample).style
+        judged = measure(tex.image, tex.image, sample).gram
         assert after < 0.3 * before, (tile, before, after)
         assert after < (0.75 if tile else 0.55), (tile, after)
-        assert judged < 0.8, (tile, judged)  # the judge's score, sample resized to the output's pixels
+        assert judged < 0.8, (tile, judged)  # eval's Gram error at the output's size
         copy = patch_copy_distance(tex.image, sample)
         assert copy["min"] > 0.05, (tile, copy)  # no 16x16 patch is a copy of the sample
 

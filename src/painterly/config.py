@@ -129,9 +129,10 @@ class StyleConfig:
 
     Loss scale (deviations from Gatys et al. 2016, see painterly.losses): the content
     loss is the *mean* squared error of the content features, and each style layer's loss
-    is the squared *relative* error of its Gram matrix (normalised by the layer's C*H*W).
-    Both are intensive quantities, so a 256 px preview and a 1024 px render balance
-    alike, and the style layers pull equally at equal weights whatever their magnitude.
+    (``style_loss``: sliced Wasserstein by default) is relative to the style's own
+    magnitude. Both are intensive quantities, so a 256 px preview and a 1024 px render
+    balance alike, and the style layers pull equally at equal weights whatever their
+    magnitude (``classic``, the paper's plain Gram error, is the exception).
     """
 
     # Image sizes
@@ -140,7 +141,7 @@ class StyleConfig:
     style_scales: tuple[float, ...] = ()  # per style image; empty = style_scale for all
     # Losses
     content_weight: float = 5.0
-    style_loss: StyleLossKind = StyleLossKind.GRAM
+    style_loss: StyleLossKind = StyleLossKind.SWD  # chosen on the classic pairs: docs/quality.md
     style_weight: float | None = None  # None: STYLE_WEIGHTS[style_loss] (see style_strength)
     tv_weight: float = 0.0  # off; on [0, 1] pixels, 1e7-1e8 smooths gently, 1e9 blurs
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
@@ -150,12 +151,12 @@ class StyleConfig:
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
     optimizer: Optimizer = Optimizer.LBFGS
-    iterations: int = 30  # at a 512 px long edge; other scales in proportion to 1/size (pipeline.scale_schedule)
+    iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (pipeline.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
     patience: int = 20  # ... over this many iterations
-    init: str = Init.CONTENT.value  # "content", "palette", "random" or an image path
+    init: str = Init.PALETTE.value  # "content", "palette", "random" or an image path
     seed: int | None = None
     # Scale schedule: optimise at coarse sizes first (see pipeline.scale_schedule).
     multiscale: bool = True

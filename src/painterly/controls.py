@@ -3,7 +3,7 @@
 :meth:`Controls.prepare` validates everything before heavy work and returns the images the
 optimisation sees; :meth:`Controls.style_loss` builds each scale's style loss when masks, a
 scale mix or a content-dependent colour mode change it (``None`` means the plain blended
-Gram targets of the style images, which callers may cache by style);
+style targets of the style images, which callers may cache by style);
 :meth:`Controls.finish` turns an optimised image (any scale) into the final colours.
 
 - Colour (``cfg.preserve_colors``): see :mod:`painterly.color`. In ``luminance`` and
@@ -11,10 +11,12 @@ Gram targets of the style images, which callers may cache by style);
   to the style *after* it is resized for each scale, without clipping to [0, 1], so the
   colour statistics the network sees are exactly the content's.
 - Space (``masks``): one mask per style image, see :mod:`painterly.masks`. Each style's
-  Gram targets are computed from its whole image; the output's guided Gram matrix inside
-  the style's region is matched to them. ``style_blend_weights`` then scale each region's
+  targets (``cfg.style_loss``'s statistic) are computed from its whole image; the output's
+  statistic inside the style's region (a guided Gram matrix; for ``swd`` the positions
+  the mask covers by half or more; for ``meancov`` the mask-weighted moments) is matched
+  to them. ``style_blend_weights`` then scale each region's
   pull (equal weights: 1 each). Pixels no mask covers keep the content.
-- Scale (``coarse_style`` / ``fine_style``): a per-layer choice of Gram targets. Style
+- Scale (``coarse_style`` / ``fine_style``): a per-layer choice of style targets. Style
   layers at or deeper than ``cfg.coarse_layer`` (default relu3_1: relu3_1, relu4_1,
   relu5_1) take theirs from ``coarse_style``, shallower ones (relu1_1, relu2_1) from
   ``fine_style``; a side without its own image uses the (blended) style images. The two
@@ -139,7 +141,7 @@ class Controls:
 
     def style_loss(self, extractor: VGG19Features, hw: tuple[int, int], *, bf16: bool = False) -> StyleLoss | None:
         """The style loss for an output of ``hw``, or ``None`` when no control changes the
-        plain blended Gram targets of ``styles`` (so callers may cache those by style)."""
+        plain blended targets of ``styles`` (so callers may cache those by style)."""
         cfg = self.cfg
         mixing = self.coarse is not None or self.fine is not None
         if self.regions is None and not mixing and not self.recolours:
@@ -196,9 +198,9 @@ def split_layers(cfg: StyleConfig) -> tuple[list[str], list[str]]:
     return coarse, fine
 
 
-def single_grams(extractor: VGG19Features, style: torch.Tensor, hw: tuple[int, int], cfg: StyleConfig,
+def single_targets(extractor: VGG19Features, style: torch.Tensor, hw: tuple[int, int], cfg: StyleConfig,
                  scale: float, *, bf16: bool = False) -> dict[str, torch.Tensor]:
-    """One style image's Gram targets for an output of ``hw`` (``scale`` x its long edge)."""
+    """One style image's targets (``cfg.style_loss``'s) for an output of ``hw`` (``scale`` x its long edge)."""
     one = cfg.replace(style_blend_weights=(), style_scales=(scale,))
     return style_targets(extractor, [style], hw, one, bf16=bf16)
 

@@ -40,8 +40,8 @@ def _eval(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.size < MIN_SIZE:
         raise ConfigError(f"--size must be at least {MIN_SIZE}, got {args.size}")
-    from .quality import Evaluator, table
     from .images import load_image, refuse_overwriting_inputs
+    from .quality import Evaluator, table
 
     refuse_overwriting_inputs({"--json": None if args.json == "-" else args.json},
                               [args.content, args.style, *args.outputs], error=ConfigError)

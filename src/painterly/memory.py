@@ -76,11 +76,26 @@ def activation_bytes(hw: tuple[int, int], deepest: str, checkpoint: bool) -> int
     return 4 * (kept + 2 * widest)
 
 
-def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None = None) -> MemoryPlan:
+def style_loss_bytes(hw: tuple[int, int], layers: tuple[str, ...], kind: str) -> int:
+    """Bytes the style loss adds to the network's: for ``swd``, one gradient map per style layer
+    kept for the backward pass, and a block of projections (painterly.losses: at most 2**22
+    values, and their goal and ranks) while it is computed. The Gram losses' C x C matrices
+    are small."""
+    if kind != "swd":
+        return 0
+    h, w = hw
+    sizes = [CHANNELS[int(k[4])] * -(-h // (1 << (int(k[4]) - 1))) * -(-w // (1 << (int(k[4]) - 1)))
+             for k in layers]
+    return 4 * (sum(sizes) + 6 * min(max(sizes, default=0), 2**22))
+
+
+def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None = None,
+         extra_bytes: int = 0) -> MemoryPlan:
+    """The plan for a scale of ``hw``; ``extra_bytes``: what the losses add (:func:`style_loss_bytes`)."""
     budget = int(max_memory_gb * 2**30) if max_memory_gb else int(0.85 * available_bytes())
     pixels = 3 * hw[0] * hw[1]
     for checkpoint in (False, True):
-        acts = activation_bytes(hw, deepest, checkpoint)
+        acts = activation_bytes(hw, deepest, checkpoint) + extra_bytes
         room = budget - BASE_BYTES - acts
         if room <= 0:
             continue
@@ -89,10 +104,11 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
             est = BASE_BYTES + acts + 2 * 4 * pixels * fit_history
             return MemoryPlan(checkpoint, int(fit_history), est, budget)
     # Largest long edge that fits with checkpointing, for the message.
-    scale = (max(budget - BASE_BYTES, 1) / max(activation_bytes(hw, deepest, True), 1)) ** 0.5
+    need = activation_bytes(hw, deepest, True) + extra_bytes
+    scale = (max(budget - BASE_BYTES, 1) / max(need, 1)) ** 0.5
     fits = int(max(hw) * min(scale, 1.0) * 0.95)
     raise ConfigError(
-        f"--size {max(hw)}: needs about {(BASE_BYTES + activation_bytes(hw, deepest, True)) / 2**30:.1f} GB, "
+        f"--size {max(hw)}: needs about {(BASE_BYTES + need) / 2**30:.1f} GB, "
         f"but only {budget / 2**30:.1f} GB is available; use --size {fits} or less, or raise --max-memory"
     )
 

@@ -37,7 +37,7 @@ def style_targets(
     *,
     bf16: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Blended style targets (``cfg.style_loss``'s statistic per layer, Gram matrices by default)
+    """Blended style targets (``cfg.style_loss``'s statistic per layer: quantiles for swd, Gram matrices for gram)
     for an output of ``out_hw`` (H, W)."""
     blend = cfg.blend_weights(len(styles))
     scales = cfg.scales_for(len(styles))

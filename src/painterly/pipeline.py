@@ -213,7 +213,8 @@ class Painter:
         # checkpoints / shortens the L-BFGS history only at the scales that need it.
         # Built from the full size down, so that the refusal names the size the user asked for.
         # L-BFGS keeps at most one history pair per iteration, so a short scale needs no more.
-        plans = {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory)
+        plans = {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory,
+                                 memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))
                  if self.device.type == "cpu" else None for hw, n in reversed(schedule)}
         with allocator.scope():
             for k, (hw, n) in enumerate(schedule):

@@ -221,6 +221,12 @@ def evaluate(content: ImageSource, style: ImageSource, outputs: ImageSource | Se
     return [ev(o) for o in items]
 
 
+def measure(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, *,
+            extractor: VGG19Features | None = None) -> Report:
+    """The measures of one output tensor at its own size (no resizing of the output)."""
+    return Evaluator(content, style, size=max(output.shape[-2:]), extractor=extractor)(output)
+
+
 def table(reports: Sequence[Report]) -> str:
     """A plain-text table of the headline measures, one row per output."""
     head = ["output", *MEASURES]

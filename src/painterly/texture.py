@@ -309,10 +309,10 @@ def gram_error(
     reference: torch.Tensor,
     layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
 ) -> dict[str, float]:
-    """The judge's style score: per layer ``||G(image) - G(ref)|| / ||G(ref)||`` (Frobenius), and its mean.
+    """Per layer ``||G(image) - G(ref)|| / ||G(ref)||`` (Frobenius), and its mean: painterly eval's
+    ``gram`` measure (painterly.quality), but with each image at its own size.
 
-    Gram matrices here are ``F F^T / (H W)`` (normalised by positions, as the judge of
-    issue 2 defines them; the ratio does not depend on that choice). Images are
+    The ratio does not depend on how the Gram matrices are normalised. Images are
     (1, 3, H, W) in [0, 1] and may differ in size. Returns ``{layer: error, "mean": ...}``.
     """
     device = next(extractor.buffers()).device

@@ -228,7 +228,8 @@ class _Renderer:
         controls = dataclasses.replace(shot.controls, original=frame, content=seen)
         hw = tuple(frame.shape[-2:])
         deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
-        mem = (memory.plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory)  # type: ignore[arg-type]
+        mem = (memory.plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory,  # type: ignore[arg-type]
+                           memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))  # type: ignore[arg-type]
                if p.device.type == "cpu" else None)
         n = self.vcfg.iterations_after_first(cfg)
         with allocator.scope():

@@ -21,11 +21,12 @@ from ..config import ColorMatch, ConfigError, Init, Optimizer, Pooling, Preserve
 # Named starting points offered by the page and accepted by the API, defined here only.
 # ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
 # iterations * 512 / its long edge (pipeline.scale_schedule), a single scale exactly that.
-# On a 2-core CPU one iteration takes about 0.45 s at 256 px and 1 s at 384 px.
+# Two thirds of the budgets they had with the Gram loss, as for the command line's default
+# (an iteration of the sliced-Wasserstein loss costs more and does more: docs/quality.md).
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"size": 256, "iterations": 60, "multiscale": False},
-    "balanced": {"size": 384, "iterations": 60, "multiscale": True},
-    "fine": {"size": 768, "iterations": 150, "multiscale": True},
+    "quick": {"size": 256, "iterations": 40, "multiscale": False},
+    "balanced": {"size": 384, "iterations": 40, "multiscale": True},
+    "fine": {"size": 768, "iterations": 100, "multiscale": True},
 }
 DEFAULT_PRESET = "balanced"
 PRESET_NOTES = {
