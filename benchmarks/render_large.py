@@ -22,10 +22,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import EXAMPLES
 
 from painterly import Painter, StyleConfig, load_image
-from painterly.config import LAYER_NAMES
 from painterly.images import Loaded, save_image
-from painterly.memory import plan
-from painterly.pipeline import Step, scale_schedule
+from painterly.pipeline import Step, memory_plans, scale_schedule
 
 
 def peak_rss_gb() -> float:
@@ -57,10 +55,10 @@ def main() -> None:
     content = crop_to(load_image(args.content), args.width, args.height)
     cfg = StyleConfig(size=max(args.width, args.height), iterations=args.iterations, seed=0)
     schedule = scale_schedule((args.height, args.width), cfg)
-    deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
+    plans = memory_plans(schedule, cfg)
     print(f"content cropped to {content.rgb.shape[-1]}x{content.rgb.shape[-2]}; schedule:", flush=True)
     for hw, n in schedule:
-        p = plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)))
+        p = plans[hw]
         print(f"  {hw[1]}x{hw[0]}: {n} iterations, plan: checkpoint={p.checkpoint} history={p.lbfgs_history} "
               f"estimate {p.estimate_bytes / 2**30:.1f} GB of {p.budget_bytes / 2**30:.1f}", flush=True)
     rows: list[dict[str, object]] = []

@@ -129,6 +129,17 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
     return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, cfg.min_scale_size)))) for s in sizes]
 
 
+def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig) -> dict[tuple[int, int], memory.MemoryPlan]:
+    """One memory plan per scale (CPU): refuses a size that cannot fit before any work, and
+    checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
+    full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
+    one history pair per iteration, so a short scale needs no more."""
+    deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
+    return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory,
+                            memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))
+            for hw, n in reversed(schedule)}
+
+
 def _init_image(cfg: StyleConfig, content: torch.Tensor, styles: Sequence[torch.Tensor],
                 gen: torch.Generator) -> torch.Tensor:
     if cfg.init == Init.CONTENT.value:
@@ -171,7 +182,7 @@ class Painter:
 
     def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
-        """Blended target Grams for an output of ``hw``; a hook so that batch runs can cache them."""
+        """Blended style targets for an output of ``hw``; a hook so that batch runs can cache them."""
         return style_targets(self.extractor, styles, hw, cfg, bf16=self.bf16)
 
     def paint(
@@ -208,14 +219,8 @@ class Painter:
         style_rgbs = controls.styles
         x = _init_image(cfg, content_full, style_rgbs, gen)
         done, loss, iters = 0, float("nan"), 0
-        deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
-        # One memory plan per scale (on CPU): refuses a size that cannot fit before any work, and
-        # checkpoints / shortens the L-BFGS history only at the scales that need it.
-        # Built from the full size down, so that the refusal names the size the user asked for.
-        # L-BFGS keeps at most one history pair per iteration, so a short scale needs no more.
-        plans = {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory,
-                                 memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))
-                 if self.device.type == "cpu" else None for hw, n in reversed(schedule)}
+        plans: dict[tuple[int, int], memory.MemoryPlan | None] = (
+            dict(memory_plans(schedule, cfg)) if self.device.type == "cpu" else {hw: None for hw, _ in schedule})
         with allocator.scope():
             for k, (hw, n) in enumerate(schedule):
                 history = self.use_plan(plans[hw], cfg.lbfgs_history)
