@@ -100,16 +100,16 @@ def test_histogram_ranks_match_a_sort():
     """matched_quantiles pairs each value with the quantile at its rank; beyond SWD_EXACT values it
     takes the ranks from a histogram, which must give the sorted pairing's distance to within 1%
     (it assumes the values spread evenly within a bin: a spike of equal values would not)."""
-    from painterly.losses import SWD_EXACT, _resample, matched_quantiles
+    from painterly.losses import SWD_EXACT, matched_quantiles, resample_sorted
 
     g = torch.Generator().manual_seed(10)
     n = 4 * SWD_EXACT
     # Gaussian and skewed (log-normal) rows; projected VGG features agree to 0.03% (relu1_1, relu2_1).
     values = torch.cat([torch.randn(3, n, generator=g), torch.randn(3, n, generator=g).exp()])
     quantiles = (2 * torch.randn(6, 4096, generator=g) + 1).sort(dim=1).values
-    exact = (values.sort(dim=1).values - _resample(quantiles, n)).pow(2).mean(1)
+    exact = (values.sort(dim=1).values - resample_sorted(quantiles, n)).pow(2).mean(1)
     approx = (values - matched_quantiles(values, quantiles)).pow(2).mean(1)
     assert torch.allclose(approx, exact, rtol=0.01)
     small = values[:, :1000]
-    exact_small = (small.sort(dim=1).values - _resample(quantiles, 1000)).pow(2).mean(1)
+    exact_small = (small.sort(dim=1).values - resample_sorted(quantiles, 1000)).pow(2).mean(1)
     assert torch.allclose((small - matched_quantiles(small, quantiles)).pow(2).mean(1), exact_small, rtol=1e-5)

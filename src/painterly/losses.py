@@ -141,7 +141,8 @@ def _positions(features: torch.Tensor, mask: torch.Tensor | None = None) -> torc
     return flat[:, keep]
 
 
-def _resample(sorted_rows: torch.Tensor, n: int) -> torch.Tensor:
+def resample_sorted(sorted_rows: torch.Tensor, n: int) -> torch.Tensor:
+    """Sorted rows (K, M) as (K, n) quantiles, by linear interpolation (the same rows if M == n)."""
     if sorted_rows.shape[-1] == n:
         return sorted_rows
     return F.interpolate(sorted_rows[None], size=n, mode="linear", align_corners=True)[0]
@@ -170,7 +171,7 @@ def style_target(kind: str, features: torch.Tensor) -> torch.Tensor:
     if kind == "swd":  # a block of directions at a time, as in layer_style_loss
         directions = swd_directions(flat.shape[0], flat.device).to(flat.dtype)
         rows = max(1, _CHUNK // max(flat.shape[1], 1))
-        return torch.cat([_resample((d @ flat).sort(dim=1).values, SWD_QUANTILES)
+        return torch.cat([resample_sorted((d @ flat).sort(dim=1).values, SWD_QUANTILES)
                           for d in directions.split(rows)])
     raise ValueError(f"unknown style loss {kind!r}")
 
@@ -239,7 +240,7 @@ def matched_quantiles(values: torch.Tensor, quantiles: torch.Tensor) -> torch.Te
     q = quantiles.shape[1]
     if n <= SWD_EXACT:  # few values: sort them, exact ranks
         order = values.argsort(dim=1)
-        return torch.empty_like(values).scatter_(1, order, _resample(quantiles, n))
+        return torch.empty_like(values).scatter_(1, order, resample_sorted(quantiles, n))
     out = torch.empty_like(values)
     rows = max(1, _CHUNK // max(n, 1))
     scale = (q - 1) / max(n - 1, 1)  # rank -> position among the quantiles

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from .color import luminance
 from .features import VGG19Features
 from .images import ImageSource, fit_long_edge, fit_pixels, load_image, resize
+from .losses import resample_sorted
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
@@ -88,14 +89,6 @@ def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
 
 
-def _quantiles(values: torch.Tensor, n: int) -> torch.Tensor:
-    """Sorted rows of (K, N) resampled to (K, n) quantiles (linear interpolation)."""
-    s = values.sort(dim=1).values
-    if s.shape[1] == n:
-        return s
-    return F.interpolate(s[None], size=n, mode="linear", align_corners=True)[0]
-
-
 def _sample(x: torch.Tensor) -> torch.Tensor:
     """At most SAMPLES columns of (D, N), drawn without replacement; the same columns for the same N."""
     n = x.shape[1]
@@ -114,7 +107,7 @@ def sliced_w2(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> tup
     directions = directions.to(a.dtype)
     pa, pb = directions @ a, directions @ b
     n = min(pa.shape[1], pb.shape[1])
-    qa, qb = _quantiles(pa, n), _quantiles(pb, n)
+    qa, qb = resample_sorted(pa.sort(dim=1).values, n), resample_sorted(pb.sort(dim=1).values, n)
     return float((qa - qb).pow(2).mean()), float(pb.pow(2).mean())
 
 
