@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from painterly.batch import batch
+from painterly.batches import batch
 from painterly.config import StyleConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -13,7 +13,7 @@ Measures, on the lossless 8-bit frames (before H.264):
 - warping error: for each pair of consecutive frames, the mean squared RGB difference
   (values in [0, 1]) between output t and output t-1 warped onto t by the *input* frames'
   optical flow, over the pixels the forward-backward and appearance checks mark reliable
-  (``painterly.temporal.warping_error``); averaged over pairs. The same measure of the
+  (``painterly.video.temporal.warping_error``); averaged over pairs. The same measure of the
   input frames themselves is the floor (what the flow cannot explain).
 - style score per frame: mean over relu1_1..relu5_1 of ||G_out - G_style|| / ||G_style||
   (Gram matrices as in painterly.losses; G_style the blended target at the output size).
@@ -39,9 +39,9 @@ from painterly.images import Loaded, load_image, to_pil
 from painterly.losses import gram_matrix
 from painterly.objective import style_targets
 from painterly.pipeline import Painter
-from painterly.temporal import warping_error
 from painterly.video import VideoConfig, stylize_video
-from painterly.videoio import output_size, plan_frames, probe, read_frames
+from painterly.video.io import output_size, plan_frames, probe, read_frames
+from painterly.video.temporal import warping_error
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -17,21 +17,18 @@ import torch
 from PIL import Image
 
 from painterly.config import StyleConfig
-from painterly.explain import (
+from painterly.explain.figure import (
     FIGURE1_CONTENT_LAYERS,
-    LossRecorder,
     figure1,
     fit_image,
-    layout_correlation,
-    plot_losses,
-    psnr,
     reconstruct_content,
 )
+from painterly.explain.texture import gram_error, patch_copy_distance, prepare_sample, seam_ratio, synthesize_texture
 from painterly.images import load_image, to_pil
 from painterly.pipeline import Painter, get_extractor
-from painterly.quality import measure
+from painterly.plot import LossRecorder, plot_losses
+from painterly.quality import layout_similarity, measure, psnr
 from painterly.sheet import contact_sheet
-from painterly.texture import gram_error, patch_copy_distance, prepare_sample, seam_ratio, synthesize_texture
 
 ROOT = Path(__file__).resolve().parent.parent
 EX, OUT = ROOT / "examples", ROOT / "docs" / "img"
@@ -56,8 +53,8 @@ def layers(size: int, iterations: int) -> None:
     print("| layer | PSNR vs input (dB) | layout corr. | same, input upside down |")
     for layer in FIGURE1_CONTENT_LAYERS:
         r = reconstruct_content(x, layer, size=size, iterations=iterations, seed=0)
-        print(f"| {layer} | {psnr(r, x):.1f} | {layout_correlation(r, x):.2f} | "
-              f"{layout_correlation(r, x.flip(-2)):.2f} |", flush=True)
+        print(f"| {layer} | {psnr(r, x):.1f} | {layout_similarity(r, x, cells=8, colour=True):.2f} | "
+              f"{layout_similarity(r, x.flip(-2), cells=8, colour=True):.2f} |", flush=True)
 
 
 def _tile(img: Image.Image) -> Image.Image:

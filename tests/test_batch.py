@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly.batch import Event, Ledger, batch, expand
-from painterly.batch_workers import CachingPainter, StyleTargetCache, cluster_plan
+from painterly.batches import Event, Ledger, batch, expand
+from painterly.batches.workers import CachingPainter, StyleTargetCache, cluster_plan
 from painterly.cli import main
 from painterly.config import StyleConfig
 from painterly.images import load_image

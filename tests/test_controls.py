@@ -5,11 +5,11 @@ import argparse
 import pytest
 import torch
 
+from painterly.cli.options import add_control_options, config_from_args, controls_from_args
 from painterly.config import ConfigError, StyleConfig
 from painterly.controls import Controls, single_targets, split_layers
 from painterly.images import load_image
 from painterly.losses import gram_matrix
-from painterly.options import add_control_options, config_from_args, controls_from_args
 from painterly.pipeline import Painter, stylize
 
 FINE, COARSE = ("relu1_1", "relu2_1"), ("relu3_1", "relu4_1", "relu5_1")

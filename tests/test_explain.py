@@ -12,20 +12,18 @@ from PIL import Image
 from conftest import EXAMPLES
 from painterly.cli import main
 from painterly.config import ConfigError, StyleConfig
-from painterly.explain import (
+from painterly.explain.figure import (
     FIGURE1_PANELS,
-    LossRecorder,
     figure1,
-    layout_correlation,
-    plot_losses,
-    psnr,
     reconstruct_content,
     synthesize_style,
 )
+from painterly.explain.texture import gram_error, noise
 from painterly.images import ImageError, fit_long_edge, load_image, resize
 from painterly.optimize import Interrupted
 from painterly.pipeline import Step
-from painterly.texture import gram_error, noise
+from painterly.plot import LossRecorder, plot_losses
+from painterly.quality import layout_similarity, psnr
 
 CONTENT = EXAMPLES / "building.jpg"
 STYLE = EXAMPLES / "starry_night.jpg"
@@ -41,8 +39,8 @@ def test_psnr_and_layout_correlation_basics():
     x = _small(CONTENT, 64)
     assert psnr(x, x) == float("inf")
     assert 19 < psnr(x, (x + 0.1).clamp(0, 1)) < 21
-    assert layout_correlation(x, x) == pytest.approx(1.0)
-    assert layout_correlation(x, torch.rand_like(x)) < 0.5
+    assert layout_similarity(x, x, cells=8, colour=True) == pytest.approx(1.0)
+    assert layout_similarity(x, torch.rand_like(x), cells=8, colour=True) < 0.5
 
 
 # Content reconstructions ----------------------------------------------------------------
@@ -68,8 +66,8 @@ def test_high_layer_keeps_the_layout_and_loses_the_detail(reconstructions):
     assert psnr(high, x) < 15 < psnr(low, x)  # measured 9.6 dB
     # Layout: the coarse (8 px) picture correlates with the input's (measured 0.59), far
     # better than with the same image upside down (-0.12).
-    assert layout_correlation(high, x) > 0.4
-    assert layout_correlation(high, x) > layout_correlation(high, x.flip(-2)) + 0.3
+    assert layout_similarity(high, x, cells=8, colour=True) > 0.4
+    assert layout_similarity(high, x, cells=8, colour=True) > layout_similarity(high, x.flip(-2), cells=8, colour=True) + 0.3
 
 
 def test_reconstruct_content_checks_its_arguments():
@@ -176,7 +174,7 @@ def test_explain_command_writes_a_labelled_figure_with_provenance(tmp_path, caps
 
 
 def test_explain_command_ctrl_c_writes_the_figure_so_far(tmp_path, monkeypatch, capsys):
-    from painterly.progress import ProgressBar
+    from painterly.cli.progress import ProgressBar
 
     def interrupt(self, done, total, info=""):  # the user presses Ctrl-C in the fourth panel
         if done == 7:

@@ -1,4 +1,4 @@
-"""Optical flow, warping, the occlusion mask and the temporal loss (painterly.temporal)."""
+"""Optical flow, warping, the occlusion mask and the temporal loss (painterly.video.temporal)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from painterly.images import resize
-from painterly.temporal import (
+from painterly.video.temporal import (
     FramePrior,
     TemporalObjective,
     appearance_mask,

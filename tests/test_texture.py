@@ -1,4 +1,4 @@
-"""Texture synthesis (painterly.texture) and ``painterly texture``: the torus network, the
+"""Texture synthesis (painterly.explain.texture) and ``painterly texture``: the torus network, the
 measurements, and end-to-end runs with the real VGG19 on small images."""
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from PIL import Image
 from conftest import EXAMPLES
 from painterly.cli import main
 from painterly.config import ConfigError, StyleConfig
-from painterly.images import fit_long_edge, load_image, resize
-from painterly.quality import measure
-from painterly.texture import (
+from painterly.explain.texture import (
     circular,
     gram_error,
     noise,
@@ -27,6 +25,8 @@ from painterly.texture import (
     with_padding,
     wrap_size,
 )
+from painterly.images import fit_long_edge, load_image, resize
+from painterly.quality import measure
 
 SAMPLE = EXAMPLES / "starry_night.jpg"
 
@@ -189,7 +189,7 @@ def test_texture_command_writes_image_metadata_and_plot(tmp_path, capsys):
 
 
 def test_texture_command_ctrl_c_saves_the_best_so_far(tmp_path, monkeypatch, capsys):
-    from painterly.progress import ProgressBar
+    from painterly.cli.progress import ProgressBar
 
     def interrupt(self, step):  # the user presses Ctrl-C during the second iteration's report
         if step.iteration == 2:

@@ -26,8 +26,8 @@ av = pytest.importorskip("av")
 from painterly.color import chroma
 from painterly.config import ConfigError, StyleConfig
 from painterly.video import FrameStep, VideoConfig, VideoInterrupted, stylize_video, work_folder_for
-from painterly.video_cli import main
-from painterly.videoio import VideoError, output_size, plan_frames, probe, read_frames
+from painterly.video.cli import main
+from painterly.video.io import VideoError, output_size, plan_frames, probe, read_frames
 
 CLIP = Path(__file__).parent / "data" / "clip.mp4"
 RATE = Fraction(2997, 125)  # 23.976 fps, as Megamind.avi declares it
@@ -286,7 +286,7 @@ def test_probe_error_is_a_video_error(tmp_path):
 
 
 def test_every_video_flag_and_default_is_documented():
-    from painterly.video_cli import build_parser
+    from painterly.video.cli import build_parser
 
     doc = (Path(__file__).parent.parent / "docs" / "video.md").read_text()
     parser = build_parser()

@@ -120,7 +120,8 @@ class Controls:
                                   "give one --mask per style image, in the same order ('none' for the rest)")
             labels = [f"--mask {m}" if isinstance(m, (str, os.PathLike)) else f"--mask {i + 1}"
                       for i, m in enumerate(masks)]
-            loaded = [None if m is None else load_mask(m, what=lab) for m, lab in zip(masks, labels)]
+            loaded = [None if m is None else load_mask(m, what="--mask" if isinstance(m, (str, os.PathLike)) else lab)
+                      for m, lab in zip(masks, labels)]
             regions = region_masks(loaded, out_hw, labels=labels)
             keep = keep_mask(regions)
             if float(keep.max()) < 1e-3:

@@ -7,6 +7,7 @@ here and nowhere else. Only the layers up to the deepest one asked for are built
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
@@ -76,8 +77,21 @@ class VGG19Features(nn.Module):
             first.weight.data = first.weight.data.flip(1).contiguous()
         self.requires_grad_(False)
         self.eval()
-        # Gradient checkpointing per block (set by the memory plan for large images).
+        # Gradient checkpointing per block: only on the view :meth:`checkpointed` returns, so that the
+        # network shared by every Painter (pipeline.get_extractor caches it) is never changed.
         self.checkpoint = False
+        self._checkpointed: VGG19Features | None = None
+
+    def checkpointed(self) -> VGG19Features:
+        """This network (the same modules and weights) run with gradient checkpointing per block,
+        for scales whose memory plan asks for it."""
+        view = self._checkpointed
+        if view is None:
+            view = copy.copy(self)
+            view.__dict__["checkpoint"] = True
+            view.__dict__["_checkpointed"] = view
+            self.__dict__["_checkpointed"] = view  # a plain attribute, not a registered submodule
+        return view
 
     def _forward_checkpointed(self, h: torch.Tensor, wanted: set[str], out: dict[str, torch.Tensor]) -> None:
         """Run block by block, keeping only block boundaries (and wanted layers) for the backward pass;

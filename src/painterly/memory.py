@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .config import LAYER_NAMES, ConfigError
+from .config import LAYER_NAMES, MIN_SIZE, ConfigError
 
 BASE_BYTES = 700 * 2**20
 # Peak RSS with painterly.allocator.keep_freed_memory on, over off: 1.30 measured for one 1024 px
@@ -107,10 +107,11 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
     need = activation_bytes(hw, deepest, True) + extra_bytes
     scale = (max(budget - BASE_BYTES, 1) / max(need, 1)) ** 0.5
     fits = int(max(hw) * min(scale, 1.0) * 0.95)
-    raise ConfigError(
-        f"--size {max(hw)}: needs about {(BASE_BYTES + need) / 2**30:.1f} GB, "
-        f"but only {budget / 2**30:.1f} GB is available; use --size {fits} or less, or raise --max-memory"
-    )
+    least = BASE_BYTES + need + 2 * 4 * pixels * min(history, 5)  # checkpointed, shortest L-BFGS history
+    what = f"use --size {fits} or less, or raise --max-memory" if fits >= MIN_SIZE else \
+        f"raise --max-memory to {least / 2**30:.2g} or more"
+    raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB, "
+                      f"but only {budget / 2**30:.1f} GB is available; {what}")
 
 
 def heap_has_room(p: MemoryPlan) -> bool:

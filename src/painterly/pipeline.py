@@ -9,23 +9,22 @@ solves the same, size-independent problem and the coarse result is a good warm s
 from __future__ import annotations
 
 import os
-import secrets
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
 from PIL import Image
 
-from . import allocator, color, memory
-from .config import ITERATION_REFERENCE_SIZE, LAYER_NAMES, ConfigError, Device, Init, Precision, StyleConfig
+from . import color, memory
+from .config import ITERATION_REFERENCE_SIZE, LAYER_NAMES, MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Precision, StyleConfig
 from .controls import Controls
+from .engine import Callback, Engine, Step, draw_seed  # noqa: F401  (Step: its home before the engine)
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
 from .masks import MaskSource
 from .objective import Compiled, Objective, style_targets
-from .optimize import Interrupted, ObjectiveFn, optimize
+from .optimize import ObjectiveFn
 from .weights import load_weights
 
 # --compile (opt-in) applies where an iteration is long, against about 20 s of compiling per
@@ -35,31 +34,6 @@ from .weights import load_weights
 # benchmarks/compile_lever.py); before them it was 1.00, 0.86 and 0.74, mostly from the reuse
 # of buffers that malloc now gives the eager path too. Not measured on a GPU.
 COMPILE_MIN_SIZE = 1024
-
-
-@dataclass(frozen=True)
-class Step:
-    """One iteration, as reported to callbacks.
-
-    ``iteration``/``iterations`` count within the current scale, ``done``/``total``
-    over the whole schedule. ``image`` ((1, 3, H, W) in [0, 1], at this scale's size) is
-    set every ``image_every`` iterations and on each scale's last iteration.
-    """
-
-    iteration: int
-    iterations: int
-    scale: int
-    scales: int
-    size: tuple[int, int]
-    loss: float
-    terms: dict[str, float]
-    done: int
-    total: int
-    elapsed: float
-    image: torch.Tensor | None = None
-
-
-Callback = Callable[[Step], None]
 
 
 @dataclass
@@ -129,6 +103,45 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
     return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, cfg.min_scale_size)))) for s in sizes]
 
 
+def check_shapes(content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], cfg: StyleConfig) -> None:
+    """Refuse, before any work, an image that some scale would shrink below VGG19's smallest side.
+
+    A 1x10000 strip painted at ``--size 512`` is 512x0 px: the message says what would work (a
+    larger ``--size`` or ``--style-scale``, a larger ``--min-scale-size``, or cropping).
+    """
+    schedule = scale_schedule(fit_long_edge(content_hw, cfg.size), cfg)
+    coarse, final = schedule[0][0], schedule[-1][0]
+    if min(coarse) < MIN_SIZE:
+        need = min_long_edge(content_hw)
+        fix = (f"use --min-scale-size {need} or --no-multiscale" if MIN_SIZE <= min(final) else
+               thin_image_hint(content_hw, "--size", also=" --no-multiscale" if len(schedule) > 1 else ""))
+        _refuse("the photo", content_hw, min(coarse), fix)
+    for i, (hw, scale) in enumerate(zip(style_hws, cfg.scales_for(len(style_hws))), 1):
+        short = min(fit_long_edge(hw, max(MIN_SIZE, round(scale * max(coarse)))))
+        if short < MIN_SIZE:
+            _refuse(f"style image {i}", hw, short, thin_image_hint(hw, "--style-scale", max(coarse)))
+
+
+def _refuse(what: str, hw: tuple[int, int], short: int, fix: str) -> None:
+    raise ConfigError(f"{what} ({hw[1]}x{hw[0]} px) would be {short} px on its short side "
+                      f"(VGG19 needs {MIN_SIZE}+); {fix}")
+
+
+def min_long_edge(hw: tuple[int, int]) -> int:
+    """The long edge at which the short side of an image of ``hw`` reaches :data:`MIN_SIZE`."""
+    return -(-MIN_SIZE * max(hw) // min(hw))
+
+
+def thin_image_hint(hw: tuple[int, int], option: str, per_unit: float = 1.0, also: str = "") -> str:
+    """What to do about an image too thin for VGG19: ``option`` (``--size``, or ``--style-scale``
+    where the long edge is ``per_unit`` times the option) raised to a value that works (``also``:
+    more flags that it needs), or a crop."""
+    need = min_long_edge(hw)
+    if need > MAX_SIZE:
+        return f"no size up to {MAX_SIZE} px works; crop it to at most 1:{MAX_SIZE // MIN_SIZE}"
+    return f"use {option} {need / per_unit:.4g}{also} or crop it to a less elongated shape"
+
+
 def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig) -> dict[tuple[int, int], memory.MemoryPlan]:
     """One memory plan per scale (CPU): refuses a size that cannot fit before any work, and
     checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
@@ -172,14 +185,6 @@ class Painter:
         self.extractor = extractor_for(self.config, self.device)
         self.bf16 = use_bf16(self.config, self.device)
 
-    def use_plan(self, mem: memory.MemoryPlan | None, history: int) -> int:
-        """Set up a scale by its memory plan (``None`` off the CPU): gradient checkpointing, and
-        malloc keeping freed memory where the plan has room for it (call within
-        ``allocator.scope()``). Returns the L-BFGS history to use."""
-        allocator.keep_freed_memory(mem is not None and memory.heap_has_room(mem))
-        self.extractor.checkpoint = bool(mem and mem.checkpoint)
-        return mem.lbfgs_history if mem else history
-
     def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
         """Blended style targets for an output of ``hw``; a hook so that batch runs can cache them."""
@@ -204,54 +209,32 @@ class Painter:
         targets replace the styles' at the layers from/before ``cfg.coarse_layer``.
         """
         cfg = self.config
+        check_shapes(tuple(content.rgb.shape[-2:]), [tuple(s.rgb.shape[-2:]) for s in styles], cfg)  # type: ignore[arg-type, misc]
         # Perceptual controls: colour, masks, scale mix; validated before heavy work.
         controls = Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, masks=masks,
                                     coarse_style=coarse_style, fine_style=fine_style)
-        seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
-        cfg = cfg.replace(seed=seed)
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        start = time.perf_counter()
+        cfg = cfg.replace(seed=draw_seed(cfg.seed))
+        torch.manual_seed(cfg.seed)  # type: ignore[arg-type]
+        gen = torch.Generator().manual_seed(cfg.seed)  # type: ignore[arg-type]
         out_hw = fit_long_edge(tuple(content.rgb.shape[-2:]), cfg.size)  # type: ignore[arg-type]
         schedule = scale_schedule(out_hw, cfg)
-        total = sum(n for _, n in schedule)
         content_full = controls.content  # as the optimisation sees it (gray in luminance mode)
         style_rgbs = controls.styles
-        x = _init_image(cfg, content_full, style_rgbs, gen)
-        done, loss, iters = 0, float("nan"), 0
-        plans: dict[tuple[int, int], memory.MemoryPlan | None] = (
-            dict(memory_plans(schedule, cfg)) if self.device.type == "cpu" else {hw: None for hw, _ in schedule})
-        with allocator.scope():
-            for k, (hw, n) in enumerate(schedule):
-                history = self.use_plan(plans[hw], cfg.lbfgs_history)
-                target = resize(content_full, hw).to(self.device)
-                x = resize(x, hw).to(self.device)
-                style_loss = controls.style_loss(self.extractor, hw, bf16=self.bf16)  # None: plain blended targets
-                grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
-                objective: ObjectiveFn = Objective(self.extractor, target, grams, cfg, bf16=self.bf16, style_loss=style_loss)
-                if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not self.extractor.checkpoint:
-                    objective = Compiled(objective)
 
-                def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
-                           k: int = k, hw: tuple[int, int] = hw, n: int = n, base: int = done) -> None:
-                    if callback is None:
-                        return
-                    want = i == n or (image_every > 0 and i % image_every == 0)
-                    callback(Step(i, n, k, len(schedule), hw, value, terms, base + i, total,
-                                  time.perf_counter() - start, controls.finish(img.cpu()) if want else None))
+        def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
+            style_loss = controls.style_loss(net, hw, bf16=self.bf16)  # None: plain blended targets
+            grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
+            objective = Objective(net, resize(content_full, hw).to(self.device), grams, cfg, bf16=self.bf16,
+                                  style_loss=style_loss)
+            return Compiled(objective) if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not net.checkpoint else objective
 
-                try:
-                    res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
-                                   lbfgs_history=history, tolerance=cfg.tolerance,
-                                   patience=cfg.patience, report=report)
-                except Interrupted as e:
-                    raise Interrupted(controls.finish(resize(e.image.cpu(), out_hw))) from None
-                x, loss = res.image, res.loss
-                done += n
-                iters += res.iterations
-        image = controls.finish(x.cpu())  # content chroma back / kept region restored
+        engine = Engine(self.extractor, cfg, self.device, callback, image_every,
+                        memory_plans(schedule, cfg) if self.device.type == "cpu" else None,
+                        show=lambda img: controls.finish(img.cpu()),
+                        finish=lambda img: controls.finish(resize(img.cpu(), out_hw)))
+        out = engine.run(_init_image(cfg, content_full, style_rgbs, gen), schedule, objective_for)
         alpha = resize(content.alpha, out_hw) if content.alpha is not None else None
-        return Result(image, alpha, cfg, loss, iters, time.perf_counter() - start)
+        return Result(out.image, alpha, cfg, out.loss, out.iterations, out.seconds)
 
 
 def stylize(

@@ -124,22 +124,41 @@ def color_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.sqrt(sliced_w2(la, lb, dirs)[0])
 
 
-def layout_similarity(a: torch.Tensor, b: torch.Tensor, *, cells: int = THUMBNAIL) -> float:
-    """Pearson correlation of ``a``'s and ``b``'s luminance at a thumbnail of ``cells`` px (long edge).
+def layout_similarity(a: torch.Tensor, b: torch.Tensor, *, cells: int = THUMBNAIL, colour: bool = False) -> float:
+    """Pearson correlation of ``a``'s and ``b``'s luminance (all three channels with ``colour``) at a
+    thumbnail of ``cells`` px (long edge).
 
-    ``b`` is resized to ``a``'s shape first. 1: the same light and dark regions in the same places.
+    A measure of layout without detail. ``b`` is resized to ``a``'s shape first. 1: the same light and
+    dark (and coloured) regions in the same places.
     """
     hw = fit_long_edge(tuple(a.shape[-2:]), cells)  # type: ignore[arg-type]
-    ta = F.adaptive_avg_pool2d(luminance(a.float().cpu()), hw).flatten()
-    tb = F.adaptive_avg_pool2d(luminance(resize(b.float().cpu(), a.shape[-2:])), hw).flatten()
-    ta, tb = ta - ta.mean(), tb - tb.mean()
+
+    def thumbnail(x: torch.Tensor) -> torch.Tensor:
+        x = x.float().cpu()
+        t = F.adaptive_avg_pool2d(x if colour else luminance(x), hw).flatten()
+        return t - t.mean()
+
+    ta, tb = thumbnail(a), thumbnail(resize(b.float().cpu(), a.shape[-2:]))
     return float((ta * tb).sum() / (ta.norm() * tb.norm()).clamp_min(1e-12))
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of two images in [0, 1] of the same shape."""
+    mse = float((a.float() - b.float()).pow(2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
 # Feature measures ------------------------------------------------------------------------
 def _gram(f: torch.Tensor) -> torch.Tensor:
     flat = f.reshape(f.shape[1], -1).double()
     return flat @ flat.T / flat.shape[1]
+
+
+def gram_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``||G(a) - G(b)|| / ||G(b)||`` (Frobenius) of two feature maps (1, C, H, W) whose sizes may differ;
+    the ratio does not depend on how the Gram matrices are normalised."""
+    ga, gb = _gram(a), _gram(b)
+    return float((ga - gb).norm() / gb.norm().clamp_min(1e-12))
 
 
 def eval_extractor() -> VGG19Features:
@@ -189,8 +208,7 @@ class Evaluator:
         gen = torch.Generator().manual_seed(SEED)
         gram, swd = {}, {}
         for k in STYLE_LAYERS:
-            go, gs = _gram(fo[k]), _gram(fs[k])
-            gram[k] = float((go - gs).norm() / gs.norm().clamp_min(1e-12))
+            gram[k] = gram_error(fo[k], fs[k])
             a, b = fo[k][0].flatten(1), fs[k][0].flatten(1)
             w2, scale = sliced_w2(a, b, _directions(PROJECTIONS_PER_CHANNEL * a.shape[0], a.shape[0], gen))
             swd[k] = math.sqrt(w2 / max(scale, 1e-12))

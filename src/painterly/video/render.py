@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,17 +35,18 @@ from typing import Any
 
 import torch
 
-from . import allocator, color, memory
-from .config import LAYER_NAMES, ConfigError, PreserveColors, StyleConfig
-from .controls import Controls
-from .images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
-from .masks import MaskSource
-from .meta import describe_input
-from .objective import Objective
-from .optimize import Interrupted, optimize
-from .pipeline import Painter, Step
-from .temporal import FramePrior, TemporalObjective, frame_prior
-from .videoio import (
+from .. import color
+from ..config import ConfigError, PreserveColors, StyleConfig
+from ..controls import Controls
+from ..engine import Engine, draw_seed
+from ..features import VGG19Features
+from ..images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
+from ..masks import MaskSource
+from ..meta import describe_input
+from ..objective import Objective
+from ..optimize import Interrupted, ObjectiveFn
+from ..pipeline import Painter, Step, memory_plans
+from .io import (
     FramePlan,
     VideoError,
     check_encoders,
@@ -57,7 +57,8 @@ from .videoio import (
     probe,
     read_frames,
 )
-from .videowork import WorkFolder, describe, digest, work_folder_for
+from .temporal import FramePrior, TemporalObjective, frame_prior
+from .work import WorkFolder, describe, digest, work_folder_for
 
 __all__ = ["FrameStep", "VideoConfig", "VideoError", "VideoInterrupted", "VideoResult", "stylize_video",
            "work_folder_for"]
@@ -92,7 +93,7 @@ class VideoConfig:
         if self.fps is not None and not (math.isfinite(self.fps) and 0 < self.fps <= 240):
             raise ConfigError(f"--fps must be more than 0 and at most 240, got {self.fps}")
         if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
-            raise ConfigError(f"--temporal-weight must not be negative, got {self.temporal_weight}")
+            raise ConfigError(f"--temporal-weight must be a finite number of 0 or more, got {self.temporal_weight}")
         if self.frame_iterations is not None and (not isinstance(self.frame_iterations, int)
                                                   or self.frame_iterations < 1):
             raise ConfigError(f"--frame-iterations must be a whole number of at least 1, got {self.frame_iterations!r}")
@@ -226,20 +227,18 @@ class _Renderer:
         shot = self.shot
         seen = color.prepare(frame, [], cfg.preserve_colors, cfg.color_match)[0]
         controls = dataclasses.replace(shot.controls, original=frame, content=seen)
-        hw = tuple(frame.shape[-2:])
-        deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
-        mem = (memory.plan(hw, deepest, cfg.lbfgs_history, cfg.max_memory,  # type: ignore[arg-type]
-                           memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))  # type: ignore[arg-type]
-               if p.device.type == "cpu" else None)
+        hw: tuple[int, int] = tuple(frame.shape[-2:])  # type: ignore[assignment]
         n = self.vcfg.iterations_after_first(cfg)
-        with allocator.scope():
-            history = p.use_plan(mem, cfg.lbfgs_history)
-            base = Objective(p.extractor, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
-            objective = TemporalObjective(base, prior, self.vcfg.temporal_weight)
-            res = optimize(prior.warped.to(p.device), objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
-                           lbfgs_history=history, tolerance=cfg.tolerance, patience=cfg.patience,
-                           report=lambda i, loss, terms, _img: report(i, n, loss, terms))
-        return controls.finish(res.image.cpu())
+        schedule = [(hw, n)]
+
+        def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
+            base = Objective(net, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
+            return TemporalObjective(base, prior, self.vcfg.temporal_weight)
+
+        engine = Engine(p.extractor, cfg, p.device, lambda s: report(s.iteration, s.iterations, s.loss, s.terms),
+                        plans=memory_plans(schedule, cfg) if p.device.type == "cpu" else None,
+                        finish=lambda img: controls.finish(img.cpu()))
+        return engine.run(prior.warped, schedule, objective_for).image
 
 
 def _load_styles(styles: Sequence[ImageSource | Loaded]) -> list[Loaded]:
@@ -296,7 +295,7 @@ def stylize_video(
     cfg = cfg.replace(size=max(hw))
     Controls.prepare(first_frame, [s.rgb for s in style_imgs], cfg, **controls)
     renderer = _Renderer(cfg, vcfg, style_imgs, controls)  # loads the network
-    work.open(frames, cfg.seed if cfg.seed is not None else secrets.randbelow(2**31))
+    work.open(frames, draw_seed(cfg.seed))
     cfg = renderer.seed(work.seed)  # a resumed run keeps the seed it started with
     done = sum(1 for k in range(frames) if work.frame(k).is_file())
     shots = _paint_frames(renderer, work, read_frames(info, fplan, hw), frames, frames - done, hw, callback, started)

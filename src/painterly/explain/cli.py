@@ -14,25 +14,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
-from .config import ConfigError, Device, Optimizer, Pooling, StyleConfig
-from .explain import (
+from .. import __version__
+from ..cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
+from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, _floats, _layers
+from ..cli.progress import ProgressBar
+from ..config import ConfigError, Device, Optimizer, Pooling, StyleConfig
+from ..images import check_output_path, load_image, refuse_overwriting_inputs, save_image
+from ..meta import describe_input, provenance, save_with_provenance
+from ..optimize import Interrupted
+from ..pipeline import Step
+from ..plot import LossRecorder
+from .figure import (
     FIGURE1_CONTENT_LAYERS,
     FIGURE1_PANELS,
     FIGURE1_SIZE,
     FIGURE1_STYLE_LAYERS,
     RECONSTRUCTION_ITERATIONS,
-    LossRecorder,
     figure1,
     fit_image,
 )
-from .images import check_output_path, load_image, refuse_overwriting_inputs, save_image
-from .meta import describe_input, provenance, save_with_provenance
-from .optimize import Interrupted
-from .options import STYLE_WEIGHT_HELP, TV_HELP, _floats, _layers
-from .pipeline import Step
-from .progress import ProgressBar
 from .texture import DEFAULT_SAMPLE_SIZE, TEXTURE_ITERATIONS, parse_size, prepare_sample, synthesize_texture
 
 _D = StyleConfig()

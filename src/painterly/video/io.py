@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .images import ImageError, check_writable, resize
+from ..images import ImageError, check_writable, resize
 
 log = logging.getLogger("painterly.video")
 

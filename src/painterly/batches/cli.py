@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, _Parser, run_guarded
-from .images import OUTPUT_FORMATS
-from .options import add_style_options, config_from_args
+from ..cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, _Parser, run_guarded
+from ..cli.options import add_style_options, config_from_args
+from ..images import OUTPUT_FORMATS
 
 FORMATS = sorted({s.lstrip(".") for s in OUTPUT_FORMATS} - {"jpeg", "tiff"})
 
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _batch(argv: list[str]) -> int:
-    from .batch import MANIFEST_SUFFIXES, BatchError, Event, batch, check_arguments  # heavy: after parsing
+    from .run import MANIFEST_SUFFIXES, BatchError, Event, batch, check_arguments  # heavy: after parsing
 
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
@@ -65,7 +65,7 @@ def _batch(argv: list[str]) -> int:
         raise UsageError("painterly batch: give --style STYLE (only manifests can name styles per line)")
     check_arguments(cfg, args.style, args.workers, args.scheduler, args.each_style)
 
-    from .progress import ProgressBar
+    from ..cli.progress import ProgressBar
 
     try:
         with ProgressBar("batch", enabled=not args.quiet) as bar:

@@ -7,14 +7,13 @@ interrupted (finished frames are kept; the same command resumes).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 from collections.abc import Sequence
 
-from .cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
-from .meta import describe_input, provenance, write_sidecar
-from .options import add_control_options, add_style_options, config_from_args, controls_from_args
+from ..cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
+from ..cli.options import add_control_options, add_style_options, config_from_args, controls_from_args
+from ..meta import describe_input, provenance, write_sidecar
 
 _VIDEO_FLAGS = ("start", "duration", "fps", "temporal_weight", "frame_iterations", "scene_cut", "crf")
 
@@ -33,7 +32,7 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .video import VideoConfig
+    from .render import VideoConfig
 
     d = VideoConfig()
     p = _Parser(
@@ -67,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def video_config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .video import VideoConfig
+    from .render import VideoConfig
 
     values = {k: getattr(args, k) for k in _VIDEO_FLAGS if getattr(args, k, None) is not None}
     if args.no_audio:
@@ -85,17 +84,11 @@ def _run(argv: list[str]) -> int:
     cfg = config_from_args(args)
     vcfg = video_config_from_args(args)
     controls = controls_from_args(args)
-    from .progress import ProgressBar  # heavy imports only once the command line is valid
-    from .video import FrameStep, VideoInterrupted, stylize_video
+    from ..cli.progress import ProgressBar  # heavy imports only once the command line is valid
+    from .render import FrameStep, VideoInterrupted, stylize_video
 
-    bar = ProgressBar("frames", enabled=not args.quiet)
-    with contextlib.ExitStack() as stack:
-        drawing: list[bool] = []
-
+    with ProgressBar("frames", enabled=not args.quiet) as bar:
         def callback(step: FrameStep) -> None:
-            if not drawing:  # draw the bar from the first frame on, not during the checks
-                stack.enter_context(bar)
-                drawing.append(True)
             total = max(step.to_paint, 1)
             if step.resumed:
                 bar.advance(0, total, f"frame {step.frame + 1}/{step.frames} kept from the last run")
@@ -110,7 +103,7 @@ def _run(argv: list[str]) -> int:
             result = stylize_video(args.input, args.styles, args.output, cfg, vcfg, callback=callback,
                                    keep_frames=args.keep_frames, **controls)
         except VideoInterrupted as e:
-            stack.close()
+            bar.close()
             print(f"painterly: interrupted; {e.done} of {e.frames} frames are kept in {e.folder}; "
                   "run the same command again to resume", file=sys.stderr)
             return EXIT_INTERRUPTED

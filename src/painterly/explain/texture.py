@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import copy
 import math
-import secrets
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -40,14 +38,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
-from .features import VGG19Features
-from .images import fit_long_edge, resize
-from .losses import StyleLoss, gram_matrix, tv_loss
-from .optimize import Interrupted, optimize
-from .pipeline import Step, get_extractor, resolve_device, scale_schedule
+from ..config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
+from ..engine import Callback, Engine, draw_seed
+from ..features import VGG19Features
+from ..images import fit_long_edge, resize
+from ..losses import StyleLoss, gram_matrix, tv_loss
+from ..pipeline import get_extractor, resolve_device, scale_schedule
+from ..quality import gram_error as _gram_error
 
-Callback = Callable[[Step], None]
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 # Every pooling halves the grid; with four of them before relu5_1, sides that are multiples
@@ -230,7 +228,7 @@ def synthesize_texture(
     check_size(size)
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(layers):
         raise ConfigError(f"--style-layer-weights has {len(cfg.style_layer_weights)} values for {len(layers)} layers")
-    seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
+    seed = draw_seed(cfg.seed)
     device = resolve_device(cfg.device)
     base = get_extractor(cfg.weights, cfg.pooling.value, (_deepest(layers),), str(device))
     sample = prepare_sample(sample, sample_size)
@@ -240,32 +238,13 @@ def synthesize_texture(
     net = with_padding(base, "circular") if tileable else base
     objective = style_objective(net, grams, cfg, layers, tileable=tileable)
     schedule = [(wrap_size(hw) if tileable else hw, n) for hw, n in scale_schedule(size, cfg)]
-    total = sum(n for _, n in schedule)
     fit = resize_periodic if tileable else resize
     x = noise(schedule[0][0], torch.Generator().manual_seed(seed), periodic=tileable)
-    start = time.perf_counter()
-    done, loss, iters = 0, float("nan"), 0
-    for k, (hw, n) in enumerate(schedule):
-        x = fit(x.cpu(), hw).to(device)
-
-        def report(i: int, value: float, terms: dict[str, float], img: torch.Tensor,
-                   k: int = k, hw: tuple[int, int] = hw, n: int = n, base_done: int = done) -> None:
-            if callback is None:
-                return
-            want = i == n or (image_every > 0 and i % image_every == 0)
-            callback(Step(i, n, k, len(schedule), hw, value, terms, base_done + i, total,
-                          time.perf_counter() - start, fit(img.detach().clamp(0, 1).cpu(), size) if want else None))
-
-        try:
-            res = optimize(x, objective, optimizer=cfg.optimizer, iterations=n, lr=cfg.lr,
-                           lbfgs_history=cfg.lbfgs_history, tolerance=cfg.tolerance, patience=cfg.patience,
-                           report=report)
-        except Interrupted as e:
-            raise Interrupted(fit(e.image.cpu(), size)) from None
-        x, loss = res.image, res.loss
-        done += n
-        iters += res.iterations
-    return Texture(fit(x.cpu(), size), seed, loss, iters, time.perf_counter() - start, schedule[-1][0])
+    engine = Engine(base, cfg, device, callback, image_every, fit=lambda img, hw: fit(img.cpu(), hw),
+                    show=lambda img: fit(img.detach().clamp(0, 1).cpu(), size),
+                    finish=lambda img: fit(img.cpu(), size))
+    out = engine.run(x, schedule, lambda _net, _hw: objective)
+    return Texture(out.image, seed, out.loss, out.iterations, out.seconds, schedule[-1][0])
 
 
 def prepare_sample(sample: torch.Tensor, sample_size: int | None) -> torch.Tensor:
@@ -319,10 +298,7 @@ def gram_error(
     with torch.no_grad():
         fa = extractor(image.to(device), layers)
         fb = extractor(reference.to(device), layers)
-    out = {}
-    for k in layers:
-        ga, gb = gram_matrix(fa[k]), gram_matrix(fb[k])
-        out[k] = float((ga - gb).norm() / gb.norm())
+    out = {k: _gram_error(fa[k], fb[k]) for k in layers}
     out["mean"] = sum(out[k] for k in layers) / len(layers)
     return out
 

@@ -16,22 +16,22 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from . import __version__
-from .config import ConfigError, StyleConfig
-from .images import ImageError, check_output_path, load_image, refuse_overwriting_inputs, save_image, to_pil
-from .meta import describe_input, provenance, save_with_provenance
-from .optimize import Interrupted
+from .. import __version__
+from ..config import ConfigError, StyleConfig
+from ..images import ImageError, check_output_path, load_image, refuse_overwriting_inputs, save_image, to_pil
+from ..meta import describe_input, provenance, save_with_provenance
+from ..optimize import Interrupted
+from ..weights import WeightsError
 from .options import add_control_options, add_style_options, config_from_args, controls_from_args, input_paths
-from .weights import WeightsError
 
 # Other commands: name -> module with ``main(argv) -> int``, imported only when used.
 COMMANDS: dict[str, str] = {
     "serve": "painterly.server.cli",
-    "video": "painterly.video_cli",
-    "batch": "painterly.batch_cli",
-    "explain": "painterly.explain_cli",
-    "texture": "painterly.explain_cli:texture_main",
-    "eval": "painterly.eval_cli",
+    "video": "painterly.video.cli",
+    "batch": "painterly.batches.cli",
+    "explain": "painterly.explain.cli",
+    "texture": "painterly.explain.cli:texture_main",
+    "eval": "painterly.cli.eval",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _paint(argv: list[str]) -> int:
-    from .pipeline import Painter, Step  # heavy imports only once the command line is valid
+    from ..pipeline import Painter, Step  # heavy imports only once the command line is valid
 
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
@@ -140,11 +140,11 @@ def _paint(argv: list[str]) -> int:
                               [args.content, *args.styles, *input_paths(controls), cfg.init, args.preset])
     content = load_image(args.content, what="content")
     styles = [load_image(s, what="style") for s in args.styles]
-    from .controls import Controls
+    from ..controls import Controls
 
     # Masks, colour modes and the scale mix are checked before the network loads.
     Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, **controls)
-    from .explain import LossRecorder
+    from ..plot import LossRecorder
 
     recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
     painter = Painter(cfg)
@@ -182,7 +182,7 @@ def _paint(argv: list[str]) -> int:
                                              iterations=result.iterations, loss=result.loss))
     recorder.write()
     if args.sheet:
-        from .sheet import contact_sheet
+        from ..sheet import contact_sheet
 
         panels = [("content", to_pil(content.rgb))] + [(f"style {i + 1}" if len(styles) > 1 else "style",
                                                          to_pil(s.rgb)) for i, s in enumerate(styles)]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, StyleConfig
-from .images import OUTPUT_FORMATS
+from ..config import ConfigError, StyleConfig
+from ..images import OUTPUT_FORMATS
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson"})

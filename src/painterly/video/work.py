@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .images import ImageError, Loaded, load_image, save_image, write_bytes_atomic
-from .meta import describe_input
-from .videoio import VideoError
+from ..images import ImageError, Loaded, load_image, save_image, write_bytes_atomic
+from ..meta import describe_input
+from .io import VideoError
 
 MANIFEST = "manifest.json"
 FRAME_NAME = "frame_{:06d}.png"

@@ -7,11 +7,15 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .pipeline import Step
+from ..pipeline import Step
 
 
 class ProgressBar:
-    """``with ProgressBar() as bar: ... callback=bar.update``. Quiet when ``enabled`` is False."""
+    """``with ProgressBar() as bar: ... callback=bar.update``. Quiet when ``enabled`` is False.
+
+    The bar appears with the first update, so that a run refused before any work prints only
+    its one-line error.
+    """
 
     def __init__(self, description: str = "painting", *, enabled: bool = True, total: int | None = None):
         self.enabled = enabled
@@ -23,17 +27,27 @@ class ProgressBar:
         )
         self.task = self.progress.add_task(description, total=total, info="")
 
+        self.started = False
+
     def __enter__(self) -> ProgressBar:
-        self.progress.start()
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.progress.stop()
+        self.close()
+
+    def close(self) -> None:
+        """Stop drawing (the last state stays on the terminal); a later update draws again."""
+        if self.started:
+            self.progress.stop()
+            self.started = False
 
     def update(self, step: Step) -> None:
         terms = " ".join(f"{k} {v:.3g}" for k, v in step.terms.items() if ":" not in k)
         info = f"scale {step.scale + 1}/{step.scales} {step.size[1]}x{step.size[0]}  loss {step.loss:.4g} ({terms})"
-        self.progress.update(self.task, total=step.total, completed=step.done, info=info)
+        self.advance(step.done, step.total, info)
 
     def advance(self, completed: int, total: int, info: str = "") -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
         self.progress.update(self.task, total=total, completed=completed, info=info)

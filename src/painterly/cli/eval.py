@@ -10,12 +10,12 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .cli import EXIT_OK, _Parser, run_guarded
-from .config import MIN_SIZE, ConfigError
+from ..config import MIN_SIZE, ConfigError
+from . import EXIT_OK, _Parser, run_guarded
 
 
 def build_parser() -> _Parser:
-    from .quality import EVAL_SIZE
+    from ..quality import EVAL_SIZE
 
     p = _Parser(
         prog="painterly eval",
@@ -40,8 +40,8 @@ def _eval(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.size < MIN_SIZE:
         raise ConfigError(f"--size must be at least {MIN_SIZE}, got {args.size}")
-    from .images import load_image, refuse_overwriting_inputs
-    from .quality import Evaluator, table
+    from ..images import load_image, refuse_overwriting_inputs
+    from ..quality import Evaluator, table
 
     refuse_overwriting_inputs({"--json": None if args.json == "-" else args.json},
                               [args.content, args.style, *args.outputs], error=ConfigError)
@@ -55,7 +55,7 @@ def _eval(argv: list[str]) -> int:
         sys.stdout.write(lines)
         return EXIT_OK
     if args.json:
-        from .images import write_bytes_atomic
+        from ..images import write_bytes_atomic
 
         write_bytes_atomic(args.json, lines.encode())
     print(table(reports))

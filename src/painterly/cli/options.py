@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .config import (
+from ..config import (
     LAYER_NAMES,
     STYLE_WEIGHTS,
     ColorMatch,

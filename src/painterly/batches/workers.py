@@ -26,11 +26,11 @@ from typing import Any
 
 import torch
 
-from .config import ConfigError, Optimizer, StyleConfig
-from .images import ImageError, Loaded, load_image
-from .optimize import Interrupted
-from .pipeline import Painter, Step, resolve_device
-from .weights import WeightsError
+from ..config import ConfigError, Optimizer, StyleConfig
+from ..images import ImageError, Loaded, load_image
+from ..optimize import Interrupted
+from ..pipeline import Painter, Step, resolve_device
+from ..weights import WeightsError
 
 
 class BatchError(Exception):

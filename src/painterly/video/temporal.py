@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .optimize import ObjectiveFn
+from ..optimize import ObjectiveFn
 
 # The temporal weight applies to the loss measured on 0-255 pixel values, the scale of the network's
 # input, on which painterly's content weight (neural-style's convention) is also set.

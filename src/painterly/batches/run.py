@@ -33,8 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .batch_jobs import MANIFEST_SUFFIXES, Job, check_format, expand
-from .batch_workers import (
+from ..config import ConfigError, StyleConfig
+from ..images import ImageError, write_bytes_atomic
+from ..meta import provenance, save_with_provenance
+from ..pipeline import Step
+from .jobs import MANIFEST_SUFFIXES, Job, check_format, expand
+from .workers import (
     BatchError,
     CachingPainter,
     DaskPool,
@@ -45,10 +49,6 @@ from .batch_workers import (
     default_workers,
     local_pool,
 )
-from .config import ConfigError, StyleConfig
-from .images import ImageError, write_bytes_atomic
-from .meta import provenance, save_with_provenance
-from .pipeline import Step
 
 __all__ = ["MANIFEST_SUFFIXES", "BatchError", "CachingPainter", "Event", "Job", "Ledger", "StyleTargetCache",
            "Summary", "batch", "check_arguments", "check_format", "default_workers", "expand"]
@@ -194,9 +194,17 @@ def batch(
     start = time.perf_counter()
     cfg = config or StyleConfig()
     check_arguments(cfg, styles, workers, scheduler, each_style)
-    out = _out_dir(out_dir)
+    jobs, failures = expand(inputs, styles, cfg, out_dir=out_dir, output_format=output_format, each_style=each_style)
+    if not jobs and failures:  # nothing at all to paint: a mistake in the command, and no folder made for it
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise ConfigError(f"nothing to paint: {failures[0]['input']}: {failures[0]['reason']}{more}")
     pool: Pool | None = DaskPool(scheduler) if scheduler else None  # a bad address fails before any work
-    jobs, failures = expand(inputs, styles, cfg, out_dir=out, output_format=output_format, each_style=each_style)
+    try:
+        out = _out_dir(out_dir)
+    except ImageError:
+        if pool is not None:
+            pool.close(True)
+        raise
     run = _Run(out, Summary(out_dir=str(out)), len(jobs) + len(failures), callback)
     cancel = True
     try:

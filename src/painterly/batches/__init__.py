@@ -1,0 +1,25 @@
+"""``painterly batch``: many images, on one machine or a Dask cluster (see :mod:`.run`).
+
+``run`` drives a batch (expand, skip, paint, report), ``jobs`` turns inputs and manifests
+into jobs, ``workers`` paints them in this process, a process pool or on a cluster, ``cli``
+is the command.
+"""
+
+from .run import (
+    MANIFEST_SUFFIXES,
+    BatchError,
+    CachingPainter,
+    Event,
+    Job,
+    Ledger,
+    StyleTargetCache,
+    Summary,
+    batch,
+    check_arguments,
+    check_format,
+    default_workers,
+    expand,
+)
+
+__all__ = ["MANIFEST_SUFFIXES", "BatchError", "CachingPainter", "Event", "Job", "Ledger", "StyleTargetCache",
+           "Summary", "batch", "check_arguments", "check_format", "default_workers", "expand"]

@@ -1,0 +1,13 @@
+"""``painterly video``: paint a clip frame by frame without flicker (see :mod:`.render`).
+
+``render`` paints and resumes, ``temporal`` holds the optical flow and the temporal loss,
+``io`` reads and writes video with PyAV, ``work`` keeps finished frames on disk, ``cli`` is
+the command.
+"""
+
+from .io import VideoError
+from .render import FrameStep, VideoConfig, VideoInterrupted, VideoResult, stylize_video
+from .work import work_folder_for
+
+__all__ = ["FrameStep", "VideoConfig", "VideoError", "VideoInterrupted", "VideoResult", "stylize_video",
+           "work_folder_for"]
