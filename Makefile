@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test install install-test lint
+.PHONY: demo test test-fast install install-test lint
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
 install-test: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test,web,video,dask]"
+	$(BIN)/pip install -q -e ".[test,web,video,dask,heif]"
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
 		|| echo "chromium not installed: browser tests will fail"
 
@@ -30,6 +30,9 @@ test: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src
 	$(BIN)/pytest -q -ra; rc=$$?; [ $$rc -eq 5 ] && { echo "no tests collected"; exit 1; }; exit $$rc
+
+test-fast: install-test
+	$(BIN)/pytest -q -m "not slow"
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks

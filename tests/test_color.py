@@ -126,6 +126,7 @@ def _paint(tiny, content_path, style_path, mode):
     return result.image, resize(content.rgb, result.image.shape[-2:])
 
 
+@pytest.mark.slow
 def test_luminance_mode_keeps_the_content_chroma_and_transfers_luminance(tiny, content_path, style_path):
     out, content = _paint(tiny, content_path, style_path, "luminance")
     assert (color.chroma(out) - color.chroma(content)).abs().max() < 1e-5
@@ -157,6 +158,7 @@ def test_match_mode_style_statistics_are_the_content_colours(tiny, content_path,
         assert torch.equal(plan.content, plan.original)  # the content is optimised in colour
 
 
+@pytest.mark.slow
 def test_match_mode_targets_depend_on_the_content(tiny, extractor, content_path, style_path):
     """Recoloured targets are built by the controls, never by the style-keyed cache hook."""
     content, style = load_image(content_path).rgb, load_image(style_path).rgb
@@ -169,6 +171,7 @@ def test_match_mode_targets_depend_on_the_content(tiny, extractor, content_path,
     assert (g1 - g2).norm() > 0.05 * g1.norm()
 
 
+@pytest.mark.slow
 def test_luma_swap_mode_keeps_the_content_chroma(tiny, content_path, style_path):
     out, content = _paint(tiny, content_path, style_path, PreserveColors.LUMA_SWAP)
     assert (color.chroma(out) - color.chroma(content)).abs().max() < 1e-5

@@ -56,3 +56,36 @@ def test_blend_weights_normalised_and_counted():
 def test_unknown_keys_rejected():
     with pytest.raises(ConfigError, match="unknown option"):
         StyleConfig.from_dict({"sizee": 3})
+
+
+def test_one_road_for_options_from_every_source(tmp_path):
+    from painterly.options import PRESETS, config_from_options
+
+    # A named preset, then typed values over it (flags, JSON, TOML).
+    cfg = config_from_options({"preset": "quick", "style_weight": 3, "style_layers": ["relu1_1", "relu2_1"]})
+    assert (cfg.size, cfg.iterations, cfg.multiscale) == (PRESETS["quick"]["size"], 40, False)
+    assert cfg.style_weight == 3.0 and cfg.style_layers == ("relu1_1", "relu2_1")
+    # Text (a CSV manifest's cells) is parsed by each field's type, errors name the source.
+    cfg = config_from_options({"size": " 96 ", "multiscale": "no", "style_blend_weights": "1,2", "seed": "none"},
+                              text=True, base=StyleConfig(iterations=7))
+    assert (cfg.size, cfg.multiscale, cfg.style_blend_weights, cfg.seed, cfg.iterations) == (96, False, (1.0, 2.0), None, 7)
+    with pytest.raises(ConfigError, match=r"^photos.csv:3: --style-weight must be a finite number"):
+        config_from_options({"style_weight": "inf"}, text=True, source="photos.csv:3")
+    # Typed sources do not parse text: a number must be a number.
+    with pytest.raises(ConfigError, match="--size must be a number"):
+        config_from_options({"size": "256"})
+    # A preset file, and a preset that is neither.
+    (tmp_path / "p.toml").write_text("preset_unused = 1\n")
+    with pytest.raises(ConfigError, match="unknown option"):
+        config_from_options({"preset": str(tmp_path / "p.toml")})
+    with pytest.raises(ConfigError, match="unknown preset; use quick, balanced, fine"):
+        config_from_options({"preset": "fast"})
+
+
+def test_named_presets_from_the_command_line():
+    from painterly.cli import build_parser
+    from painterly.cli.options import config_from_args
+
+    args = build_parser().parse_args(["a.png", "b.png", "-o", "c.png", "--preset", "fine", "--size", "300"])
+    cfg = config_from_args(args)
+    assert (cfg.size, cfg.iterations) == (300, 100)

@@ -22,6 +22,7 @@ def test_split_layers_follows_coarse_layer():
         StyleConfig(coarse_layer="relu9_1")
 
 
+@pytest.mark.slow
 def test_mix_targets_are_a_per_layer_choice(tiny, extractor, content_path, style_path, style2_path):
     content, a, b = (load_image(p).rgb for p in (content_path, style_path, style2_path))
     hw = (44, 64)
@@ -42,6 +43,7 @@ def _distances(extractor, image, targets):
     return {k: float((gram_matrix(feats[k]) - targets[k]).norm() / targets[k].norm()) for k in FINE + COARSE}
 
 
+@pytest.mark.slow
 def test_fine_style_moves_the_fine_statistics_and_keeps_the_coarse(tiny, content_path, style_path, style2_path):
     """Coarse A + fine B, against plain A: the fine layers move towards B (and away from A),
     the coarse layers stay closer to A than to B."""
@@ -72,6 +74,7 @@ def test_mix_errors_come_before_any_work(tiny, content_path, style_path):
     assert steps == []
 
 
+@pytest.mark.slow
 def test_stylize_takes_masks_and_both_scales(content_path, style_path, style2_path):
     opts = {"size": 48, "iterations": 3, "multiscale": False, "seed": 1}
     out = stylize(content_path, [], coarse_style=style_path, fine_style=style2_path, **opts)
@@ -93,6 +96,7 @@ def test_control_options_parse(tmp_path):
         p.parse_args(["--coarse-layer", "relu9_9"])
 
 
+@pytest.mark.slow
 def test_each_style_image_has_its_own_scale(tiny, extractor, style_path, style2_path):
     """--style-scale 0.5,2: each style image is resized to its own scale times the output's long
     edge before its Gram matrices are taken, then the targets are blended."""

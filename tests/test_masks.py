@@ -8,8 +8,9 @@ from painterly.config import ConfigError
 from painterly.controls import Controls, single_targets
 from painterly.images import load_image, resize
 from painterly.losses import StyleLoss, gram_matrix, style_loss
-from painterly.masks import fit_mask, keep_content, keep_mask, layer_block, load_mask, mask_pyramid, region_masks
+from painterly.masks import fit_mask, keep_content, keep_mask, load_mask, mask_pyramid, region_masks
 from painterly.pipeline import Painter
+from painterly.vgg import block as layer_block
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -159,6 +160,7 @@ def _region_distance(extractor, image, mask, target):
                for k in LAYERS) / len(LAYERS)
 
 
+@pytest.mark.slow
 def test_two_regions_each_take_their_own_style(tiny, content_path, style_path, style2_path):
     content, a, b = load_image(content_path), load_image(style_path), load_image(style2_path)
     cfg = tiny.replace(size=80, iterations=25)
@@ -179,6 +181,7 @@ def test_two_regions_each_take_their_own_style(tiny, content_path, style_path, s
     assert d["right", "b"] < 0.6 * _region_distance(ex, before, 1 - left, tb)
 
 
+@pytest.mark.slow
 def test_a_region_no_mask_covers_stays_the_content(tiny, content_path, style_path):
     content, a = load_image(content_path), load_image(style_path)
     h, w = content.rgb.shape[-2:]

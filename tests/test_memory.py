@@ -28,6 +28,7 @@ def test_plan_switches_to_checkpointing_then_refuses():
         plan(hw, "relu5_1", 100, max_memory_gb=2)
 
 
+@pytest.mark.slow
 def test_cli_refuses_before_heavy_work(tmp_path, capsys, content_path, style_path):
     from painterly.cli import main
 
@@ -49,6 +50,7 @@ def test_heap_keeps_freed_memory_only_where_the_plan_has_room():
     assert not snug.checkpoint and not heap_has_room(snug)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_kept_memory_is_reused_without_page_faults_and_given_back_after():
     import os

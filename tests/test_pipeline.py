@@ -19,6 +19,7 @@ def _gram_error(ex, x, style):
                for k in STYLE_LAYERS) / len(STYLE_LAYERS)
 
 
+@pytest.mark.slow
 def test_result_moves_towards_style_and_keeps_content(weights, content_path, style_path):
     content, style = load_image(content_path), load_image(style_path)
     losses = []
@@ -39,18 +40,21 @@ def test_result_moves_towards_style_and_keeps_content(weights, content_path, sty
     assert result.image.shape == (1, 3, 66, 96) and 0 <= result.image.min() and result.image.max() <= 1
 
 
+@pytest.mark.slow
 def test_seed_makes_runs_repeatable(content_path, style_path):
     kw = dict(size=48, iterations=5, multiscale=False, init="random", seed=7)
     a, b = stylize(content_path, style_path, **kw), stylize(content_path, style_path, **kw)
     assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.slow
 def test_several_styles_and_adam(tiny, content_path, style_path, style2_path):
     cfg = tiny.replace(optimizer="adam", iterations=8, style_blend_weights=(0.7, 0.3))
     img = stylize(content_path, [style_path, style2_path], cfg)
     assert img.size == (64, 44)
 
 
+@pytest.mark.slow
 def test_callback_reports_every_step_with_images(tiny, content_path, style_path):
     steps = []
     stylize(content_path, style_path, tiny.replace(iterations=6, tv_weight=1e7), callback=steps.append, image_every=3)
@@ -63,6 +67,7 @@ def test_callback_reports_every_step_with_images(tiny, content_path, style_path)
     assert "tv" not in untv[0].terms  # the default weight is 0: the term is not computed
 
 
+@pytest.mark.slow
 def test_interrupt_returns_best_image(tiny, content_path, style_path):
     def cb(step):
         if step.iteration == 3:
@@ -73,6 +78,7 @@ def test_interrupt_returns_best_image(tiny, content_path, style_path):
     assert info.value.image.shape == (1, 3, 44, 64)
 
 
+@pytest.mark.slow
 def test_early_stop_when_converged(content_path, style_path):
     steps = []
     cfg = StyleConfig(size=48, iterations=300, multiscale=False, seed=1, tolerance=0.05, patience=5)
@@ -99,6 +105,7 @@ def test_scale_budget_depends_on_size_only():
     assert all(n == 0 for _, n in scale_schedule((768, 1024), StyleConfig(iterations=0)))
 
 
+@pytest.mark.slow
 def test_preview_and_full_render_look_alike(weights, content_path, style_path):
     """Same options at two sizes: the large render, seen at the preview's size, has the
     preview's style strength and colours (the docs show it at 256 vs 1024 px)."""
@@ -120,6 +127,7 @@ def test_preview_and_full_render_look_alike(weights, content_path, style_path):
     assert colour_gap < 0.25 * float((content.rgb.mean(dim=(2, 3)) - style.rgb.mean(dim=(2, 3))).norm())
 
 
+@pytest.mark.slow
 def test_multiscale_run_ends_at_full_size(content_path, style_path):
     steps = []
     cfg = StyleConfig(size=64, iterations=1, min_scale_size=32, seed=1)  # 16, 11, 8 iterations
@@ -137,6 +145,7 @@ def test_alpha_survives(tmp_path, tiny, content_path, style_path):
     assert out.mode == "RGBA" and out.getchannel("A").getextrema() == (128, 128)
 
 
+@pytest.mark.slow
 def test_compile_gives_the_eager_result(tiny, content_path, style_path, monkeypatch):
     import painterly.pipeline as pipeline
 
@@ -149,6 +158,7 @@ def test_compile_gives_the_eager_result(tiny, content_path, style_path, monkeypa
     assert abs(compiled.loss - eager.loss) < 1e-3 * eager.loss
 
 
+@pytest.mark.slow
 def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_path, monkeypatch):
     import painterly.objective as objective
     import painterly.pipeline as pipeline

@@ -27,6 +27,7 @@ def test_lab_of_known_colours():
     assert lab[2].tolist() == pytest.approx([53.24, 80.09, 67.20], abs=0.05)  # sRGB red
 
 
+@pytest.mark.slow
 def test_a_picture_against_itself_is_zero(pair):
     content, style, ev = pair
     r = ev(style)
@@ -37,6 +38,7 @@ def test_a_picture_against_itself_is_zero(pair):
     assert c.content == pytest.approx(0, abs=1e-6) and c.layout == pytest.approx(1) and c.color_rel == pytest.approx(1)
 
 
+@pytest.mark.slow
 def test_the_photo_is_far_from_the_painting(pair):
     content, style, ev = pair
     photo, painting = ev(content), ev(style)
@@ -45,6 +47,7 @@ def test_the_photo_is_far_from_the_painting(pair):
     assert all(v > 0.1 for v in photo.swd_layers.values())
 
 
+@pytest.mark.slow
 def test_measures_do_not_depend_on_the_size_painted_at(pair):
     content, style, ev = pair
     blend = resize(0.5 * content + 0.5 * resize(style, content.shape[-2:]), (140, 200))
@@ -64,6 +67,7 @@ def test_colour_and_layout_measures():
     assert layout_similarity(ramp, 0.2 + 0.5 * ramp) == pytest.approx(1, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_table_and_json(tmp_path, capsys, content_path, style_path):
     out = tmp_path / "m.jsonl"
     assert main(["eval", str(content_path), str(style_path), str(style_path), str(content_path),

@@ -23,6 +23,7 @@ def test_zero_at_the_target_and_positive_elsewhere(kind):
     assert float(layer_style_loss(kind, other, t)) > 1e3 * float(layer_style_loss(kind, f, t) + 1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradient_matches_finite_differences(kind):
     target = style_target(kind, _features(2))

@@ -13,15 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# Layer names follow the VGG paper / Gatys et al.: relu<block>_<index>.
-VGG19_BLOCKS = (2, 2, 4, 4, 4)
-LAYER_NAMES: tuple[str, ...] = tuple(
-    f"{kind}{b + 1}_{i + 1}"
-    for b, n in enumerate(VGG19_BLOCKS)
-    for i in range(n)
-    for kind in ("conv", "relu")
-)
-RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
+from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS  # noqa: F401  (their home before painterly.vgg)
 
 
 class ConfigError(ValueError):
@@ -37,7 +29,7 @@ class _Choice(str, enum.Enum):
             return cls(str(value).lower())
         except ValueError:
             raise ConfigError(
-                f"{option}: unknown value {value!r}; choose one of {', '.join(cls.values())}"
+                f"{option}: unknown value {str(value)[:40]!r}; choose one of {', '.join(cls.values())}"
             ) from None
 
     @classmethod
@@ -113,9 +105,6 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # edge (pipeline.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
 ITERATION_REFERENCE_SIZE = 512
 
-# The smallest side the network accepts: relu5_1 sits behind four 2x2 poolings, so a side
-# below 16 px leaves it with no positions at all.
-MIN_SIZE = 16
 # Bounds past which a value can only be a mistake: a long edge (of the output, or of a style
 # image after --style-scale) of 2**15 px is 16x 4K; a 4K render takes about 150 iterations.
 MAX_SIZE = 2**15

@@ -38,7 +38,7 @@ from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import Region, StyleLoss
 from .masks import MaskSource, keep_content, keep_mask, load_mask, mask_pyramid, region_masks
-from .objective import style_targets
+from .objective import style_long_edge, style_targets
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class StyleSource:
         """Resized to ``scale`` x the output's long edge (as ``objective.style_targets`` does),
         then colour-mapped to ``content`` at ``out_hw`` *without* clipping, so the colour
         statistics the network sees at this scale are exactly the content's."""
-        hw = fit_long_edge(tuple(self.raw.shape[-2:]), max(16, round(scale * max(out_hw))))  # type: ignore[arg-type]
+        hw = fit_long_edge(tuple(self.raw.shape[-2:]), style_long_edge(scale, out_hw))  # type: ignore[arg-type]
         small = resize(self.raw, hw)
         return color.apply_map(small, color.style_map(small, resize(content, out_hw), self.mode, self.method))
 

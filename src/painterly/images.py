@@ -3,16 +3,18 @@
 One convention at every public boundary: float32 RGB in [0, 1], shape (B, 3, H, W).
 Alpha travels separately as (B, 1, H, W). Everything a photo from the wild may carry is
 handled here: EXIF orientation, ICC profiles (converted to sRGB), alpha, grayscale,
-palette and CMYK modes, 16-bit PNG/TIFF, decompression bombs, truncated files.
+palette and CMYK modes, 16-bit PNG/TIFF, HEIC/HEIF (with the ``heif`` extra) and AVIF,
+decompression bombs, damaged and truncated files. What a file's header says is checked
+in :mod:`painterly.imageformats` before any decoder sees the file.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
-import tempfile
-import warnings
-from collections.abc import Iterable, Mapping
+import struct
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -20,17 +22,28 @@ from typing import Any, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageCms, ImageOps, PngImagePlugin
+from PIL import Image, ImageCms, PngImagePlugin
+
+from . import imageformats
+from .files import atomic_write, check_writable, write_bytes_atomic  # noqa: F401  (write_bytes_atomic: public here too)
 
 ImageSource = Union[str, os.PathLike, Image.Image, torch.Tensor]
 
-# Refuse images over this many pixels before decoding them (Pillow's own bomb threshold is
-# twice its MAX_IMAGE_PIXELS; 178 million pixels is already 13000x13000).
+# Refuse images over this many pixels, read from the file's header before any decoding, on
+# every path (Pillow's own bomb error fires at the same count, twice its MAX_IMAGE_PIXELS;
+# 179 million pixels is already 13000x13000, 2 GB as a float tensor).
 MAX_PIXELS = 2 * 89_478_485
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
 SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
+
+# What a decoder raises on a damaged file: Pillow's plugins use all of these, its AVIF plugin
+# RuntimeError, pillow-heif ValueError/RuntimeError, the PNG checks ValueError.
+DECODER_ERRORS: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError, RuntimeError, EOFError,
+                                               struct.error)
+
+log = logging.getLogger(__name__)
 
 
 class ImageError(Exception):
@@ -48,40 +61,71 @@ class Loaded:
 
 # Reading ------------------------------------------------------------------------------
 def load_image(source: ImageSource, *, what: str = "image") -> Loaded:
-    """Decode ``source`` (path, PIL image or tensor) into the package convention."""
+    """Decode ``source`` (path, PIL image or tensor) into the package convention.
+
+    A file's size is read from its header and refused over ``MAX_PIXELS`` before any pixel
+    is decoded. Whatever the decoders warn about goes to the ``painterly.images`` logger at
+    debug level, never to the terminal.
+    """
     if isinstance(source, torch.Tensor):
         return Loaded(_check_tensor(source, what))
     if isinstance(source, Image.Image):
-        return _from_pil(source)
+        with imageformats.quiet_decoding(what, log):
+            return _from_pil(source)
     path = Path(source)
+    label = f"{what} {path}"
+    data = _read_file(path, label)
+    with imageformats.quiet_decoding(label, log):
+        return _decode(data, label)
+
+
+def _read_file(path: Path, label: str) -> bytes:
     if not path.exists():
-        raise ImageError(f"{what} {path}: no such file; check the path")
+        raise ImageError(f"{label}: no such file; check the path")
     if path.is_dir():
-        raise ImageError(f"{what} {path}: is a folder, not an image file")
+        raise ImageError(f"{label}: is a folder, not an image file")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-    if _is_16bit_rgb(data):
-        return _load_16bit(data, path, what)
+        raise ImageError(f"{label}: cannot be read ({e.strerror}); check its permissions") from None
+
+
+def _decode(data: bytes, label: str) -> Loaded:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            pil = Image.open(io.BytesIO(data))
-            w, h = pil.size
-            if w * h > MAX_PIXELS:
-                raise Image.DecompressionBombError()
-            pil.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(
-            f"{what} {path}: too large to decode safely (over {MAX_PIXELS // 1_000_000} megapixels); "
-            "downscale it first"
-        ) from None
+        pil = imageformats.open_header(data)
+        _check_pixels(pil.size, label)
+        if imageformats.is_deep_colour(pil, data):
+            return _load_16bit(data, pil, label)
+        pil.load()
+        return _from_pil(pil)
+    except Image.DecompressionBombError:
+        raise ImageError(_too_large(label)) from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{what} {path}: not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{what} {path}: damaged or truncated image ({e}); re-export it") from None
-    return _from_pil(pil)
+        raise ImageError(_unidentified(data, label)) from None
+    except DECODER_ERRORS as e:
+        raise ImageError(f"{label}: damaged or truncated image ({e}); re-export it") from None
+
+
+def _unidentified(data: bytes, label: str) -> str:
+    """Why no reader took ``data``: a HEIC without pillow-heif, a damaged header, or not an image."""
+    kind = imageformats.format_by_magic(data)
+    if kind == "HEIF" and not imageformats.heif_available():
+        return f"{label}: a HEIC/HEIF image, which needs pillow-heif; {imageformats.HEIF_HINT}"
+    if kind:
+        return f"{label}: damaged or truncated image (a {kind} file whose header cannot be read); re-export it"
+    return (f"{label}: not an image file painterly can read (its content is not {imageformats.FORMAT_NAMES}); "
+            "choose a picture file")
+
+
+def _check_pixels(size: tuple[int, int], label: str) -> None:
+    if size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(_too_large(label, size))
+
+
+def _too_large(label: str, size: tuple[int, int] | None = None) -> str:
+    dims = f"{size[0]}x{size[1]} pixels, " if size else ""
+    return (f"{label}: too large to decode safely ({dims}over the {MAX_PIXELS / 1e6:.3g}-megapixel limit); "
+            "downscale it first")
 
 
 def _check_tensor(x: torch.Tensor, what: str) -> torch.Tensor:
@@ -93,23 +137,48 @@ def _check_tensor(x: torch.Tensor, what: str) -> torch.Tensor:
 
 
 def _from_pil(pil: Image.Image) -> Loaded:
-    pil = ImageOps.exif_transpose(pil)
+    orientation = _orientation(pil.getexif)
     pil = _to_srgb(pil)
-    bit_depth = 8
-    alpha = None
     if pil.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit) grayscale
         arr = np.asarray(pil, dtype=np.float32)
         peak = 65535.0 if arr.max() > 255 or pil.mode.startswith("I;16") else 255.0
-        bit_depth = 16 if peak > 255 else 8
         g = torch.from_numpy(arr / peak).clamp(0, 1)
-        return Loaded(g.expand(3, -1, -1).unsqueeze(0).contiguous(), None, bit_depth)
+        gray = Loaded(g.expand(3, -1, -1).unsqueeze(0).contiguous(), None, 16 if peak > 255 else 8)
+        return _oriented(gray, orientation)
+    alpha = None
     if pil.mode == "P":
         pil = pil.convert("RGBA" if "transparency" in pil.info else "RGB")
     if pil.mode in ("LA", "RGBA", "PA", "La", "RGBa"):
         pil = pil.convert("RGBA")
         alpha = _pil_to_tensor(pil.getchannel("A"))
-    rgb = _pil_to_tensor(pil.convert("RGB"))
-    return Loaded(rgb, alpha, bit_depth)
+    return _oriented(Loaded(_pil_to_tensor(pil.convert("RGB")), alpha), orientation)
+
+
+# EXIF orientation -> (transpose H and W first?, then flip these dims of (B, C, H, W)).
+_ORIENTATIONS = {2: (False, (-1,)), 3: (False, (-2, -1)), 4: (False, (-2,)), 5: (True, ()),
+                 6: (True, (-1,)), 7: (True, (-2, -1)), 8: (True, (-2,))}
+
+
+def _orientation(read_exif: Callable[[], Image.Exif]) -> int:
+    """The EXIF orientation (1 to 8); a damaged EXIF block reads as 1 rather than refusing the image."""
+    try:
+        value = read_exif().get(0x0112, 1)
+    except DECODER_ERRORS:
+        return 1
+    return value if isinstance(value, int) and value in _ORIENTATIONS else 1
+
+
+def _oriented(img: Loaded, orientation: int) -> Loaded:
+    """``img`` turned the way EXIF says it is displayed (as ``ImageOps.exif_transpose`` would)."""
+    if orientation not in _ORIENTATIONS:
+        return img
+    transpose, flips = _ORIENTATIONS[orientation]
+
+    def turn(x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(-2, -1) if transpose else x
+        return (x.flip(flips) if flips else x).contiguous()
+
+    return Loaded(turn(img.rgb), None if img.alpha is None else turn(img.alpha), img.bit_depth)
 
 
 def _to_srgb(pil: Image.Image) -> Image.Image:
@@ -141,32 +210,32 @@ def _pil_to_tensor(pil: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
 
 
-def _is_16bit_rgb(data: bytes) -> bool:
-    """True for 16-bit colour PNG/TIFF, which Pillow would silently decode as 8-bit."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 26:
-        return data[24] == 16 and data[25] in (2, 6)  # bit depth 16, colour type RGB(A)
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                bps = im.tag_v2.get(258)  # type: ignore[attr-defined]
-                return bool(bps) and max(bps if isinstance(bps, tuple) else (bps,)) == 16 and len(im.getbands()) >= 3
-        except Exception:
-            return False
-    return False
+def _load_16bit(data: bytes, pil: Image.Image, label: str) -> Loaded:
+    """16-bit colour PNG/TIFF through OpenCV (Pillow keeps only 8 bits); EXIF orientation applied.
+
+    A PNG reaches OpenCV only after its chunk structure is checked (see
+    :func:`imageformats.png_for_decoder`); the size was checked by the caller. ICC profiles
+    of 16-bit files are not converted (Pillow's colour management works on 8-bit RGB).
+    """
+    if pil.format == "PNG":
+        data, exif = imageformats.png_for_decoder(data)
+        orientation = _orientation(lambda: _exif_from(exif))
+    else:
+        orientation = _orientation(pil.getexif)
+    arr = imageformats.opencv_decode(data)
+    if arr is None or arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint16:
+        raise ImageError(f"{label}: damaged or truncated image (its 16-bit pixels cannot be decoded); re-export it")
+    x = torch.from_numpy(arr.astype(np.float32)).div_(65535.0).permute(2, 0, 1).unsqueeze(0)
+    alpha = x[:, 3:].contiguous() if x.shape[1] == 4 else None
+    rgb = x[:, [2, 1, 0]].contiguous()  # OpenCV is BGR
+    return _oriented(Loaded(rgb, alpha, 16), orientation)
 
 
-def _load_16bit(data: bytes, path: Path, what: str) -> Loaded:
-    import cv2
-
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise ImageError(f"{what} {path}: damaged 16-bit image; re-export it")
-    x = torch.from_numpy(arr.astype(np.float32) / 65535.0)
-    alpha = None
-    if x.shape[2] == 4:
-        alpha = x[:, :, 3:].permute(2, 0, 1).unsqueeze(0).contiguous()
-    rgb = x[:, :, [2, 1, 0]].permute(2, 0, 1).unsqueeze(0).contiguous()  # OpenCV is BGR
-    return Loaded(rgb, alpha, 16)
+def _exif_from(payload: bytes | None) -> Image.Exif:
+    exif = Image.Exif()
+    if payload:
+        exif.load(payload)
+    return exif
 
 
 # Conversions and resizing ---------------------------------------------------------------
@@ -207,25 +276,13 @@ def resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
 
 
 # Writing ------------------------------------------------------------------------------
-def check_output_path(path: str | os.PathLike, *, option: str = "--output") -> Path:
-    """Fail early (before any heavy work) if ``path`` cannot be written as an image."""
-    return check_writable(path, option=option, formats=OUTPUT_FORMATS, kind="image", example="out.png",
-                          error=ImageError)
-
-
-def check_writable(path: str | os.PathLike, *, option: str, formats: Iterable[str], kind: str, example: str,
-                   error: type[Exception]) -> Path:
-    """``path`` has a known extension, its folder exists and is writable, and it is not a folder."""
-    p = Path(path)
-    if p.suffix.lower() not in formats:
-        raise error(f"{option} {p}: unknown {kind} type {p.suffix!r}; use one of {', '.join(sorted(formats))}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise error(f"{option} {p}: folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise error(f"{option} {p}: folder {parent} is not writable; choose another location")
-    if p.is_dir():
-        raise error(f"{option} {p}: is a folder; give a file name such as {example}")
+def check_output_path(path: str | os.PathLike, *, option: str = "--output", bit_depth: int = 8) -> Path:
+    """Fail early (before any heavy work) if ``path`` cannot be written as an image of ``bit_depth`` bits."""
+    p = check_writable(path, option=option, formats=OUTPUT_FORMATS, kind="image", example="out.png", error=ImageError)
+    if bit_depth not in (8, 16):
+        raise ImageError(f"--bit-depth must be 8 or 16, got {bit_depth}")
+    if bit_depth == 16 and OUTPUT_FORMATS[p.suffix.lower()] not in SIXTEEN_BIT_FORMATS:
+        raise ImageError(f"--bit-depth 16: {p.suffix} cannot hold 16 bits; write .png or .tif")
     return p
 
 
@@ -262,17 +319,13 @@ def save_image(
     The format follows the extension. ``metadata`` goes into PNG text chunks (other
     formats carry it in the caller's sidecar JSON). ``bit_depth=16`` writes 16-bit PNG/TIFF.
     """
-    p = check_output_path(path)
+    p = check_output_path(path, bit_depth=bit_depth)
     fmt = OUTPUT_FORMATS[p.suffix.lower()]
-    if bit_depth not in (8, 16):
-        raise ImageError(f"--bit-depth must be 8 or 16, got {bit_depth}")
-    if bit_depth == 16 and fmt not in SIXTEEN_BIT_FORMATS:
-        raise ImageError(f"--bit-depth 16: {fmt} cannot hold 16 bits; write .png or .tif")
     if bit_depth == 16:
         payload = _encode_16bit(x, alpha, p.suffix.lower())
     else:
         payload = _encode_8bit(x, alpha, fmt, metadata, quality)
-    _atomic_write(p, payload)
+    atomic_write(p, payload)
     return p
 
 
@@ -306,23 +359,3 @@ def _encode_16bit(x: torch.Tensor, alpha: torch.Tensor | None, suffix: str) -> b
     if not ok:
         raise ImageError(f"could not encode a 16-bit {suffix} image")
     return enc.tobytes()
-
-
-def _atomic_write(p: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> None:
-    """Atomically write ``payload`` (used for sidecars and other non-image outputs)."""
-    _atomic_write(Path(path), payload)

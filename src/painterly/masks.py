@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import vgg
 from .config import ConfigError
 from .images import ImageError, load_image
 
@@ -155,14 +156,6 @@ def keep_content(image: torch.Tensor, content: torch.Tensor, keep: torch.Tensor)
     return keep * content.to(image.device) + (1 - keep) * image
 
 
-def layer_block(layer: str) -> int:
-    """1-based VGG block of a layer name (``relu3_1`` -> 3): the number of poolings before it, plus 1."""
-    try:
-        return int(layer.split("_")[0][-1])
-    except (ValueError, IndexError):
-        raise ValueError(f"not a VGG layer name: {layer!r}") from None
-
-
 def mask_pyramid(mask: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """A (1, 1, H, W) mask at each layer's resolution: 2x2 average pooling per network pooling.
 
@@ -173,7 +166,7 @@ def mask_pyramid(mask: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.T
     levels = [mask]
     out: dict[str, torch.Tensor] = {}
     for layer in layers:
-        b = layer_block(layer)
+        b = vgg.block(layer)
         while len(levels) < b:
             levels.append(F.avg_pool2d(levels[-1], 2, 2, ceil_mode=True))
         out[layer] = levels[b - 1]

@@ -17,14 +17,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .config import LAYER_NAMES, MIN_SIZE, ConfigError
+from . import vgg
+from .config import ConfigError
+from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS
 
 BASE_BYTES = 700 * 2**20
 # Peak RSS with painterly.allocator.keep_freed_memory on, over off: 1.30 measured for one 1024 px
 # scale. In 3840x2160 runs the 2715 px scale peaked at 1.30 (one thread) and 1.54 (two threads)
 # times its plan's estimate. With margin:
 HEAP_SLACK = 1.6
-CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,28 @@ def available_bytes() -> int:
     return avail
 
 
+def _side(n: int, halvings: int) -> int:  # the network pools with ceil_mode
+    return -(-n // (1 << halvings))
+
+
+def layer_values(layer: str, hw: tuple[int, int]) -> int:
+    """Values in ``layer``'s output for an input of ``hw``."""
+    b = vgg.block(layer)
+    return vgg.channels(layer) * _side(hw[0], b - 1) * _side(hw[1], b - 1)
+
+
 def activation_bytes(hw: tuple[int, int], deepest: str, checkpoint: bool) -> int:
     """Bytes of activations kept for the backward pass (float32, batch 1)."""
     h, w = hw
     stop = LAYER_NAMES.index(deepest)
 
-    def side(n: int, halvings: int) -> int:  # the network pools with ceil_mode
-        return -(-n // (1 << halvings))
-
     per_block: dict[int, int] = {}
-    for name in LAYER_NAMES[: stop + 1]:
-        if name.startswith("relu"):
-            b = int(name[4])
-            per_block[b] = per_block.get(b, 0) + CHANNELS[b] * side(h, b - 1) * side(w, b - 1)
-    pools = sum(CHANNELS[b] * side(h, b) * side(w, b) for b in per_block if b < max(per_block))
-    widest = 2 * CHANNELS[1] * h * w  # gradient and activation alive at the first block
+    for name in RELU_LAYERS:
+        if LAYER_NAMES.index(name) <= stop:
+            b = vgg.block(name)
+            per_block[b] = per_block.get(b, 0) + layer_values(name, hw)
+    pools = sum(vgg.CHANNELS[b - 1] * _side(h, b) * _side(w, b) for b in per_block if b < max(per_block))
+    widest = 2 * vgg.CHANNELS[0] * h * w  # gradient and activation alive at the first block
     kept = (max(per_block.values()) + pools) if checkpoint else sum(per_block.values()) + pools
     return 4 * (kept + 2 * widest)
 
@@ -83,9 +91,7 @@ def style_loss_bytes(hw: tuple[int, int], layers: tuple[str, ...], kind: str) ->
     are small."""
     if kind != "swd":
         return 0
-    h, w = hw
-    sizes = [CHANNELS[int(k[4])] * -(-h // (1 << (int(k[4]) - 1))) * -(-w // (1 << (int(k[4]) - 1)))
-             for k in layers]
+    sizes = [layer_values(k, hw) for k in layers]
     return 4 * (sum(sizes) + 6 * min(max(sizes, default=0), 2**22))
 
 

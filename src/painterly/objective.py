@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .config import StyleConfig
+from .config import MIN_SIZE, StyleConfig
 from .features import VGG19Features
 from .images import fit_long_edge, resize
 from .losses import ContentLoss, StyleLoss, style_target, tv_loss
@@ -27,6 +27,11 @@ def autocast(device: torch.device, enabled: bool):  # type: ignore[no-untyped-de
     if not enabled:
         return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def style_long_edge(scale: float, out_hw: tuple[int, int]) -> int:
+    """The long edge a style image is resized to: ``scale`` times the output's (``--style-scale``)."""
+    return max(MIN_SIZE, round(scale * max(out_hw)))
 
 
 def style_targets(
@@ -44,7 +49,7 @@ def style_targets(
     device = next(extractor.buffers()).device
     target: dict[str, torch.Tensor] = {}
     for img, w, s in zip(styles, blend, scales):
-        hw = fit_long_edge(tuple(img.shape[-2:]), max(16, round(s * max(out_hw))))  # type: ignore[arg-type]
+        hw = fit_long_edge(tuple(img.shape[-2:]), style_long_edge(s, out_hw))  # type: ignore[arg-type]
         with torch.no_grad(), autocast(device, bf16):
             feats = extractor(resize(img, hw).to(device), cfg.style_layers)
         for k in cfg.style_layers:

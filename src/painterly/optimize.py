@@ -68,60 +68,79 @@ def optimize(
     step length, at most :data:`MAX_RESTARTS` times. Adam clamps to [0, 1] after each step.
     """
     x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    if optimizer is Optimizer.LBFGS:
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [x], lr=lr, max_iter=1, history_size=lbfgs_history,
-            tolerance_grad=0.0, tolerance_change=0.0,
-        )
-    else:
-        opt = torch.optim.Adam([x], lr=lr)
-    best_loss, best = math.inf, x.detach().clamp(0, 1)
+    opt = _make_optimizer(optimizer, x, lr, lbfgs_history)
+    ev = _Evaluations(x, objective, opt)
     history: list[float] = []
-    last: dict[str, float] = {}
-
-    def closure() -> torch.Tensor:
-        nonlocal best_loss, best
-        opt.zero_grad(set_to_none=True)
-        loss, terms = objective(x)
-        loss.backward()
-        value = float(loss.detach())
-        if value < best_loss and math.isfinite(value):
-            best_loss, best = value, x.detach().clamp(0, 1)
-        last.clear()
-        last.update({k: float(v.detach()) for k, v in terms.items()})
-        last["loss"] = value
-        return loss
 
     done = restarts = 0
     stopped_early = False
     try:
         for i in range(1, iterations + 1):
-            opt.step(closure)  # type: ignore[arg-type]  # torch's stub says float; a tensor is what it uses
+            opt.step(ev)  # type: ignore[arg-type]  # torch's stub says float; a tensor is what it uses
             if optimizer is Optimizer.ADAM:
                 with torch.no_grad():
                     x.clamp_(0, 1)
             done = i
-            value = last["loss"]
-            if not math.isfinite(value) or value > BLOWUP * best_loss:
+            value = ev.last["loss"]
+            if not math.isfinite(value) or value > BLOWUP * ev.best_loss:
                 if optimizer is not Optimizer.LBFGS or restarts == MAX_RESTARTS:
                     break
                 restarts += 1
-                with torch.no_grad():
-                    x.copy_(best)
-                opt.state.clear()  # a fresh L-BFGS, with shorter steps
-                for group in opt.param_groups:
-                    group["lr"] *= 0.5
+                _restart(opt, x, ev.best)
                 continue
             history.append(value)
             if report is not None:
-                report(i, value, {k: v for k, v in last.items() if k != "loss"}, x.detach())
-            if len(history) > patience:
-                past = history[-patience - 1]
-                if past > 0 and (past - min(history[-patience:])) / past < tolerance:
-                    stopped_early = True
-                    break
+                report(i, value, {k: v for k, v in ev.last.items() if k != "loss"}, x.detach())
+            if _stalled(history, patience, tolerance):
+                stopped_early = True
+                break
     except KeyboardInterrupt:
-        raise Interrupted(best) from None
+        raise Interrupted(ev.best) from None
     if iterations == 0:
-        best_loss = float(objective(x.detach())[0])
-    return OptimizeResult(best, best_loss, done, stopped_early)
+        ev.best_loss = float(objective(x.detach())[0])
+    return OptimizeResult(ev.best, ev.best_loss, done, stopped_early)
+
+
+class _Evaluations:
+    """The closure the optimisers call: one evaluation of the objective and its gradient, keeping
+    the best iterate so far and the last evaluation's terms."""
+
+    def __init__(self, x: torch.Tensor, objective: ObjectiveFn, opt: torch.optim.Optimizer):
+        self.x, self.objective, self.opt = x, objective, opt
+        self.best_loss, self.best = math.inf, x.detach().clamp(0, 1)
+        self.last: dict[str, float] = {}
+
+    def __call__(self) -> torch.Tensor:
+        self.opt.zero_grad(set_to_none=True)
+        loss, terms = self.objective(self.x)
+        loss.backward()
+        value = float(loss.detach())
+        if value < self.best_loss and math.isfinite(value):
+            self.best_loss, self.best = value, self.x.detach().clamp(0, 1)
+        self.last = {k: float(v.detach()) for k, v in terms.items()}
+        self.last["loss"] = value
+        return loss
+
+
+def _make_optimizer(optimizer: Optimizer, x: torch.Tensor, lr: float, lbfgs_history: int) -> torch.optim.Optimizer:
+    if optimizer is Optimizer.LBFGS:
+        return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=lbfgs_history,
+                                 tolerance_grad=0.0, tolerance_change=0.0)
+    return torch.optim.Adam([x], lr=lr)
+
+
+def _restart(opt: torch.optim.Optimizer, x: torch.Tensor, best: torch.Tensor) -> None:
+    """Back to the best iterate, and a fresh L-BFGS with steps half as long."""
+    with torch.no_grad():
+        x.copy_(best)
+    opt.state.clear()
+    for group in opt.param_groups:
+        group["lr"] *= 0.5
+
+
+def _stalled(history: list[float], patience: int, tolerance: float) -> bool:
+    """The loss improved by less than ``tolerance`` (relative) over the last ``patience`` iterations."""
+    if len(history) <= patience:
+        return False
+    past = history[-patience - 1]
+    return past > 0 and (past - min(history[-patience:])) / past < tolerance

@@ -16,14 +16,14 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
-from . import color, memory
-from .config import ITERATION_REFERENCE_SIZE, LAYER_NAMES, MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Precision, StyleConfig
+from . import color, memory, vgg
+from .config import ITERATION_REFERENCE_SIZE, MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Precision, StyleConfig
 from .controls import Controls
 from .engine import Callback, Engine, Step, draw_seed  # noqa: F401  (Step: its home before the engine)
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
 from .masks import MaskSource
-from .objective import Compiled, Objective, style_targets
+from .objective import Compiled, Objective, style_long_edge, style_targets
 from .optimize import ObjectiveFn
 from .weights import load_weights
 
@@ -73,9 +73,7 @@ def get_extractor(weights: str | None, pooling: str, layers: tuple[str, ...], de
 
 
 def extractor_for(cfg: StyleConfig, device: torch.device) -> VGG19Features:
-    deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
-    # Build up to relu5_1 at least, so that different layer choices share one cached network.
-    deepest = max(deepest, "relu5_1", key=LAYER_NAMES.index)
+    deepest = vgg.network_depth(cfg.style_layers + cfg.content_layers)
     return get_extractor(cfg.weights, cfg.pooling.value, (deepest,), str(device))
 
 
@@ -117,7 +115,7 @@ def check_shapes(content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int
                thin_image_hint(content_hw, "--size", also=" --no-multiscale" if len(schedule) > 1 else ""))
         _refuse("the photo", content_hw, min(coarse), fix)
     for i, (hw, scale) in enumerate(zip(style_hws, cfg.scales_for(len(style_hws))), 1):
-        short = min(fit_long_edge(hw, max(MIN_SIZE, round(scale * max(coarse)))))
+        short = min(fit_long_edge(hw, style_long_edge(scale, coarse)))
         if short < MIN_SIZE:
             _refuse(f"style image {i}", hw, short, thin_image_hint(hw, "--style-scale", max(coarse)))
 
@@ -147,7 +145,7 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
     checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
     full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
     one history pair per iteration, so a short scale needs no more."""
-    deepest = max(cfg.style_layers + cfg.content_layers, key=LAYER_NAMES.index)
+    deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
     return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory,
                             memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))
             for hw, n in reversed(schedule)}

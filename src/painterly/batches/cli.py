@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from ..cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, _Parser, run_guarded
+from ..cli.guard import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Parser, UsageError, command
 from ..cli.options import add_style_options, config_from_args
 from ..images import OUTPUT_FORMATS
 
 FORMATS = sorted({s.lstrip(".") for s in OUTPUT_FORMATS} - {"jpeg", "tiff"})
 
 
-def build_parser() -> _Parser:
-    p = _Parser(
+def build_parser() -> Parser:
+    p = Parser(
         prog="painterly batch",
         description="Paint every image of INPUTS in the given style(s), reusing the network and the style "
         "targets across images. Reruns skip finished images; one bad image fails only itself.",
@@ -47,20 +46,11 @@ def build_parser() -> _Parser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_guarded(lambda: _batch(list(sys.argv[1:] if argv is None else argv)))
-
-
 def _batch(argv: list[str]) -> int:
-    from .run import MANIFEST_SUFFIXES, BatchError, Event, batch, check_arguments  # heavy: after parsing
+    from . import MANIFEST_SUFFIXES, BatchError, Event, batch, check_arguments  # heavy: after parsing
 
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"painterly batch: --workers must be at least 1, got {args.workers}")
-    if args.workers and args.scheduler:
-        raise UsageError("painterly batch: --workers is for local runs; with --scheduler the cluster's workers "
-                         "run the images (start more with `dask worker`)")
     if not args.style and not all(Path(i).suffix.lower() in MANIFEST_SUFFIXES for i in args.inputs):
         raise UsageError("painterly batch: give --style STYLE (only manifests can name styles per line)")
     check_arguments(cfg, args.style, args.workers, args.scheduler, args.each_style)
@@ -95,3 +85,6 @@ def _batch(argv: list[str]) -> int:
         print(f"painterly: {c['done']} done, {c['skipped']} skipped, {c['failed']} failed "
               f"({summary.seconds:.1f} s); summary in {Path(args.out_dir) / 'summary.json'}", file=sys.stderr)
     return EXIT_FAILURE if summary.failed else EXIT_OK
+
+
+main = command(_batch)

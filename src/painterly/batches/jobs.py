@@ -14,7 +14,6 @@ import glob
 import hashlib
 import json
 import os
-import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,9 @@ from typing import Any
 
 from ..config import ConfigError, StyleConfig
 from ..images import OUTPUT_FORMATS
+from ..options import config_from_options, field_value
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif", ".heic", ".heif"})
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson"})
 
 
@@ -68,7 +68,7 @@ def expand(
                     continue
                 content, row_styles, output, options = row
                 try:
-                    cfg = _with_options(config, options)
+                    cfg = config_from_options(options, base=config) if options else config
                 except ConfigError as e:
                     failed.append({"input": source, "reason": str(e)})
                     continue
@@ -185,53 +185,14 @@ def _manifest_row(values: dict[str, Any], base: Path, *, csv: bool) -> ManifestR
         if out.suffix.lower() not in OUTPUT_FORMATS:
             return f"output {output}: unknown image type; use one of {', '.join(sorted(OUTPUT_FORMATS))}"
         output = out.as_posix()
+    preset = values.get("preset")
+    if isinstance(preset, str) and preset.lower().endswith(".toml"):
+        values["preset"] = str(base / preset.strip())  # a preset file, next to the manifest
     try:
-        options = {k: _coerce(k, v) for k, v in values.items()}
+        options = {k: v if k == "preset" else field_value(k, v, text=csv) for k, v in values.items()}
     except ConfigError as e:
         return str(e)
     return base / content.strip(), tuple(base / x.strip() for x in styles if x.strip()), output, options
-
-
-_HINTS = typing.get_type_hints(StyleConfig)
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """A manifest value (CSV text, or JSON) as the type of StyleConfig's ``name`` field."""
-    if name not in _HINTS:
-        raise ConfigError(f"unknown option {name!r}; options are StyleConfig's fields, e.g. size, style_weight")
-    if not isinstance(value, str):
-        return tuple(value) if isinstance(value, list) else value
-    hint = _HINTS[name]
-    args = typing.get_args(hint)
-    if type(None) in args:
-        if value.strip().lower() in ("none", "null"):
-            return None
-        hint = next(a for a in args if a is not type(None))
-    if typing.get_origin(hint) is tuple:
-        elem = typing.get_args(hint)[0]
-        return tuple(_scalar(name, elem, v.strip()) for v in value.split(",") if v.strip())
-    return _scalar(name, hint, value.strip())
-
-
-def _scalar(name: str, kind: Any, text: str) -> Any:
-    try:
-        if kind is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-    except ValueError:
-        raise ConfigError(f"{name}: expected {getattr(kind, '__name__', kind)}, got {text!r}") from None
-    return text  # strings and enum values; StyleConfig validates the latter
-
-
-def _with_options(config: StyleConfig, options: dict[str, Any]) -> StyleConfig:
-    return StyleConfig.from_dict({**config.to_dict(), **options}) if options else config
 
 
 def _name_outputs(jobs: list[Job], fmt: str, each_style: bool, failed: list[dict[str, Any]]) -> list[Job]:

@@ -37,21 +37,14 @@ from ..config import ConfigError, StyleConfig
 from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
 from ..pipeline import Step
-from .jobs import MANIFEST_SUFFIXES, Job, check_format, expand
+from .jobs import Job, expand
 from .workers import (
-    BatchError,
-    CachingPainter,
     DaskPool,
     Pool,
     Rendered,
     Spec,
-    StyleTargetCache,
-    default_workers,
     local_pool,
 )
-
-__all__ = ["MANIFEST_SUFFIXES", "BatchError", "CachingPainter", "Event", "Job", "Ledger", "StyleTargetCache",
-           "Summary", "batch", "check_arguments", "check_format", "default_workers", "expand"]
 
 log = logging.getLogger("painterly.batch")
 
@@ -231,7 +224,8 @@ def check_arguments(cfg: StyleConfig, styles: Sequence[object], workers: int | N
                     each_style: bool) -> None:
     """Refuse (with a :class:`ConfigError`) arguments that would fail every job."""
     if scheduler and workers:
-        raise ConfigError("--workers: not used with --scheduler (the cluster's workers run the jobs)")
+        raise ConfigError("--workers is for local runs; with --scheduler the cluster's workers run the images "
+                          "(start more with `dask worker`)")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if styles:  # options that cannot fit the given styles: one usage error, not one per image

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 
 from ..config import MIN_SIZE, ConfigError
-from . import EXIT_OK, _Parser, run_guarded
+from .guard import EXIT_OK, Parser, command
 
 
-def build_parser() -> _Parser:
+def build_parser() -> Parser:
     from ..quality import EVAL_SIZE
 
-    p = _Parser(
+    p = Parser(
         prog="painterly eval",
         description="Measure how much each OUTPUT looks like the painting STYLE and keeps the photo CONTENT: "
         "Gram error, sliced-Wasserstein distance of VGG features, colour distance in Lab, content error, "
@@ -30,10 +29,6 @@ def build_parser() -> _Parser:
                    help=f"long edge at which every image is compared (default {EVAL_SIZE})")
     p.add_argument("--json", metavar="PATH", help="also write one JSON line per output here ('-': standard output)")
     return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_guarded(lambda: _eval(list(sys.argv[2:] if argv is None else argv)))
 
 
 def _eval(argv: list[str]) -> int:
@@ -60,3 +55,6 @@ def _eval(argv: list[str]) -> int:
         write_bytes_atomic(args.json, lines.encode())
     print(table(reports))
     return EXIT_OK
+
+
+main = command(_eval)

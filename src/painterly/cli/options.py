@@ -1,15 +1,14 @@
 """Command-line options shared by every command that paints (image, video, batch, serve).
 
-Flags default to None: only what the user set overrides the config, and a ``--preset``
-TOML file sets defaults before the flags. The defaults themselves live in
-:class:`painterly.config.StyleConfig` alone.
+Flags default to None: only what the user set overrides the config, and a ``--preset`` (a
+named preset or a TOML file) sets values before the flags. The defaults themselves live in
+:class:`painterly.config.StyleConfig` alone; flags reach it through
+:func:`painterly.options.config_from_options`, as every other source of options does.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from ..config import (
     LAYER_NAMES,
     STYLE_WEIGHTS,
     ColorMatch,
-    ConfigError,
     Device,
     Init,
     Optimizer,
@@ -27,20 +25,32 @@ from ..config import (
     StyleConfig,
     StyleLossKind,
 )
+from ..options import FIELDS, PRESETS, config_from_options
 
 _D = StyleConfig()
 STYLE_WEIGHT_HELP = "default: " + ", ".join(f"{v:g} for {k.value}" for k, v in STYLE_WEIGHTS.items())
 TV_HELP = f"total-variation smoothing: 1e7-1e8 smooths gently, 1e9 blurs (default {_D.tv_weight}: off)"
 
 
-def _floats(text: str) -> tuple[float, ...]:
+def parse_floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def _layers(text: str) -> tuple[str, ...]:
+def save_every(text: str) -> int:
+    """``--save-every N``: a whole number of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return n
+
+
+def parse_layers(text: str) -> tuple[str, ...]:
     names = tuple(v.strip() for v in text.split(",") if v.strip())
     bad = [n for n in names if n not in LAYER_NAMES]
     if bad or not names:
@@ -60,7 +70,7 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     """Add the options of :class:`StyleConfig`, grouped as NST users know them."""
     g = parser.add_argument_group("size")
     g.add_argument("--size", "-s", type=int, help=f"long edge of the output in px (default {_D.size})")
-    g.add_argument("--style-scale", type=_floats, metavar="S[,S...]",
+    g.add_argument("--style-scale", type=parse_floats, metavar="S[,S...]",
                    help="style image size relative to the output; one value, or one per style image (default 1.0)")
     g = parser.add_argument_group("loss")
     g.add_argument("--content-weight", type=float, help=f"default {_D.content_weight}")
@@ -70,11 +80,11 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                    f"Wasserstein: the whole feature distribution) (default {_D.style_loss.value})")
     g.add_argument("--style-weight", type=float, help=STYLE_WEIGHT_HELP)
     g.add_argument("--tv-weight", type=float, help=TV_HELP)
-    g.add_argument("--content-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.content_layers)}")
-    g.add_argument("--style-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
-    g.add_argument("--content-layer-weights", type=_floats, metavar="W,...", help="default: equal")
-    g.add_argument("--style-layer-weights", type=_floats, metavar="W,...", help="default: equal")
-    g.add_argument("--style-blend-weights", type=_floats, metavar="W,...",
+    g.add_argument("--content-layers", type=parse_layers, metavar="L,...", help=f"default {','.join(_D.content_layers)}")
+    g.add_argument("--style-layers", type=parse_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
+    g.add_argument("--content-layer-weights", type=parse_floats, metavar="W,...", help="default: equal")
+    g.add_argument("--style-layer-weights", type=parse_floats, metavar="W,...", help="default: equal")
+    g.add_argument("--style-blend-weights", type=parse_floats, metavar="W,...",
                    help="relative weight of each style image (default: equal)")
     g = parser.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
@@ -109,7 +119,8 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network at scales of 1024 px and more, after about 20 s of compiling "
                    "per scale (default off; on a CPU the eager path is faster, 1.13-1.20x at 256-1024 px)")
-    g.add_argument("--preset", metavar="FILE.toml", help="TOML file of options; flags override it")
+    g.add_argument("--preset", metavar="NAME|FILE.toml",
+                   help=f"named options ({', '.join(PRESETS)}) or a TOML file of options; flags override them")
 
 
 def add_control_options(parser: argparse.ArgumentParser) -> None:
@@ -125,12 +136,12 @@ def add_control_options(parser: argparse.ArgumentParser) -> None:
                    help="take the coarse structure (style layers from --coarse-layer on) from this image")
     g.add_argument("--fine-style", metavar="PATH",
                    help="take the fine texture (style layers before --coarse-layer) from this image")
-    g.add_argument("--coarse-layer", type=_layer, metavar="LAYER",
+    g.add_argument("--coarse-layer", type=parse_layer, metavar="LAYER",
                    help=f"first style layer counted as coarse (default {_D.coarse_layer})")
 
 
-def _layer(text: str) -> str:
-    names = _layers(text)
+def parse_layer(text: str) -> str:
+    names = parse_layers(text)
     if len(names) != 1:
         raise argparse.ArgumentTypeError(f"expected one layer name such as relu3_1, got {text!r}")
     return names[0]
@@ -155,28 +166,10 @@ _RENAMES = {"style_scale": "style_scales"}
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
-    """Preset (if any), then every flag the user set, validated into a StyleConfig."""
-    values: dict[str, Any] = {}
-    if getattr(args, "preset", None):
-        values.update(load_preset(args.preset))
-    names = {f.name for f in dataclasses.fields(StyleConfig)}
+    """Preset (if any), then every flag the user set, through :func:`painterly.options.config_from_options`."""
+    values: dict[str, Any] = {"preset": getattr(args, "preset", None)}
     for key, value in vars(args).items():
         key = _RENAMES.get(key, key)
-        if key in names and value is not None:
+        if key in FIELDS and value is not None:
             values[key] = value
-    return StyleConfig.from_dict(values)
-
-
-def load_preset(path: str) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--preset {p}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--preset {p}: not valid TOML ({e})") from None
-    names = {f.name for f in dataclasses.fields(StyleConfig)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"--preset {p}: unknown option(s) {', '.join(unknown)}")
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return config_from_options(values)

@@ -8,20 +8,20 @@ the best result so far and exit 130.
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
-from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, _floats, _layers
+from ..cli.guard import EXIT_INTERRUPTED, EXIT_OK, Parser, command
+from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, parse_floats, parse_layers, save_every
 from ..cli.progress import ProgressBar
-from ..config import ConfigError, Device, Optimizer, Pooling, StyleConfig
+from ..config import MIN_SIZE, ConfigError, Device, Optimizer, Pooling, StyleConfig
+from ..engine import draw_seed
 from ..images import check_output_path, load_image, refuse_overwriting_inputs, save_image
 from ..meta import describe_input, provenance, save_with_provenance
 from ..optimize import Interrupted
+from ..options import config_from_options
 from ..pipeline import Step
 from ..plot import LossRecorder
 from .figure import (
@@ -55,14 +55,11 @@ def _common(p: argparse.ArgumentParser, *, iterations_help: str) -> None:
 
 def _config(args: argparse.Namespace, **values: Any) -> StyleConfig:
     """A StyleConfig from ``values`` (the command's own defaults) and the flags the user set."""
-    for name in ("iterations", "seed", "optimizer", "learning_rate", "pooling", "weights", "device",
-                 "style_layers", "style_layer_weights", "style_weight", "tv_weight", "multiscale"):
-        value = getattr(args, name, None)
-        if value is not None:
-            values[name] = value
-    if values.get("seed") is None:
-        values["seed"] = secrets.randbelow(2**31)
-    return StyleConfig.from_dict(values)
+    flags = {name: getattr(args, name, None) for name in (
+        "iterations", "seed", "optimizer", "learning_rate", "pooling", "weights", "device", "style_layers",
+        "style_layer_weights", "style_weight", "tv_weight", "multiscale")}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return config_from_options({**values, "seed": draw_seed(values.get("seed"))})
 
 
 def _write(image: Any, out: Path, record: dict[str, Any], bit_depth: int = 8) -> None:
@@ -71,7 +68,7 @@ def _write(image: Any, out: Path, record: dict[str, Any], bit_depth: int = 8) ->
 
 # painterly explain --------------------------------------------------------------------
 def build_explain_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="painterly explain",
         description="Show what VGG19 keeps of your images (Figure 1 of Gatys et al. 2016): noise optimised to "
         "match one layer's activations of CONTENT (relu1_2 .. relu5_2), and the Gram matrices of growing layer "
@@ -84,11 +81,6 @@ def build_explain_parser() -> argparse.ArgumentParser:
                    help=f"long edge of each panel in px (default {FIGURE1_SIZE}; the figure runs ten optimisations)")
     _common(p, iterations_help=f"iterations per panel (default {RECONSTRUCTION_ITERATIONS})")
     return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``painterly explain CONTENT STYLE -o figure.png [--size N]``."""
-    return run_guarded(lambda: _explain(list(sys.argv[1:] if argv is None else argv)))
 
 
 def _explain(argv: list[str]) -> int:
@@ -122,9 +114,12 @@ def _explain(argv: list[str]) -> int:
     return EXIT_OK
 
 
+main = command(_explain)
+
+
 # painterly texture --------------------------------------------------------------------
 def build_texture_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="painterly texture",
         description="Synthesise a texture of any size from a sample (Gatys et al. 2015): noise optimised until "
         "its VGG19 Gram matrices match the sample's. --tileable makes it wrap seamlessly.",
@@ -140,8 +135,8 @@ def build_texture_parser() -> argparse.ArgumentParser:
                    help=f"reduce the sample to N px on its long edge first; sets the texture's scale "
                    f"(default {DEFAULT_SAMPLE_SIZE}; never enlarges)")
     g = p.add_argument_group("loss")
-    g.add_argument("--style-layers", type=_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
-    g.add_argument("--style-layer-weights", type=_floats, metavar="W,...", help="default: equal")
+    g.add_argument("--style-layers", type=parse_layers, metavar="L,...", help=f"default {','.join(_D.style_layers)}")
+    g.add_argument("--style-layer-weights", type=parse_floats, metavar="W,...", help="default: equal")
     g.add_argument("--style-weight", type=float, help=STYLE_WEIGHT_HELP)
     g.add_argument("--tv-weight", type=float, help=TV_HELP)
     _common(p, iterations_help=f"iterations of a 512 px scale (default {TEXTURE_ITERATIONS}); each scale gets "
@@ -151,27 +146,18 @@ def build_texture_parser() -> argparse.ArgumentParser:
                    help="coarse-to-fine for large outputs (default on)")
     g = p.add_argument_group("output")
     g.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG/TIFF (default 8)")
-    g.add_argument("--save-every", type=int, metavar="N", help="also write every N-th iteration next to the output")
+    g.add_argument("--save-every", type=save_every, metavar="N", help="also write every N-th iteration next to the output")
     g.add_argument("--plot", metavar="PATH", help="also write the loss curves (total, style per layer, TV) as a PNG")
     return p
-
-
-def texture_main(argv: Sequence[str] | None = None) -> int:
-    """``painterly texture SAMPLE -o OUT.png --size WxH [--tileable] [--seed N]``."""
-    return run_guarded(lambda: _texture(list(sys.argv[1:] if argv is None else argv)))
 
 
 def _texture(argv: list[str]) -> int:
 
     args = build_texture_parser().parse_args(argv)
-    out = check_output_path(args.output)
+    out = check_output_path(args.output, bit_depth=args.bit_depth)
     refuse_overwriting_inputs({"--output": out}, [args.sample])
-    if args.bit_depth == 16 and out.suffix.lower() not in (".png", ".tif", ".tiff"):
-        raise ConfigError(f"--bit-depth 16: {out.suffix} cannot hold 16 bits; write .png or .tif")
-    if args.save_every is not None and args.save_every < 1:
-        raise ConfigError("--save-every must be at least 1")
-    if args.sample_size is not None and args.sample_size < 16:
-        raise ConfigError(f"--sample-size must be at least 16, got {args.sample_size}")
+    if args.sample_size is not None and args.sample_size < MIN_SIZE:
+        raise ConfigError(f"--sample-size must be at least {MIN_SIZE}, got {args.sample_size}")
     size = parse_size(args.size) if args.size else None
     sample_size = args.sample_size or DEFAULT_SAMPLE_SIZE
     sample = prepare_sample(load_image(args.sample, what="sample").rgb, sample_size)
@@ -209,3 +195,6 @@ def _texture(argv: list[str]) -> int:
         print(f"painterly: wrote {out} ({hw[1]}x{hw[0]}, {tex.iterations} iterations, {tex.seconds:.1f} s, "
               f"seed {cfg.seed})", file=sys.stderr)
     return EXIT_OK
+
+
+texture_main = command(_texture)

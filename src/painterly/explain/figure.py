@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .. import vgg
 from ..config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
 from ..engine import Callback, Engine
 from ..images import ImageSource, fit_long_edge, load_image, resize, to_pil
@@ -85,7 +86,7 @@ def reconstruct_content(
     _check_layer(layer, "layer")
     cfg = (config or StyleConfig()).replace(iterations=iterations, seed=seed)
     device = resolve_device(cfg.device)
-    deepest = max((layer, "relu5_1"), key=LAYER_NAMES.index)
+    deepest = vgg.network_depth((layer,))
     net = get_extractor(cfg.weights, cfg.pooling.value, (deepest,), str(device))
     target_img = fit_image(image, "content", size).to(device)
     with torch.no_grad():

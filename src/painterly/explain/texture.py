@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
+from .. import vgg
+from ..config import MIN_SIZE, ConfigError, StyleConfig
 from ..engine import Callback, Engine, draw_seed
 from ..features import VGG19Features
 from ..images import fit_long_edge, resize
@@ -230,7 +231,7 @@ def synthesize_texture(
         raise ConfigError(f"--style-layer-weights has {len(cfg.style_layer_weights)} values for {len(layers)} layers")
     seed = draw_seed(cfg.seed)
     device = resolve_device(cfg.device)
-    base = get_extractor(cfg.weights, cfg.pooling.value, (_deepest(layers),), str(device))
+    base = get_extractor(cfg.weights, cfg.pooling.value, (vgg.network_depth(layers),), str(device))
     sample = prepare_sample(sample, sample_size)
     # Tileable: the sample's statistics without zero-padding borders (reflect padding
     # continues it plausibly), the output's on a torus. Otherwise the paper's network.
@@ -274,11 +275,6 @@ def noise(hw: tuple[int, int], generator: torch.Generator, *, cell: int = NOISE_
     if cell > 1:
         x = resize_periodic(x, hw) if periodic else F.interpolate(x, size=hw, mode="bicubic", align_corners=False)
     return (0.5 + amplitude * (x - 0.5)).clamp(0, 1)
-
-
-def _deepest(layers: Sequence[str]) -> str:
-    # At least relu5_1, so that the cached network is shared with the painting pipeline.
-    return max((*layers, "relu5_1"), key=LAYER_NAMES.index)
 
 
 # Measurements ------------------------------------------------------------------------

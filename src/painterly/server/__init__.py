@@ -6,7 +6,8 @@ results in an output folder. Needs the ``web`` extra (fastapi, uvicorn, python-m
 """
 
 from .app import create_app
-from .jobs import JobManager, JobStatus
+from .job import JobStatus
+from .jobs import JobManager
 from .params import PRESETS, Limits
 
 __all__ = ["PRESETS", "JobManager", "JobStatus", "Limits", "create_app"]

@@ -8,7 +8,8 @@ Routes (all errors are JSON ``{"error": message, "status": code}``):
   ``options`` (JSON object, see :mod:`painterly.server.params`) -> 201 and the job
 - ``GET /api/jobs`` running and queued jobs; ``GET /api/jobs/{id}`` one job
 - ``GET /api/jobs/{id}/events`` ``text/event-stream``: ``state``, ``progress``, ``preview``
-- ``POST /api/jobs/{id}/cancel``
+- ``POST /api/jobs/{id}/cancel``; ``POST /api/jobs/{id}/retry`` queues an ``interrupted`` job again
+  (one accepted before a restart that could not be queued again by itself, see :mod:`.jobs`)
 - ``GET /api/jobs/{id}/preview.jpg``, ``.../result.png`` (``?download=1`` to save),
   ``.../sheet.png``, ``.../thumb.jpg``
 - ``GET /api/gallery`` finished results kept in the output folder, newest first
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
-import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,13 +38,16 @@ from starlette.types import Message, Receive
 
 from .. import __version__
 from ..config import ConfigError
-from .guard import Guard
-from .jobs import RESULT_FILES, Job, JobFinished, JobManager, QueueFull, UnknownJob
+from ..objective import style_long_edge
+from .guard import Guard, check_token
+from .job import RESULT_FILES, Job, JobFinished, JobStatus, QueueFull, UnknownJob
+from .jobs import JobManager
 from .params import Limits, build_config, public_config
-from .uploads import Upload, UploadError, decode_upload
+from .store import StoreError
+from .uploads import Upload, UploadError, decode_upload, formats
 
+log = logging.getLogger("painterly.server")
 STATIC_DIR = Path(__file__).with_name("static")
-TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{8,128}$")
 
 
 class ApiError(Exception):
@@ -67,11 +71,11 @@ def create_app(
     """Build the app around a :class:`JobManager` for ``output_dir`` (created if missing).
 
     ``preview_interval``: least seconds between preview images (every scale's last
-    iteration always sends one). The worker thread starts with the first job and stops
-    when the app shuts down.
+    iteration always sends one). The worker thread starts with the first job (at once when
+    the folder holds jobs accepted before a restart) and stops when the app shuts down,
+    leaving unfinished jobs in the folder for the next start.
     """
-    if token is not None and not TOKEN_RE.match(token):
-        raise ConfigError("--token must be 8 to 128 characters from A-Z a-z 0-9 . _ ~ -")
+    check_token(token)
     limits = limits or Limits()
     manager = JobManager(output_dir, preview_interval=preview_interval, max_queue=limits.max_queue)
 
@@ -109,6 +113,11 @@ def _add_error_handlers(app: FastAPI) -> None:
             message = f"malformed request: {exc.detail}"
         return _error(exc.status_code, message)
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, f"internal error ({type(exc).__name__}); the server's log has the details")
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
@@ -119,21 +128,18 @@ def _job(request: Request, job_id: str) -> Job:
     try:
         return request.app.state.manager.get(job_id)  # type: ignore[no-any-return]
     except UnknownJob:
-        raise ApiError(404, f"unknown job {job_id[:40]!r}; it may have been queued when the server restarted") from None
+        raise ApiError(404, f"unknown job {job_id[:40]!r}") from None
 
 
 JobDep = Annotated[Job, Depends(_job)]
 
 
 def _add_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    _add_job_routes(app, manager, limits)
+    _add_file_routes(app, manager, limits)  # after the job routes: /api/jobs/{id}/{name} would take /events
 
-    @app.get("/api/config")
-    async def config() -> dict[str, Any]:
-        return {**public_config(limits), "version": __version__}
 
+def _add_job_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
     @app.post("/api/jobs", status_code=201)
     async def create_job(request: Request) -> dict[str, Any]:
         job = await _create_job(request, manager, limits)
@@ -155,12 +161,22 @@ def _add_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
             raise ApiError(409, str(e)) from None
         return manager.snapshot(job.id)
 
+    @app.post("/api/jobs/{job_id}/retry")
+    async def retry_job(job: JobDep) -> dict[str, Any]:
+        try:
+            await run_in_threadpool(manager.retry, job.id)
+        except (JobFinished, StoreError) as e:
+            raise ApiError(409, str(e)) from None
+        except QueueFull as e:
+            raise ApiError(503, str(e)) from None
+        return manager.snapshot(job.id)
+
     @app.get("/api/jobs/{job_id}/events", response_class=EventSourceResponse)
     async def events(job: JobDep, request: Request) -> AsyncIterator[ServerSentEvent]:
         sub, snap = manager.subscribe(job.id, asyncio.get_running_loop())
         try:
             yield ServerSentEvent(event="state", data=snap, retry=2000)
-            if snap["status"] in ("done", "cancelled", "failed"):
+            if JobStatus(snap["status"]).finished:
                 return
             while not manager.closing:
                 try:
@@ -170,10 +186,20 @@ def _add_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
                         return
                     continue
                 yield ServerSentEvent(event=kind, data=data)
-                if kind == "state" and data["status"] in ("done", "cancelled", "failed"):
+                if kind == "state" and JobStatus(data["status"]).finished:
                     return
         finally:
             manager.unsubscribe(job.id, sub)
+
+
+def _add_file_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/config")
+    async def config() -> dict[str, Any]:
+        return {**public_config(limits), "formats": list(formats()), "version": __version__}
 
     @app.get("/api/jobs/{job_id}/preview.jpg")
     async def preview(job: JobDep) -> Response:
@@ -244,19 +270,21 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits) -> 
             options = json.loads(raw)
         except ValueError as e:
             raise ApiError(422, f"options: not valid JSON ({e})") from None
+        except RecursionError:
+            raise ApiError(422, "options: nested too deeply; send a flat JSON object") from None
         try:
             cfg = build_config(options, len(styles), limits)
         except ConfigError as e:
             raise ApiError(422, str(e)) from None
-        style_edge = max(16, round(cfg.size * max(cfg.scales_for(len(styles)))))
+        style_edge = style_long_edge(max(cfg.scales_for(len(styles))), (cfg.size, cfg.size))
         uploads = [await _decode(content, "content", cfg.size, limits)]
         for s in styles:
             uploads.append(await _decode(s, "style", style_edge, limits))  # type: ignore[arg-type]
     finally:
         await form.close()
     try:
-        return manager.submit(cfg, uploads[0], uploads[1:], options)
-    except QueueFull as e:
+        return await run_in_threadpool(manager.submit, cfg, uploads[0], uploads[1:], options)
+    except (QueueFull, StoreError) as e:
         raise ApiError(503, str(e)) from None
 
 

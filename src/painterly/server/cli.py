@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 import socket
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from ..cli import EXIT_FAILURE, EXIT_OK, _Parser, run_guarded
-from ..config import ConfigError
+from ..cli.guard import EXIT_FAILURE, EXIT_OK, Parser, command
+from ..config import MIN_SIZE, ConfigError
+from .guard import check_token
 
 DEFAULT_OUTPUT_DIR = "painterly-output"
 
 
-def build_parser() -> _Parser:
+def build_parser() -> Parser:
     from .params import Limits
 
-    p = _Parser(
+    p = Parser(
         prog="painterly serve",
         description="Paint in the browser: a local web page with live progress and a gallery of results.",
     )
@@ -53,11 +54,6 @@ def exposure_warning(host: str, token: str | None) -> str | None:
             "add --token to require a password-like token")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return run_guarded(lambda: _serve(argv))
-
-
 def _serve(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -68,15 +64,16 @@ def _serve(argv: list[str]) -> int:
     except ImportError as e:
         print(f"painterly serve: error: {e.name} is not installed; pip install 'painterly[web]'", file=sys.stderr)
         return EXIT_FAILURE
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
-    if args.max_size < 16:
-        raise ConfigError(f"--max-size must be at least 16, got {args.max_size}")
-    out = _output_dir(args.output_dir)
-    loopback = is_loopback(args.host)
-    app = create_app(out, token=args.token, limits=Limits(max_size=args.max_size),
-                     allowed_hosts=None if not loopback else {"127.0.0.1", "localhost", "::1", args.host})
-    sock = _bind(args.host, args.port)
+    _check(args)
+    sock = _bind(args.host, args.port)  # an unknown --host or a taken --port fails before any folder is made
+    try:
+        out = _output_dir(args.output_dir)
+        loopback = is_loopback(args.host)
+        app = create_app(out, token=args.token, limits=Limits(max_size=args.max_size),
+                         allowed_hosts=None if not loopback else {"127.0.0.1", "localhost", "::1", args.host})
+    except BaseException:
+        sock.close()
+        raise
     port = sock.getsockname()[1]
     shown = args.host if args.host not in ("0.0.0.0", "::", "") else socket.gethostname()
     shown = f"[{shown}]" if ":" in shown else shown
@@ -92,6 +89,18 @@ def _serve(argv: list[str]) -> int:
         pass
     print("painterly: server stopped", file=sys.stderr)
     return EXIT_OK
+
+
+main = command(_serve)
+
+
+def _check(args: argparse.Namespace) -> None:
+    """The options that need no system call, checked before the socket and the folder."""
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.max_size < MIN_SIZE:
+        raise ConfigError(f"--max-size must be at least {MIN_SIZE}, got {args.max_size}")
+    check_token(args.token)
 
 
 def _output_dir(path: str) -> Path:

@@ -7,7 +7,8 @@
   Host header must name one of them, so a web page cannot reach this server through a
   DNS name rebound to 127.0.0.1.
 - Writes (POST) that a browser marks as coming from another site (an ``Origin`` that is
-  not this server) are refused, so a page elsewhere cannot start or cancel jobs here.
+  not this server) are refused, so a page elsewhere cannot start or cancel jobs here;
+  so is ``Origin: null``, which sandboxed frames, ``file:`` and ``data:`` pages send.
 
 Pure ASGI, so it does not buffer the server-sent event streams.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
@@ -24,7 +26,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..config import ConfigError
+
 COOKIE = "painterly_token"
+TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{8,128}$")
+
+
+def check_token(token: str | None) -> None:
+    """Refuse a token that cannot travel in a URL and a cookie as it is (or is too short to guess)."""
+    if token is not None and not TOKEN_RE.match(token):
+        raise ConfigError("--token must be 8 to 128 characters from A-Z a-z 0-9 . _ ~ -")
 
 
 def host_name(host: str) -> str:
@@ -52,7 +63,10 @@ class Guard:
             return
         origin = headers.get("origin")
         writes = scope["method"] not in ("GET", "HEAD", "OPTIONS")
-        if writes and origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower():
+        if writes and origin == "null":
+            await _deny(send, 403, "requests from pages without an origin (sandboxed frames, local files) are refused")
+            return
+        if writes and origin and urlsplit(origin).netloc.lower() != host.lower():
             await _deny(send, 403, "requests from other web sites are refused")
             return
         set_cookie = False

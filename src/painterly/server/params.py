@@ -1,39 +1,23 @@
 """What the web API accepts: presets, limits, and options -> :class:`StyleConfig`.
 
 The page and the API send options as one JSON object whose keys are ``StyleConfig`` field
-names (``{"preset": "quick", "size": 256, "style_weight": 300}``). A preset fills in
-values first; the keys given override it. ``StyleConfig`` does the validation (it owns the
-defaults and the lower bounds); this module adds what only a server needs: an allow-list
-of keys (no file paths from the network: ``weights`` and ``init=PATH`` are refused),
-JSON type checks, and upper bounds that keep one request from occupying the machine for
-a day.
+names (``{"preset": "quick", "size": 256, "style_weight": 300}``), read like every other
+source of options by :func:`painterly.options.config_from_options` (presets, types) and
+``StyleConfig`` (ranges). This module adds what only a server needs: an allow-list of keys
+(no file paths from the network: ``weights``, ``init=PATH`` and preset files are refused) and
+upper bounds that keep one request from occupying the machine for a day.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import ColorMatch, ConfigError, Init, Optimizer, Pooling, PreserveColors, StyleConfig, StyleLossKind
+from ..options import PRESET_NOTES, PRESETS, config_from_options, shown
 
-# Named starting points offered by the page and accepted by the API, defined here only.
-# ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
-# iterations * 512 / its long edge (pipeline.scale_schedule), a single scale exactly that.
-# Two thirds of the budgets they had with the Gram loss, as for the command line's default
-# (an iteration of the sliced-Wasserstein loss costs more and does more: docs/quality.md).
-PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"size": 256, "iterations": 40, "multiscale": False},
-    "balanced": {"size": 384, "iterations": 40, "multiscale": True},
-    "fine": {"size": 768, "iterations": 100, "multiscale": True},
-}
 DEFAULT_PRESET = "balanced"
-PRESET_NOTES = {
-    "quick": "256 px in one pass: about half a minute on a laptop CPU",
-    "balanced": "384 px, coarse to fine: two or three minutes on a laptop CPU",
-    "fine": "768 px, coarse to fine: best with a GPU (half an hour or more on a CPU)",
-}
 
 
 @dataclass(frozen=True)
@@ -52,66 +36,10 @@ class Limits:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _whole(key: str, value: Any) -> int:
-    v = _number(key, value)
-    if not v.is_integer():
-        raise ConfigError(f"{key} must be a whole number, got {value!r}")
-    return int(v)
-
-
-def _seed(key: str, value: Any) -> int | None:
-    return None if value is None else _whole(key, value)
-
-
-def _flag(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
-def _text(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, got {value!r}")
-    return value
-
-
-def _init(key: str, value: Any) -> str:
-    # Only the named choices: a path would let a request read files on the server.
-    return Init.parse(_text(key, value), key).value
-
-
-def _numbers(key: str, value: Any) -> tuple[float, ...]:
-    if not isinstance(value, list):
-        raise ConfigError(f"{key} must be a list of numbers, got {value!r}")
-    return tuple(_number(key, v) for v in value)
-
-
-# key -> checker; the keys are StyleConfig field names.
-FIELDS = {
-    "size": _whole,
-    "iterations": _whole,
-    "seed": _seed,
-    "style_loss": _text,
-    "style_weight": _number,
-    "content_weight": _number,
-    "tv_weight": _number,
-    "style_scale": _number,
-    "style_blend_weights": _numbers,
-    "preserve_colors": _text,
-    "color_match": _text,
-    "optimizer": _text,
-    "pooling": _text,
-    "init": _init,
-    "multiscale": _flag,
-}
+# The options the web API accepts (StyleConfig field names): no file paths from the network,
+# so neither ``weights`` nor ``init=PATH``; ``init`` takes the named starts only.
+FIELDS = ("size", "iterations", "seed", "style_loss", "style_weight", "content_weight", "tv_weight", "style_scale",
+          "style_blend_weights", "preserve_colors", "color_match", "optimizer", "pooling", "init", "multiscale")
 
 CHOICES = {
     "preserve_colors": PreserveColors.values(),
@@ -140,21 +68,18 @@ def _build(options: Any, n_styles: int, limits: Limits) -> StyleConfig:
     if not isinstance(options, dict):
         raise ConfigError("options must be a JSON object such as {\"preset\": \"quick\"}")
     preset = options.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values: dict[str, Any] = dict(PRESETS[preset]) if preset else {}
-    for key, value in options.items():
-        if key == "preset":
-            continue
-        if key not in FIELDS:
-            raise ConfigError(f"{key}: unknown option; the web API accepts preset, {', '.join(FIELDS)}")
-        values[key] = FIELDS[key](key, value)
-    _upper(values, "size", limits.max_size, " px on this server")
-    _upper(values, "style_scale", limits.max_style_scale)
-    it = values.get("iterations")
-    if it is not None and not 1 <= it <= limits.max_iterations:
-        raise ConfigError(f"iterations must be between 1 and {limits.max_iterations}, got {it}")
-    cfg = StyleConfig.from_dict(values)
+    if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):  # names only: no files
+        raise ConfigError(f"preset: unknown preset {shown(preset)}; choose one of {', '.join(PRESETS)}")
+    for key in options:
+        if key != "preset" and key not in FIELDS:
+            raise ConfigError(f"{str(key)[:40]}: unknown option; the web API accepts preset, {', '.join(FIELDS)}")
+    if isinstance(options.get("init"), str) and options["init"] not in CHOICES["init"]:
+        raise ConfigError(f"init: unknown value {shown(options['init'])}; choose one of {', '.join(CHOICES['init'])}")
+    cfg = config_from_options(options)
+    _upper("size", cfg.size, limits.max_size, " px on this server")
+    _upper("style_scale", cfg.style_scale, limits.max_style_scale)
+    if not 1 <= cfg.iterations <= limits.max_iterations:
+        raise ConfigError(f"iterations must be between 1 and {limits.max_iterations}, got {cfg.iterations}")
     if n_styles > limits.max_styles:
         raise ConfigError(f"style: at most {limits.max_styles} style images, got {n_styles}")
     cfg.blend_weights(n_styles)
@@ -162,9 +87,9 @@ def _build(options: Any, n_styles: int, limits: Limits) -> StyleConfig:
     return cfg
 
 
-def _upper(values: dict[str, Any], key: str, high: float, unit: str = "") -> None:
-    if key in values and values[key] > high:
-        raise ConfigError(f"{key} must be at most {high}{unit}, got {values[key]}")
+def _upper(key: str, value: float, high: float, unit: str = "") -> None:
+    if value > high:
+        raise ConfigError(f"{key} must be at most {high}{unit}, got {value}")
 
 
 def public_config(limits: Limits) -> dict[str, Any]:

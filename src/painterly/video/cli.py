@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
 
-from ..cli import EXIT_INTERRUPTED, EXIT_OK, _Parser, run_guarded
+from ..cli.guard import EXIT_INTERRUPTED, EXIT_OK, Parser, command
 from ..cli.options import add_control_options, add_style_options, config_from_args, controls_from_args
 from ..meta import describe_input, provenance, write_sidecar
 
@@ -35,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .render import VideoConfig
 
     d = VideoConfig()
-    p = _Parser(
+    p = Parser(
         prog="painterly video",
         description="Paint every frame of a video in the style of an artwork, without flicker: each frame "
         "starts from the previous one warped by optical flow and is kept close to it where the flow is "
@@ -72,11 +71,6 @@ def video_config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped
     if args.no_audio:
         values["audio"] = False
     return VideoConfig(**values)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[2:] if argv is None else argv)
-    return run_guarded(lambda: _run(argv))
 
 
 def _run(argv: list[str]) -> int:
@@ -118,3 +112,5 @@ def _run(argv: list[str]) -> int:
               f"seed {result.config.seed})", file=sys.stderr)
     return EXIT_OK
 
+
+main = command(_run)

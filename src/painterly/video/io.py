@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import MIN_SIZE
 from ..images import ImageError, check_writable, resize
 
 log = logging.getLogger("painterly.video")
@@ -192,7 +193,7 @@ def _fraction(fps: float) -> Fraction:
 def output_size(info: VideoInfo, size: int) -> tuple[int, int]:
     """(H, W) with the long edge about ``size`` and both sides even (yuv420p needs them even)."""
     s = size / max(info.width, info.height)
-    h, w = max(16, round(info.height * s)), max(16, round(info.width * s))
+    h, w = max(MIN_SIZE, round(info.height * s)), max(MIN_SIZE, round(info.width * s))
     return h - h % 2, w - w % 2
 
 

@@ -278,15 +278,7 @@ def stylize_video(
     style_imgs = _load_styles(styles)
     controls: dict[str, Any] = {"masks": masks, "coarse_style": coarse_style, "fine_style": fine_style}
     hw = output_size(info, cfg.size)
-    key = digest({
-        "config": {k: v for k, v in cfg.to_dict().items() if k != "device"},  # CPU or GPU: the same frames
-        "video": {k: v for k, v in vcfg.to_dict().items() if k not in ("crf", "audio")},
-        "input": describe_input(input), "styles": [describe(s) for s in style_imgs],
-        "controls": {"masks": None if masks is None else [describe(m) for m in masks],
-                     "coarse": describe(coarse_style), "fine": describe(fine_style)},
-        "size": hw, "sources": fplan.sources, "rate": str(fplan.rate),
-    })
-    work = WorkFolder(work_folder_for(out), key)
+    work = WorkFolder(work_folder_for(out), _work_key(input, style_imgs, cfg, vcfg, controls, hw, fplan))
     frames = len(fplan.sources)
     # Validate the controls against the first frame before the network loads.
     reader = read_frames(info, FramePlan(fplan.sources[:1], fplan.rate, fplan.start), hw)
@@ -308,6 +300,20 @@ def stylize_video(
     painted = len(shots.painted)
     return VideoResult(out, frames, painted, frames - painted, f"{fplan.rate.numerator}/{fplan.rate.denominator}",
                        hw, cfg, vcfg, time.perf_counter() - started, shots.starts)
+
+
+def _work_key(input: str | Path, styles: list[Loaded], cfg: StyleConfig, vcfg: VideoConfig, controls: dict[str, Any],
+              hw: tuple[int, int], fplan: FramePlan) -> str:
+    """A hash of everything that shapes the frames: a work folder of other options starts afresh."""
+    masks = controls["masks"]
+    return digest({
+        "config": {k: v for k, v in cfg.to_dict().items() if k != "device"},  # CPU or GPU: the same frames
+        "video": {k: v for k, v in vcfg.to_dict().items() if k not in ("crf", "audio")},
+        "input": describe_input(input), "styles": [describe(s) for s in styles],
+        "controls": {"masks": None if masks is None else [describe(m) for m in masks],
+                     "coarse": describe(controls["coarse_style"]), "fine": describe(controls["fine_style"])},
+        "size": hw, "sources": fplan.sources, "rate": str(fplan.rate),
+    })
 
 
 @dataclass

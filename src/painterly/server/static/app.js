@@ -93,6 +93,10 @@ function buildForm(config) {
     colours.append(o);
   }
   colours.value = config.defaults.preserve_colors;
+  // Browsers may not map .heic/.avif to image/*: name them when the server reads them.
+  const extensions = { HEIF: ".heic,.heif", AVIF: ".avif" };
+  const accept = ["image/*", ...config.formats.filter((f) => extensions[f]).map((f) => extensions[f])].join(",");
+  for (const id of ["content-input", "style-input"]) $(id).accept = accept;
   $("size").max = config.limits.max_size;
   $("iterations").max = config.limits.max_iterations;
   $("strength").value = weightToStrength(config.defaults.style_weight);
@@ -301,6 +305,7 @@ function renderState(s) {
   cancel.hidden = TERMINAL.has(s.status);
   cancel.disabled = !!s.cancel_requested;
   cancel.textContent = s.cancel_requested ? "Cancelling…" : "Cancel";
+  $("retry").hidden = s.status !== "interrupted";
   if (s.status === "done") {
     showImage(s.files.image);
   } else if (s.preview) {
@@ -334,6 +339,9 @@ function renderState(s) {
     $("eta").textContent = "";
   } else if (s.status === "failed") {
     setStatus(`Failed: ${s.error}`, true);
+    $("eta").textContent = "";
+  } else if (s.status === "interrupted") {
+    setStatus(`Interrupted by a restart: ${s.error}. Retry, or cancel it.`, true);
     $("eta").textContent = "";
   }
   if (TERMINAL.has(s.status)) {
@@ -409,6 +417,19 @@ async function cancelJob() {
     renderState(await api(`/api/jobs/${state.jobId}/cancel`, { method: "POST" }));
   } catch (err) {
     showMessage(err.message);
+  }
+}
+
+async function retryJob() {
+  if (!state.jobId) return;
+  const button = $("retry");
+  button.disabled = true;
+  try {
+    renderState(await api(`/api/jobs/${state.jobId}/retry`, { method: "POST" }));
+  } catch (err) {
+    showMessage(err.message);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -492,6 +513,7 @@ async function init() {
   wireDrop($("style-drop"));
   $("form").addEventListener("submit", start);
   $("cancel").addEventListener("click", cancelJob);
+  $("retry").addEventListener("click", retryJob);
   window.addEventListener("hashchange", () => {
     const id = jobFromLocation();
     if (id && id !== state.jobId) watch(id);

@@ -79,6 +79,7 @@ def page(tmp_path: Path) -> Iterator[Any]:
         context.close()
 
 
+@pytest.mark.slow
 def test_paint_watch_download_reload_cancel(server: str, page: Any, content_path: Path, style_path: Path,
                                             style2_path: Path) -> None:
     errors: list[str] = []

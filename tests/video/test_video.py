@@ -23,13 +23,14 @@ import torch
 
 av = pytest.importorskip("av")
 
+from conftest import DATA, ROOT
 from painterly.color import chroma
 from painterly.config import ConfigError, StyleConfig
 from painterly.video import FrameStep, VideoConfig, VideoInterrupted, stylize_video, work_folder_for
 from painterly.video.cli import main
 from painterly.video.io import VideoError, output_size, plan_frames, probe, read_frames
 
-CLIP = Path(__file__).parent / "data" / "clip.mp4"
+CLIP = DATA / "clip.mp4"
 RATE = Fraction(2997, 125)  # 23.976 fps, as Megamind.avi declares it
 FAST = ["--size", "32", "--iterations", "2", "--frame-iterations", "1", "--no-multiscale", "--seed", "1"]
 TINY = StyleConfig(size=32, iterations=3, multiscale=False, seed=1)
@@ -95,6 +96,7 @@ def test_video_config_validates(kw, flag):
 
 
 # End to end ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_keeps_frames_rate_duration_and_audio(tmp_path, style_path, capsys):
     out = tmp_path / "out.mp4"
     assert main([str(CLIP), str(style_path), "-o", str(out), *FAST]) == 0
@@ -111,6 +113,7 @@ def test_cli_keeps_frames_rate_duration_and_audio(tmp_path, style_path, capsys):
     assert "wrote" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_start_duration_fps(tmp_path, style_path):
     out = tmp_path / "part.mkv"
     assert main([str(CLIP), str(style_path), "-o", str(out), *FAST, "--start", "0.5", "--duration", "0.5",
@@ -123,6 +126,7 @@ def test_cli_start_duration_fps(tmp_path, style_path):
     assert src["packets"][i:i + n] == got["packets"] and abs(i * 1024 / 48000 - 0.5) < 0.03
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_repainting(tmp_path, style_path):
     out = tmp_path / "r.mp4"
     video = VideoConfig(duration=0.3, frame_iterations=2)  # 7 frames (0 .. 6/23.976 s)
@@ -157,6 +161,7 @@ def test_interrupted_run_resumes_without_repainting(tmp_path, style_path):
         assert a == b, k
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_frames_and_says_how_to_resume(tmp_path, style_path):
     out = tmp_path / "i.mp4"
     cmd = [sys.executable, "-m", "painterly", "video", str(CLIP), str(style_path), "-o", str(out), "--size", "32",
@@ -176,6 +181,7 @@ def test_ctrl_c_keeps_finished_frames_and_says_how_to_resume(tmp_path, style_pat
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_changed_options_start_the_frames_afresh(tmp_path, style_path):
     out = tmp_path / "c.mp4"
     video = VideoConfig(duration=0.1, frame_iterations=1)
@@ -184,6 +190,7 @@ def test_changed_options_start_the_frames_afresh(tmp_path, style_path):
     assert again.painted == again.frames == 3
 
 
+@pytest.mark.slow
 def test_a_cut_starts_a_new_shot(tmp_path, style_path, content_path):
     """Frames 0-3 of the clip, then a slow pan over another picture: frame 4 cannot be traced to frame 3."""
     from PIL import Image
@@ -209,6 +216,7 @@ def test_a_cut_starts_a_new_shot(tmp_path, style_path, content_path):
     assert len(tracked) == 6 and min(tracked) > 0.5
 
 
+@pytest.mark.slow
 def test_luminance_mode_keeps_each_frames_colours(tmp_path, style_path):
     out = tmp_path / "lum.mp4"
     cfg = TINY.replace(preserve_colors="luminance")
@@ -288,7 +296,7 @@ def test_probe_error_is_a_video_error(tmp_path):
 def test_every_video_flag_and_default_is_documented():
     from painterly.video.cli import build_parser
 
-    doc = (Path(__file__).parent.parent / "docs" / "video.md").read_text()
+    doc = (ROOT / "docs" / "video.md").read_text()
     parser = build_parser()
     image_flags = {s for g in parser._action_groups if g.title not in ("video",) for a in g._group_actions
                    for s in a.option_strings}

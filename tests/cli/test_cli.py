@@ -13,6 +13,7 @@ from painterly.cli import main
 FAST = ["--size", "64", "--iterations", "4", "--no-multiscale", "--seed", "1", "--quiet"]
 
 
+@pytest.mark.slow
 def test_paints_and_records_provenance(tmp_path, content_path, style_path):
     out, sheet = tmp_path / "out.png", tmp_path / "sheet.png"
     assert main([str(content_path), str(style_path), "-o", str(out), "--sheet", str(sheet), *FAST]) == 0
@@ -26,6 +27,7 @@ def test_paints_and_records_provenance(tmp_path, content_path, style_path):
     assert Image.open(sheet).width > 3 * 64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, extra", [("o.jpg", []), ("o.webp", []), ("o.tif", ["--bit-depth", "16"])])
 def test_output_formats(tmp_path, content_path, style_path, name, extra):
     out = tmp_path / name
@@ -33,6 +35,7 @@ def test_output_formats(tmp_path, content_path, style_path, name, extra):
     assert out.stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_plot_writes_loss_curves(tmp_path, content_path, style_path):
     plot = tmp_path / "loss.png"
     assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST, "--plot", str(plot)]) == 0
@@ -40,6 +43,7 @@ def test_plot_writes_loss_curves(tmp_path, content_path, style_path):
     assert im.format == "PNG" and im.width > 200 and len(im.getcolors(1 << 16) or []) > 3
 
 
+@pytest.mark.slow
 def test_save_every_writes_intermediates(tmp_path, content_path, style_path):
     out = tmp_path / "o.png"
     assert main([str(content_path), str(style_path), "-o", str(out), *FAST, "--save-every", "2"]) == 0
@@ -95,6 +99,7 @@ def test_corrupt_weights_exit_1(tmp_path, capsys, content_path, style_path):
     assert "w.pth" in err and "Traceback" not in err and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_best_image(tmp_path, content_path, style_path):
     out = tmp_path / "o.png"
     cmd = [sys.executable, "-m", "painterly", str(content_path), str(style_path), "-o", str(out),
@@ -111,6 +116,7 @@ def test_ctrl_c_saves_best_image(tmp_path, content_path, style_path):
     assert json.loads((tmp_path / "o.png.json").read_text())["interrupted"] is True
 
 
+@pytest.mark.slow
 def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "painterly", "--help"], capture_output=True, text=True,
                        env={**os.environ, "COLUMNS": "100"})
@@ -120,6 +126,7 @@ def test_module_entry_point_help():
         assert flag in r.stdout
 
 
+@pytest.mark.slow
 def test_masks_and_scale_mix_from_the_command_line(tmp_path, content_path, style_path, style2_path):
     mask = tmp_path / "left.png"
     im = Image.new("L", Image.open(content_path).size, 0)

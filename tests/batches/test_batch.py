@@ -19,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import EXAMPLES
 from painterly.batches import Event, Ledger, batch, expand
 from painterly.batches.workers import CachingPainter, StyleTargetCache, cluster_plan
 from painterly.cli import main
@@ -26,7 +27,6 @@ from painterly.config import StyleConfig
 from painterly.images import load_image
 from painterly.pipeline import Painter
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CFG = StyleConfig(size=64, iterations=5, multiscale=False, seed=7)
 FLAGS = ["--size", "64", "--iterations", "5", "--no-multiscale", "--seed", "7"]
 GOOD = ["building.png", "fruits.png", "graf1.png"]
@@ -92,6 +92,7 @@ def local_run(album: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
     return out, json.loads((out / "summary.json").read_text()), rc, buf.getvalue()
 
 
+@pytest.mark.slow
 def test_local_run_paints_good_images_and_fails_bad_ones_alone(local_run, album):
     out, summary, rc, stdout = local_run
     assert rc == 1  # something failed
@@ -120,6 +121,7 @@ def test_local_run_paints_good_images_and_fails_bad_ones_alone(local_run, album)
         assert np.abs(painted - original).mean() > 3  # the style changed it
 
 
+@pytest.mark.slow
 def test_rerun_skips_everything_and_force_redoes(local_run, album, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(local_run[0], out)
@@ -140,6 +142,7 @@ def test_rerun_skips_everything_and_force_redoes(local_run, album, tmp_path):
     assert batch([one], [album["style"]], out, CFG, workers=1).skipped
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_redoing(local_run, album, tmp_path):
     out = tmp_path / "out"
     seen: list[str] = []
@@ -166,6 +169,7 @@ def test_interrupted_run_resumes_without_redoing(local_run, album, tmp_path):
         assert diff.max() <= 3 and diff.mean() < 0.5
 
 
+@pytest.mark.slow
 def test_dask_cluster_matches_local_run(local_run, album, tmp_path):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "out"
@@ -179,6 +183,7 @@ def test_dask_cluster_matches_local_run(local_run, album, tmp_path):
         assert diff.max() <= 3 and diff.mean() < 0.5, name
 
 
+@pytest.mark.slow
 def test_gpu_workers_get_the_jobs(album, tmp_path):
     distributed = pytest.importorskip("distributed")
     # As the scheduler reports them: GPU workers take every job, one per GPU; else one per thread.
@@ -195,6 +200,7 @@ def test_gpu_workers_get_the_jobs(album, tmp_path):
     assert [d["output"] for d in summary.done] == ["graf1.png"] and not summary.failed
 
 
+@pytest.mark.slow
 def test_style_targets_are_computed_once_per_style_and_size(album):
     a = load_image(_thumb("building.jpg", 200, (0, 0, 400, 300)))
     b = load_image(_thumb("building.jpg", 200, (400, 250, 800, 550)))  # same size, other pixels
@@ -214,6 +220,7 @@ def test_style_targets_are_computed_once_per_style_and_size(album):
     assert torch.equal(CachingPainter(matched, cache).paint(b, [style]).image, Painter(matched).paint(b, [style]).image)
 
 
+@pytest.mark.slow
 def test_manifests_give_per_line_styles_and_options(album, tmp_path):
     root = album["root"]
     (root / "list.csv").write_text(
@@ -233,7 +240,7 @@ def test_manifests_give_per_line_styles_and_options(album, tmp_path):
         ("building.png", 48, CFG.style_weight, 1), ("big/fruits.webp", 64, 200.0, 1), ("graf1.png", 64, CFG.style_weight, 2)]
     assert jobs[2].config.iterations == 3
     reasons = {f["input"].rsplit("/", 1)[-1]: f["reason"] for f in failed}
-    assert "size: expected int, got 'sixty'" in reasons["list.csv:4"]
+    assert "--size must be a number, got 'sixty'" in reasons["list.csv:4"]
     assert "unknown option 'colour'" in reasons["list.jsonl:4"]
     assert "not valid JSON" in reasons["list.jsonl:5"]
 
@@ -273,6 +280,7 @@ def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_fails_fast_with_one_line(album, tmp_path, capsys):
     dask = pytest.importorskip("dask")
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):

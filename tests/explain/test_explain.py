@@ -53,6 +53,7 @@ def reconstructions():
     return x, low, high, steps
 
 
+@pytest.mark.slow
 def test_low_layer_gives_back_the_pixels(reconstructions):
     x, low, _, steps = reconstructions
     assert low.shape == x.shape
@@ -94,6 +95,7 @@ def test_synthesize_style_matches_the_chosen_layers():
 
 
 # Figure 1 ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_figure1_runs_every_panel_and_reports_progress():
     steps: list[Step] = []
     fig = figure1(CONTENT, STYLE, size=32, iterations=2, seed=0, callback=steps.append)
@@ -161,6 +163,7 @@ def test_plot_losses_errors(tmp_path):
 
 
 # The command ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_explain_command_writes_a_labelled_figure_with_provenance(tmp_path, capsys):
     out = tmp_path / "fig.png"
     rc = main(["explain", str(CONTENT), str(STYLE), "-o", str(out), "--size", "32", "-n", "2", "--seed", "3", "-q"])

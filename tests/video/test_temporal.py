@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from conftest import DATA
 from painterly.images import resize
 from painterly.video.temporal import (
     FramePrior,
@@ -21,7 +20,7 @@ from painterly.video.temporal import (
     warping_error,
 )
 
-CLIP = Path(__file__).parent / "data" / "clip.mp4"
+CLIP = DATA / "clip.mp4"
 
 
 def texture(h: int, w: int, seed: int, cells: int = 12) -> torch.Tensor:

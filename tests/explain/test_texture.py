@@ -134,6 +134,7 @@ def textures(sample):
     return {tile: synthesize_texture(sample, (48, 48), config=cfg, tileable=tile) for tile in (False, True)}
 
 
+@pytest.mark.slow
 def test_texture_matches_the_sample_statistics_without_copying_it(textures, sample, extractor):
     start = noise((48, 48), torch.Generator().manual_seed(1))
     before = gram_error(extractor, start, sample)["mean"]
@@ -171,6 +172,7 @@ def test_texture_rejects_bad_sizes(sample):
 
 
 # The command ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_texture_command_writes_image_metadata_and_plot(tmp_path, capsys):
     out, plot = tmp_path / "tex.png", tmp_path / "loss.png"
     rc = main(["texture", str(SAMPLE), "-o", str(out), "--size", "40x24", "--tileable", "--seed", "5",

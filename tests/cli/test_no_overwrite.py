@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from conftest import DATA
 from painterly.cli import main
 
 FAST = ["--size", "32", "--iterations", "1", "--no-multiscale", "--quiet"]
@@ -76,10 +77,9 @@ def test_explain_and_texture_refuse_their_inputs(capsys, files):
 
 def test_video_refuses_its_style_as_output(tmp_path, capsys, files):
     pytest.importorskip("av")
-    from pathlib import Path
 
     clip = tmp_path / "clip.mp4"
-    shutil.copy(Path(__file__).parent / "data" / "clip.mp4", clip)
+    shutil.copy(DATA / "clip.mp4", clip)
     before = _digest(clip)
     assert main(["video", str(clip), str(files["style"]), "-o", str(clip), "--quiet"]) == 2
     assert "is the input file" in capsys.readouterr().err

@@ -120,6 +120,7 @@ def test_config_comes_from_the_core(client: TestClient) -> None:
         assert client.get(asset).status_code == 200
 
 
+@pytest.mark.slow
 def test_job_lifecycle(client: TestClient, images: dict[str, bytes], tmp_path: Path) -> None:
     r = post_job(client, images, {**TINY, "style_weight": 300, "preserve_colors": "luminance"})
     assert r.status_code == 201, r.text
@@ -165,6 +166,7 @@ def test_job_lifecycle(client: TestClient, images: dict[str, bytes], tmp_path: P
     assert_error(client.post(f"/api/jobs/{job['id']}/cancel"), 409, "already")
 
 
+@pytest.mark.slow
 def test_several_watchers_see_one_job(client: TestClient, images: dict[str, bytes]) -> None:
     job_id = post_job(client, images).json()["id"]
     seen: list[list[tuple[str, dict[str, Any]]]] = [[], []]
@@ -178,6 +180,7 @@ def test_several_watchers_see_one_job(client: TestClient, images: dict[str, byte
         assert any(k == "progress" for k, _ in events)
 
 
+@pytest.mark.slow
 def test_cancel_running_job_then_worker_goes_on(client: TestClient, images: dict[str, bytes],
                                                 tmp_path: Path) -> None:
     job_id = post_job(client, images, LONG).json()["id"]
@@ -194,6 +197,7 @@ def test_cancel_running_job_then_worker_goes_on(client: TestClient, images: dict
     assert read_events(client, nxt)[-1][1]["status"] == "done"
 
 
+@pytest.mark.slow
 def test_queue_positions(client: TestClient, images: dict[str, bytes]) -> None:
     a = post_job(client, images, LONG).json()["id"]
     wait_for(client, a, lambda s: s["status"] == "running")
@@ -215,6 +219,7 @@ def _png(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_refuses_bad_uploads_and_keeps_working(tmp_path: Path, images: dict[str, bytes]) -> None:
     app = create_app(tmp_path / "out", limits=Limits(max_upload_bytes=40_000, max_pixels=30_000), preview_interval=0)
     noise = _png(Image.frombytes("RGB", (120, 120), os.urandom(120 * 120 * 3)))  # ~43 KB, 14400 px
@@ -290,6 +295,7 @@ def test_unknown_job_cancel(client: TestClient) -> None:
     assert_error(client.post("/api/jobs/0123456789ab/cancel"), 404, "unknown job")
 
 
+@pytest.mark.slow
 def test_no_path_outside_the_output_dir(client: TestClient, images: dict[str, bytes], tmp_path: Path) -> None:
     job_id = post_job(client, images).json()["id"]
     assert read_events(client, job_id)[-1][1]["status"] == "done"
@@ -311,6 +317,7 @@ def test_no_path_outside_the_output_dir(client: TestClient, images: dict[str, by
 
 
 # Restart, token, CLI ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_gallery_survives_restart(tmp_path: Path, images: dict[str, bytes]) -> None:
     out = tmp_path / "out"
     with TestClient(create_app(out, preview_interval=0)) as client:
@@ -371,6 +378,7 @@ def test_cli_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "--token" not in (exposure_warning("0.0.0.0", "s3cret-token") or "")
 
 
+@pytest.mark.slow
 def test_cli_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     import httpx
 

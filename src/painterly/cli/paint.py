@@ -1,0 +1,109 @@
+"""``painterly CONTENT STYLE [STYLE ...] -o OUT``: paint one image (parse -> config -> Painter -> files)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..config import StyleConfig
+from ..images import Loaded, check_output_path, load_image, refuse_overwriting_inputs, save_image, to_pil
+from ..meta import describe_input, provenance, save_with_provenance
+from ..optimize import Interrupted
+from .guard import EXIT_INTERRUPTED, EXIT_OK, Parser
+from .options import add_control_options, add_style_options, config_from_args, controls_from_args, input_paths, save_every
+
+
+def build_parser(commands: str = "") -> argparse.ArgumentParser:
+    p = Parser(
+        prog="painterly",
+        description="Paint a photo in the style of an artwork (Gatys et al. neural style transfer). "
+        + (f"Other commands: {commands} (painterly COMMAND --help)." if commands else ""),
+    )
+    p.add_argument("content", help="the photo to paint")
+    p.add_argument("styles", nargs="*", metavar="style",
+                   help="one or more style images (optional with --coarse-style and --fine-style)")
+    g = p.add_argument_group("output")
+    g.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, .tif)")
+    g.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG/TIFF (default 8)")
+    g.add_argument("--save-every", type=save_every, metavar="N", help="also write every N-th iteration next to the output")
+    g.add_argument("--sheet", metavar="PATH", help="also write content | style(s) | result side by side")
+    g.add_argument("--plot", metavar="PATH", help="also write the loss curves (total, content, style per layer, TV)")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    g.add_argument("--version", action="version", version=f"painterly {__version__}")
+    add_style_options(p)
+    add_control_options(p)
+    return p
+
+
+def _check_outputs(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, object]) -> Path:
+    """Every output writable and no output an input, before anything is loaded."""
+    out = check_output_path(args.output, bit_depth=args.bit_depth)
+    if args.sheet:
+        check_output_path(args.sheet, option="--sheet")
+    refuse_overwriting_inputs({"--output": out, "--sheet": args.sheet, "--plot": args.plot},
+                              [args.content, *args.styles, *input_paths(controls), cfg.init, args.preset])
+    return out
+
+
+def _inputs_record(args: argparse.Namespace, controls: dict[str, object]) -> dict[str, object]:
+    files = {k: [describe_input(m) for m in v if m] if isinstance(v, list) else describe_input(v)  # type: ignore[arg-type]
+             for k, v in controls.items() if v}
+    return {"content": describe_input(args.content), "styles": [describe_input(s) for s in args.styles], **files}
+
+
+def paint(argv: list[str], commands: str = "") -> int:
+    from ..controls import Controls  # heavy imports only once the command line is valid
+    from ..pipeline import Painter, Step
+    from ..plot import LossRecorder
+    from .progress import ProgressBar
+
+    args = build_parser(commands).parse_args(argv)
+    cfg = config_from_args(args)
+    controls = controls_from_args(args)
+    out = _check_outputs(args, cfg, controls)
+    content = load_image(args.content, what="content")
+    styles = [load_image(s, what="style") for s in args.styles]
+    Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, **controls)  # masks, colour modes: before the network
+    recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
+    painter = Painter(cfg)
+    inputs = _inputs_record(args, controls)
+
+    def write(image: torch.Tensor, alpha: torch.Tensor | None, result_cfg: StyleConfig, **extra: object) -> None:
+        save_with_provenance(image, out, provenance(result_cfg, inputs, **extra), alpha=alpha, bit_depth=args.bit_depth)
+        recorder.write()
+
+    with ProgressBar(enabled=not args.quiet) as bar:
+        def callback(step: Step) -> None:
+            bar.update(step)
+            if args.plot:
+                recorder(step)
+            if args.save_every and step.image is not None and step.iteration % args.save_every == 0:
+                save_image(step.image, out.with_name(f"{out.stem}.s{step.scale + 1}.i{step.iteration:04d}{out.suffix}"))
+
+        try:
+            result = painter.paint(content, styles, callback=callback, image_every=args.save_every or 0, **controls)
+        except Interrupted as e:
+            write(e.image, content.alpha, painter.config, interrupted=True)
+            print(f"painterly: interrupted; best image so far written to {out}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    write(result.image, result.alpha, result.config, seconds=round(result.seconds, 2), iterations=result.iterations,
+          loss=result.loss)
+    if args.sheet:
+        _write_sheet(args.sheet, content, styles, result.pil())
+    if not args.quiet:
+        print(f"painterly: wrote {out} ({result.iterations} iterations, {result.seconds:.1f} s, "
+              f"seed {result.config.seed})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_sheet(path: str, content: Loaded, styles: list[Loaded], result: object) -> None:
+    from ..sheet import contact_sheet
+
+    panels = [("content", to_pil(content.rgb))] + [(f"style {i + 1}" if len(styles) > 1 else "style", to_pil(s.rgb))
+                                                   for i, s in enumerate(styles)]
+    panels.append(("result", result))  # type: ignore[arg-type]
+    save_image(load_image(contact_sheet(panels), what="sheet").rgb, path)

@@ -1,0 +1,145 @@
+"""One road from user options to a :class:`StyleConfig`: flags, presets, the web API's JSON,
+batch manifests and the teaching commands all come through :func:`config_from_options`.
+
+Options are a mapping whose keys are ``StyleConfig`` field names, plus ``preset``: a named
+preset (:data:`PRESETS`: ``quick``, ``balanced``, ``fine``) or a TOML file of options. A
+preset fills in values first; the keys given override it. Values may be typed (JSON, TOML,
+argparse) or text (a CSV manifest): each is checked and converted by its field's type here,
+then ``StyleConfig`` checks the ranges. Every error names where the options came from
+(``photos.csv:3: --style-weight must be a finite number, got inf``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import reprlib
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, StyleConfig
+
+# Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
+# ``preset`` column). ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
+# iterations * 512 / its long edge (pipeline.scale_schedule), a single scale exactly that.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"size": 256, "iterations": 40, "multiscale": False},
+    "balanced": {"size": 384, "iterations": 40, "multiscale": True},
+    "fine": {"size": 768, "iterations": 100, "multiscale": True},
+}
+PRESET_NOTES = {
+    "quick": "256 px in one pass: about half a minute on a laptop CPU",
+    "balanced": "384 px, coarse to fine: two or three minutes on a laptop CPU",
+    "fine": "768 px, coarse to fine: best with a GPU (half an hour or more on a CPU)",
+}
+
+FIELDS = {f.name for f in dataclasses.fields(StyleConfig)}
+_HINTS = typing.get_type_hints(StyleConfig)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 40, 40, 6, 4
+
+
+def shown(value: Any) -> str:
+    """``value`` for an error message: repr, cut short (a request may send 64 KB or deep nesting)."""
+    return _REPR.repr(value)
+
+
+def config_from_options(options: Mapping[str, Any], *, source: str = "", base: StyleConfig | None = None,
+                        text: bool = False) -> StyleConfig:
+    """A validated :class:`StyleConfig` from ``options`` (see the module docstring) over ``base``'s values.
+
+    ``text``: values may be text to parse (a CSV manifest); otherwise a number must be a number.
+    ``source`` prefixes every error (a file and line, ``--preset x.toml``); raises :class:`ConfigError`.
+    """
+    try:
+        values = base.to_dict() if base is not None else {}
+        if options.get("preset") is not None:
+            values.update(preset_values(options["preset"]))
+        values.update({key: field_value(key, value, text=text) for key, value in options.items() if key != "preset"})
+        return StyleConfig.from_dict(values)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}" if source else str(e)) from None
+
+
+def preset_values(preset: Any) -> dict[str, Any]:
+    """The options of a named preset, or of a TOML file of options, checked and converted."""
+    if not isinstance(preset, str):
+        raise ConfigError(f"preset must be a name ({', '.join(PRESETS)}) or a TOML file, got {shown(preset)}")
+    if preset in PRESETS:
+        return dict(PRESETS[preset])
+    p = Path(preset)
+    if p.suffix.lower() != ".toml":
+        raise ConfigError(f"--preset {preset[:80]}: unknown preset; use {', '.join(PRESETS)} or a .toml file of options")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"--preset {p}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--preset {p}: not valid TOML ({e})") from None
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise ConfigError(f"--preset {p}: unknown option(s) {', '.join(unknown)}")
+    try:
+        return {key: field_value(key, value) for key, value in data.items()}
+    except ConfigError as e:
+        raise ConfigError(f"--preset {p}: {e}") from None
+
+
+def field_value(key: str, value: Any, *, text: bool = False) -> Any:
+    """``value`` checked and converted to the type of ``StyleConfig``'s field ``key``: JSON/TOML/argparse
+    values as they are (a list for a tuple); with ``text``, text (a CSV cell) parsed. Ranges are left
+    to ``StyleConfig``."""
+    if key not in _HINTS:
+        raise ConfigError(f"unknown option {str(key)[:40]!r}; options are StyleConfig's fields, e.g. size, style_weight")
+    hint, flag = _HINTS[key], "--" + key.replace("_", "-")
+    kinds = typing.get_args(hint)
+    if type(None) in kinds:  # Optional
+        if value is None or (text and isinstance(value, str) and value.strip().lower() in ("none", "null")):
+            return None
+        hint = next(k for k in kinds if k is not type(None))
+    if typing.get_origin(hint) is tuple:
+        items = [v for v in value.split(",") if v.strip()] if text and isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{flag} must be a list, got {shown(value)}")
+        return tuple(_scalar(flag, typing.get_args(hint)[0], v, text) for v in items)
+    return _scalar(flag, hint, value, text)
+
+
+def _scalar(flag: str, kind: Any, value: Any, text: bool) -> Any:
+    if text and isinstance(value, str):
+        value = value.strip()
+    if kind is bool:
+        return _boolean(flag, value, text)
+    if kind in (int, float):
+        return _number(flag, kind, value, text)
+    if not isinstance(value, str):  # names: strings and enum values (StyleConfig checks the choice)
+        raise ConfigError(f"{flag} must be a name (a string), got {shown(value)}")
+    return value
+
+
+def _boolean(flag: str, value: Any, text: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if text and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ConfigError(f"{flag} must be true or false, got {shown(value)}")
+
+
+def _number(flag: str, kind: type, value: Any, text: bool) -> int | float:
+    if text and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{flag} must be a number, got {shown(value)}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{flag} must be a number, got {shown(value)}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{flag} must be a finite number, got {shown(value)}")
+    if kind is int:
+        if not float(value).is_integer():
+            raise ConfigError(f"{flag} must be a whole number, got {shown(value)}")
+        return int(value)
+    return float(value)
