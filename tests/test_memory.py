@@ -98,3 +98,16 @@ def test_the_sliced_wasserstein_loss_memory_is_planned():
     assert not plan(hw4k, "relu5_1", 3, max_memory_gb=20).checkpoint
     with_swd = plan(hw4k, "relu5_1", 3, max_memory_gb=20, extra_bytes=style_loss_bytes(hw4k, DEFAULT_STYLE_LAYERS, "swd"))
     assert with_swd.checkpoint and with_swd.estimate_bytes <= with_swd.budget_bytes
+
+
+def test_batch_workers_fit_the_memory_the_plan_says_one_needs(monkeypatch):
+    from painterly import StyleConfig, memory
+    from painterly.batches.workers import cpu_count, default_workers
+
+    cfg = StyleConfig(size=512, device="cpu")
+    one = memory.process_bytes(cfg)
+    assert memory.process_bytes(cfg.replace(size=1024)) > 2 * one  # activations grow with the pixels
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(2.6 * one))  # e.g. a cgroup limit
+    assert default_workers(cfg, jobs=8) == min(2, cpu_count())
+    monkeypatch.setattr(memory, "available_bytes", lambda: one // 2)
+    assert default_workers(cfg, jobs=8) == 1  # never none

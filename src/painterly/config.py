@@ -1,8 +1,11 @@
-"""Every option painterly has, with its default, in one place.
+"""The options of a painting, with their defaults, in one place: :class:`StyleConfig`.
 
-The CLI, the web server, presets and the library API all build a :class:`StyleConfig`;
-nothing else holds a default. Choices are enums so that the CLI's ``choices``, the
-server's validation and the error messages share one list.
+The CLI, the web server, presets, batch manifests and the library API all build one, through
+:func:`painterly.options.config_from_options`; no other module holds a default of these options.
+What only one command has lives with that command, in one place each: ``VideoConfig``
+(painterly.video), the figure's and the texture's sizes and iterations (painterly.explain),
+the server's ``Limits`` (painterly.server.params). Choices are enums so that the CLI's
+``choices``, the server's validation and the error messages share one list.
 """
 
 from __future__ import annotations
@@ -90,11 +93,22 @@ class Device(_Choice):
 
 
 class Precision(_Choice):
-    """float32 everywhere, or bfloat16 autocast for the network (Grams and losses stay float32)."""
+    """float32 everywhere, or bfloat16 autocast for the network (Grams and losses stay float32).
 
-    AUTO = "auto"
+    ``auto`` is still accepted and means float32: bfloat16 is not faster on CPUs without AMX, and
+    its effect on the pictures has not been measured on a GPU, so it stays a choice to make.
+    """
+
     FLOAT32 = "float32"
     BFLOAT16 = "bfloat16"
+
+    @classmethod
+    def parse(cls, value: Any, option: str) -> Any:
+        return cls.FLOAT32 if str(value).lower() == "auto" else super().parse(value, option)
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [*super().values(), "auto"]
 
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -161,7 +175,7 @@ class StyleConfig:
     coarse_layer: str = "relu3_1"
     # Execution
     device: Device = Device.AUTO
-    precision: Precision = Precision.AUTO
+    precision: Precision = Precision.FLOAT32
     max_memory: float | None = None  # GB; None: 85% of the memory available at the start
     compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see pipeline.COMPILE_MIN_SIZE)
 

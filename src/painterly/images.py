@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, PngImagePlugin
 
 from . import imageformats
+from .errors import ImageError
 from .files import atomic_write, check_writable, write_bytes_atomic  # noqa: F401  (write_bytes_atomic: public here too)
 
 ImageSource = Union[str, os.PathLike, Image.Image, torch.Tensor]
@@ -44,10 +45,6 @@ DECODER_ERRORS: tuple[type[Exception], ...] = (OSError, SyntaxError, ValueError,
                                                struct.error)
 
 log = logging.getLogger(__name__)
-
-
-class ImageError(Exception):
-    """An image cannot be read or written. The message names the file and what to do."""
 
 
 @dataclass(frozen=True)

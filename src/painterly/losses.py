@@ -31,10 +31,9 @@ class _Gram(torch.autograd.Function):
     half the work. On the CPU, with batch 1 and at least 128 channels, both products run as
     oneDNN 1x1-convolution primitives (the Gram matrix is a 1x1 convolution's weight gradient,
     its backward a 1x1 convolution), which reach the convolutions' rate where the BLAS matmul
-    does not: on this 2-core AMD CPU MKL's sgemm peaks at about 225 GFLOP/s against oneDNN's
-    450 (1.5-2x faster for 128-512 channels; no faster for 64). oneDNN's primitives take
-    extra memory on big maps (a checkpointed 2560 px render peaked 1 GB higher with every
-    Gram matrix in oneDNN), so maps over ``ONEDNN_MAX_ELEMENTS`` (128 MB) stay with the matmul.
+    does not for 128 channels and more. oneDNN's primitives take extra memory on big maps, so
+    maps over ``ONEDNN_MAX_ELEMENTS`` (128 MB) stay with the matmul. Measurements:
+    docs/performance.md.
     """
 
     ONEDNN_MAX_ELEMENTS = 2**25

@@ -9,7 +9,7 @@ pass, activations of one block alive), then shortens the L-BFGS history; if it s
 fit it refuses with the size that would.
 
 ``heap_has_room`` says whether a plan leaves room for malloc to keep freed memory for
-reuse (painterly.allocator: about 0.6-0.9x the time per iteration, 30% or more peak RSS).
+reuse (painterly.allocator; its cost and gain are in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ import os
 from dataclasses import dataclass
 
 from . import vgg
-from .config import ConfigError
+from .config import ConfigError, StyleConfig
 from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS
 
 BASE_BYTES = 700 * 2**20
-# Peak RSS with painterly.allocator.keep_freed_memory on, over off: 1.30 measured for one 1024 px
-# scale. In 3840x2160 runs the 2715 px scale peaked at 1.30 (one thread) and 1.54 (two threads)
-# times its plan's estimate. With margin:
+# Peak RSS with painterly.allocator.keep_freed_memory on can exceed the plan's estimate (up to 1.54x
+# measured at 4K: docs/performance.md). With margin:
 HEAP_SLACK = 1.6
 
 
@@ -118,6 +117,17 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
         f"raise --max-memory to {least / 2**30:.2g} or more"
     raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB, "
                       f"but only {budget / 2**30:.1f} GB is available; {what}")
+
+
+def process_bytes(cfg: StyleConfig) -> int:
+    """The peak of one process painting ``cfg`` at its largest scale, taken square (the worst case),
+    with malloc keeping freed memory (:data:`HEAP_SLACK`): what a pool of workers must leave room for, each."""
+    hw = (cfg.size, cfg.size)
+    deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
+    history = cfg.lbfgs_history if cfg.optimizer.value == "lbfgs" else 1
+    plan = (BASE_BYTES + activation_bytes(hw, deepest, False) + style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value)
+            + 2 * 4 * 3 * hw[0] * hw[1] * history)
+    return int(HEAP_SLACK * plan)
 
 
 def heap_has_room(p: MemoryPlan) -> bool:

@@ -28,11 +28,8 @@ from .optimize import ObjectiveFn
 from .weights import load_weights
 
 # --compile (opt-in) applies where an iteration is long, against about 20 s of compiling per
-# scale; scales that checkpoint (painterly.memory) stay uncompiled. On a CPU it no longer pays:
-# with malloc keeping freed memory (painterly.allocator) and the Gram matrices in oneDNN, compiled
-# / eager per iteration was 1.14 at 256 px, 1.13 at 512 and 1.20 at 1024 (one thread,
-# benchmarks/compile_lever.py); before them it was 1.00, 0.86 and 0.74, mostly from the reuse
-# of buffers that malloc now gives the eager path too. Not measured on a GPU.
+# scale; scales that checkpoint (painterly.memory) stay uncompiled. On a CPU it does not pay
+# (docs/performance.md, benchmarks/compile_lever.py); not measured on a GPU.
 COMPILE_MIN_SIZE = 1024
 
 
@@ -61,8 +58,6 @@ def resolve_device(device: Device) -> torch.device:
 
 
 def use_bf16(cfg: StyleConfig, device: torch.device) -> bool:
-    if cfg.precision is Precision.AUTO:
-        return False
     return cfg.precision is Precision.BFLOAT16
 
 

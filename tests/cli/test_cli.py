@@ -117,6 +117,21 @@ def test_ctrl_c_saves_best_image(tmp_path, content_path, style_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("after", [0.2, 0.5])
+def test_ctrl_c_while_starting_is_one_line_and_130(tmp_path, content_path, style_path, after):
+    """Ctrl-C while Python loads torch (the first seconds): no traceback, exit 130, nothing written."""
+    out = tmp_path / "o.png"
+    proc = subprocess.Popen([sys.executable, "-m", "painterly", str(content_path), str(style_path), "-o", str(out),
+                             "--size", "64", "-q"], stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.splitlines() == ["painterly: interrupted"]
+    assert not out.exists()
+
+
+@pytest.mark.slow
 def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "painterly", "--help"], capture_output=True, text=True,
                        env={**os.environ, "COLUMNS": "100"})

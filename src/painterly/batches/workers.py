@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError, Optimizer, StyleConfig
+from .. import memory
+from ..config import ConfigError, StyleConfig
 from ..images import ImageError, Loaded, load_image
 from ..optimize import Interrupted
 from ..pipeline import Painter, Step, resolve_device
@@ -294,45 +295,18 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new processes (Linux MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def worker_memory(config: StyleConfig) -> int:
-    """Rough peak bytes of one CPU worker painting at ``config.size`` (a square, the worst case).
-
-    Measured with ``ru_maxrss``: ~370 MB for torch and the network, then 4-7 KB per output
-    pixel (activations and their gradients), plus the optimiser's state: L-BFGS keeps
-    ``lbfgs_history`` pairs of image-sized vectors (24 B per pixel each), Adam two moments.
-    About 2.3 GB at 512 px, 8 GB at 1024 px.
-    """
-    state = 24 * (config.lbfgs_history if config.optimizer is Optimizer.LBFGS else 1)
-    return 400 * 2**20 + config.size**2 * (5000 + state)
-
-
 def default_workers(config: StyleConfig, jobs: int) -> int:
     """Local worker processes for ``jobs`` images.
 
     On a GPU, one (it has the GPU to itself). On CPU, one single-threaded process per core, as
-    far as memory allows (:func:`worker_memory`): images are independent, so processes scale
+    far as memory allows (:func:`painterly.memory.process_bytes`): images are independent, so processes scale
     with cores, while torch's threads within one image scale poorly on small images and
     collapse when other programs compete for the cores (measurements in docs/batch.md). A
     process costs a few seconds to start, which real images (minutes each on CPU) repay.
     """
     if resolve_device(config.device).type == "cuda":
         return 1
-    n = min(jobs, cpu_count())
-    memory = available_memory()
-    if memory is not None:
-        n = min(n, int(0.8 * memory) // worker_memory(config))
+    n = min(jobs, cpu_count(), int(0.8 * memory.available_bytes()) // memory.process_bytes(config))
     return max(1, n)
 
 

@@ -11,9 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ..config import ConfigError
-from ..images import ImageError
-from ..weights import WeightsError
+from ..errors import ConfigError, ImageError, WeightsError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

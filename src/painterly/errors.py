@@ -1,0 +1,21 @@
+"""The package's errors, in a module that imports nothing heavy, so that the command line can
+catch them (and Ctrl-C) from its first line, before torch is loaded."""
+
+from __future__ import annotations
+
+from .config import ConfigError
+
+
+class ImageError(Exception):
+    """An image cannot be read or written. The message names the file and what to do."""
+
+
+class WeightsError(Exception):
+    """The weights cannot be found or read. The message says how to fix it."""
+
+
+class MissingWeights(WeightsError, ConfigError):
+    """``--weights`` names no file: a mistake in the command (exit code 2), not a failure."""
+
+
+__all__ = ["ConfigError", "ImageError", "MissingWeights", "WeightsError"]
