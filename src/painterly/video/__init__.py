@@ -5,8 +5,9 @@
 the command.
 """
 
+from .config import VideoConfig
 from .io import VideoError
-from .render import FrameStep, VideoConfig, VideoInterrupted, VideoResult, stylize_video
+from .render import FrameStep, VideoInterrupted, VideoResult, stylize_video
 from .work import work_folder_for
 
 __all__ = ["FrameStep", "VideoConfig", "VideoError", "VideoInterrupted", "VideoResult", "stylize_video",

@@ -31,7 +31,7 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .render import VideoConfig
+    from .config import VideoConfig
 
     d = VideoConfig()
     p = Parser(
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def video_config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .render import VideoConfig
+    from .config import VideoConfig
 
     values = {k: getattr(args, k) for k in _VIDEO_FLAGS if getattr(args, k, None) is not None}
     if args.no_audio:

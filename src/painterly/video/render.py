@@ -25,8 +25,6 @@ Nothing here prints; progress goes to ``callback`` as :class:`FrameStep` events.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,17 +33,15 @@ from typing import Any
 
 import torch
 
-from .. import color
-from ..config import ConfigError, PreserveColors, StyleConfig
+from ..config import StyleConfig
 from ..controls import Controls
-from ..engine import Engine, draw_seed
-from ..features import VGG19Features
+from ..engine import draw_seed
 from ..images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
 from ..masks import MaskSource
 from ..meta import describe_input
-from ..objective import Objective
-from ..optimize import Interrupted, ObjectiveFn
-from ..pipeline import Painter, Step, memory_plans
+from ..optimize import Interrupted
+from .config import VideoConfig
+from .frames import FrameRenderer, quantise, work_space
 from .io import (
     FramePlan,
     VideoError,
@@ -57,66 +53,11 @@ from .io import (
     probe,
     read_frames,
 )
-from .temporal import FramePrior, TemporalObjective, frame_prior
+from .temporal import frame_prior
 from .work import WorkFolder, describe, digest, work_folder_for
 
 __all__ = ["FrameStep", "VideoConfig", "VideoError", "VideoInterrupted", "VideoResult", "stylize_video",
            "work_folder_for"]
-
-
-@dataclass(frozen=True)
-class VideoConfig:
-    """The options video adds to :class:`StyleConfig` (validated; messages name the flag).
-
-    ``temporal_weight`` scales the temporal loss (mean squared RGB difference, values in
-    [0, 1], over the reliable pixels) against the image objective's terms;
-    ``frame_iterations`` is the optimiser budget of every frame after a shot's first (None:
-    half of ``StyleConfig.iterations``), which starts from the warped, already painted
-    previous frame and so needs neither the coarse-to-fine schedule nor the full budget.
-    """
-
-    start: float = 0.0  # seconds into the input
-    duration: float | None = None  # seconds; None: to the end
-    fps: float | None = None  # output frame rate; None: the source's
-    temporal_weight: float = 1e4
-    frame_iterations: int | None = None
-    scene_cut: float = 0.3  # a frame with less than this fraction traced to the previous starts a shot
-    crf: int = 18  # libx264 quality (0 lossless .. 51 worst)
-    audio: bool = True  # copy the source's audio
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.start) and self.start >= 0):
-            raise ConfigError(f"--start must be 0 or more seconds, got {self.start}")
-        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
-            raise ConfigError(f"--duration must be more than 0 seconds (a zero-length range has no frames), "
-                              f"got {self.duration}")
-        if self.fps is not None and not (math.isfinite(self.fps) and 0 < self.fps <= 240):
-            raise ConfigError(f"--fps must be more than 0 and at most 240, got {self.fps}")
-        if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
-            raise ConfigError(f"--temporal-weight must be a finite number of 0 or more, got {self.temporal_weight}")
-        if self.frame_iterations is not None and (not isinstance(self.frame_iterations, int)
-                                                  or self.frame_iterations < 1):
-            raise ConfigError(f"--frame-iterations must be a whole number of at least 1, got {self.frame_iterations!r}")
-        if not 0 <= self.scene_cut <= 1:
-            raise ConfigError(f"--scene-cut must be between 0 and 1, got {self.scene_cut}")
-        if not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
-            raise ConfigError(f"--crf must be a whole number from 0 to 51, got {self.crf!r}")
-
-    def replace(self, **changes: Any) -> VideoConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VideoConfig:
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown video option(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    def iterations_after_first(self, cfg: StyleConfig) -> int:
-        return self.frame_iterations if self.frame_iterations is not None else max(1, cfg.iterations // 2)
 
 
 @dataclass(frozen=True)
@@ -169,78 +110,6 @@ class VideoInterrupted(Exception):
 
 
 # Painting --------------------------------------------------------------------------------
-def _work_space(x: torch.Tensor, cfg: StyleConfig) -> torch.Tensor:
-    """A finished frame as the optimisation sees images (gray in luminance mode)."""
-    if cfg.preserve_colors is PreserveColors.LUMINANCE:
-        return color.gray3(color.luminance(x))
-    return x
-
-
-def _quantise(x: torch.Tensor) -> torch.Tensor:
-    """Round to 8 bits, as the frame is stored, so a resumed run continues from the same pixels."""
-    return x.detach().float().cpu().clamp(0, 1).mul(255).round().div(255)
-
-
-@dataclass
-class _Shot:
-    """Targets prepared once per shot (from its first frame)."""
-
-    controls: Controls
-    grams: dict[str, torch.Tensor]
-    style_loss: Any
-
-
-class _Renderer:
-    """Paints the frames of one video with one network."""
-
-    def __init__(self, cfg: StyleConfig, vcfg: VideoConfig, styles: list[Loaded], controls: dict[str, Any]):
-        self.cfg, self.vcfg, self.styles, self.controls = cfg, vcfg, styles, controls
-        self.painter = Painter(cfg)
-        self.shot: _Shot | None = None
-
-    def seed(self, seed: int) -> StyleConfig:
-        self.cfg = self.painter.config = self.cfg.replace(seed=seed)
-        torch.manual_seed(seed)
-        return self.cfg
-
-    def start_shot(self, frame: torch.Tensor) -> None:
-        cfg, p = self.cfg, self.painter
-        controls = Controls.prepare(frame, [s.rgb for s in self.styles], cfg, **self.controls)
-        hw = tuple(frame.shape[-2:])
-        style_loss = controls.style_loss(p.extractor, hw, bf16=p.bf16)  # type: ignore[arg-type]
-        grams = p.style_targets(controls.styles, hw, cfg) if style_loss is None else {}  # type: ignore[arg-type]
-        self.shot = _Shot(controls, grams, style_loss)
-
-    def first(self, frame: torch.Tensor, report: Callable[[int, int, float, dict[str, float]], None]) -> torch.Tensor:
-        """A shot's first frame, painted as an image."""
-        def callback(step: Step) -> None:
-            report(step.done, step.total, step.loss, step.terms)
-
-        result = self.painter.paint(Loaded(frame), self.styles, callback=callback, **self.controls)
-        return result.image
-
-    def next(self, frame: torch.Tensor, prior: FramePrior,
-             report: Callable[[int, int, float, dict[str, float]], None]) -> torch.Tensor:
-        """A later frame: from the warped previous frame, with the temporal loss."""
-        assert self.shot is not None
-        cfg, p = self.cfg, self.painter
-        shot = self.shot
-        seen = color.prepare(frame, [], cfg.preserve_colors, cfg.color_match)[0]
-        controls = dataclasses.replace(shot.controls, original=frame, content=seen)
-        hw: tuple[int, int] = tuple(frame.shape[-2:])  # type: ignore[assignment]
-        n = self.vcfg.iterations_after_first(cfg)
-        schedule = [(hw, n)]
-
-        def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
-            base = Objective(net, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
-            return TemporalObjective(base, prior, self.vcfg.temporal_weight)
-
-        engine = Engine(p.extractor, cfg, p.device, lambda s: report(s.iteration, s.iterations, s.loss, s.terms),
-                        plans=memory_plans(schedule, cfg) if p.device.type == "cpu" else None,
-                        finish=lambda img: controls.finish(img.cpu()))
-        return engine.run(prior.warped, schedule, objective_for).image
-
-
 def _load_styles(styles: Sequence[ImageSource | Loaded]) -> list[Loaded]:
     return [s if isinstance(s, Loaded) else load_image(s, what="style") for s in styles]
 
@@ -286,7 +155,7 @@ def stylize_video(
     reader.close()
     cfg = cfg.replace(size=max(hw))
     Controls.prepare(first_frame, [s.rgb for s in style_imgs], cfg, **controls)
-    renderer = _Renderer(cfg, vcfg, style_imgs, controls)  # loads the network
+    renderer = FrameRenderer(cfg, vcfg, style_imgs, controls)  # loads the network
     work.open(frames, draw_seed(cfg.seed))
     cfg = renderer.seed(work.seed)  # a resumed run keeps the seed it started with
     done = sum(1 for k in range(frames) if work.frame(k).is_file())
@@ -322,7 +191,7 @@ class _Progress:
     painted: list[int] = field(default_factory=list)
 
 
-def _paint_frames(renderer: _Renderer, work: WorkFolder, inputs: Iterator[torch.Tensor], frames: int,
+def _paint_frames(renderer: FrameRenderer, work: WorkFolder, inputs: Iterator[torch.Tensor], frames: int,
                   to_paint: int, hw: tuple[int, int], callback: FrameCallback | None, started: float) -> _Progress:
     cfg, vcfg = renderer.cfg, renderer.vcfg
     progress = _Progress()
@@ -350,7 +219,7 @@ def _paint_frames(renderer: _Renderer, work: WorkFolder, inputs: Iterator[torch.
                 continue
             prior = None
             if prev_frame is not None and prev_out is not None:
-                prior = frame_prior(prev_frame, frame, _work_space(prev_out, cfg))
+                prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg))
                 if prior.reliable < vcfg.scene_cut:
                     prior = None
             reliable = prior.reliable if prior is not None else float("nan")
@@ -371,7 +240,7 @@ def _paint_frames(renderer: _Renderer, work: WorkFolder, inputs: Iterator[torch.
                     assert shot_frame is not None
                     renderer.start_shot(shot_frame)
                 image = renderer.next(frame, prior, report)
-            image = _quantise(image)
+            image = quantise(image)
             work.save(k, image)
             progress.painted.append(k)
             emit(FrameStep(k, frames, 0, 0, float("nan"), {}, len(progress.painted), to_paint, finished=True,

@@ -1,0 +1,65 @@
+"""The options video adds to a painting's (:class:`painterly.config.StyleConfig`), with their defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import ConfigError, StyleConfig
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """The options video adds to :class:`StyleConfig` (validated; messages name the flag).
+
+    ``temporal_weight`` scales the temporal loss (mean squared RGB difference, values in
+    [0, 1], over the reliable pixels) against the image objective's terms;
+    ``frame_iterations`` is the optimiser budget of every frame after a shot's first (None:
+    half of ``StyleConfig.iterations``), which starts from the warped, already painted
+    previous frame and so needs neither the coarse-to-fine schedule nor the full budget.
+    """
+
+    start: float = 0.0  # seconds into the input
+    duration: float | None = None  # seconds; None: to the end
+    fps: float | None = None  # output frame rate; None: the source's
+    temporal_weight: float = 1e4
+    frame_iterations: int | None = None
+    scene_cut: float = 0.3  # a frame with less than this fraction traced to the previous starts a shot
+    crf: int = 18  # libx264 quality (0 lossless .. 51 worst)
+    audio: bool = True  # copy the source's audio
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start) and self.start >= 0):
+            raise ConfigError(f"--start must be 0 or more seconds, got {self.start}")
+        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
+            raise ConfigError(f"--duration must be more than 0 seconds (a zero-length range has no frames), "
+                              f"got {self.duration}")
+        if self.fps is not None and not (math.isfinite(self.fps) and 0 < self.fps <= 240):
+            raise ConfigError(f"--fps must be more than 0 and at most 240, got {self.fps}")
+        if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
+            raise ConfigError(f"--temporal-weight must be a finite number of 0 or more, got {self.temporal_weight}")
+        if self.frame_iterations is not None and (not isinstance(self.frame_iterations, int)
+                                                  or self.frame_iterations < 1):
+            raise ConfigError(f"--frame-iterations must be a whole number of at least 1, got {self.frame_iterations!r}")
+        if not 0 <= self.scene_cut <= 1:
+            raise ConfigError(f"--scene-cut must be between 0 and 1, got {self.scene_cut}")
+        if not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
+            raise ConfigError(f"--crf must be a whole number from 0 to 51, got {self.crf!r}")
+
+    def replace(self, **changes: Any) -> VideoConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VideoConfig:
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown video option(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def iterations_after_first(self, cfg: StyleConfig) -> int:
+        return self.frame_iterations if self.frame_iterations is not None else max(1, cfg.iterations // 2)
