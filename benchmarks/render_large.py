@@ -22,8 +22,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import EXAMPLES
 
 from painterly import Painter, StyleConfig, load_image
+from painterly.engine import memory_plans, scale_schedule
+from painterly.events import Step
 from painterly.images import Loaded, save_image
-from painterly.pipeline import Step, memory_plans, scale_schedule
 
 
 def peak_rss_gb() -> float:

@@ -22,3 +22,14 @@ def test_documented_defaults_match_config():
                         ("--iterations, -n", d.iterations), ("--min-scale-size", d.min_scale_size)):
         row = re.search(rf"^\| `{re.escape(flag)}` \| ([^|]+) \|", OPTIONS, re.MULTILINE)
         assert row and float(row.group(1)) == float(value), flag
+
+
+def test_every_test_docs_reliability_names_exists():
+    """docs/reliability.md points each promise at a test: each file and test named there exists."""
+    root = Path(__file__).parent.parent
+    text = (root / "docs" / "reliability.md").read_text()
+    files = set(re.findall(r"tests/[\w/]+\.py", text))
+    assert files and all((root / f).is_file() for f in files), files
+    defined = {m for p in root.glob("tests/**/test_*.py") for m in re.findall(r"^def (test_\w+)", p.read_text(), re.M)}
+    named = set(re.findall(r"\b(test_\w+)\b", re.sub(r"tests/[\w/]+\.py", "", text)))
+    assert named and named <= defined, sorted(named - defined)

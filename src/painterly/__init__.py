@@ -17,16 +17,16 @@ __version__ = "0.1.0"
 
 # name -> the module it lives in
 _API = {
-    "Interrupted": "optimize", "Painter": "pipeline", "Result": "pipeline", "Step": "engine", "stylize": "pipeline",
+    "Interrupted": "optimize", "Painter": "pipeline", "Result": "events", "Step": "events", "stylize": "pipeline",
     "load_image": "images", "save_image": "images", "Report": "quality", "evaluate": "quality", "batch": "batches",
 }
 
 if TYPE_CHECKING:
     from .batches import batch
-    from .engine import Step
+    from .events import Result, Step
     from .images import load_image, save_image
     from .optimize import Interrupted
-    from .pipeline import Painter, Result, stylize
+    from .pipeline import Painter, stylize
     from .quality import Report, evaluate
 
 

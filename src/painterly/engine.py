@@ -11,51 +11,56 @@ caller passes in; this module is the one place that calls :func:`optimize`.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from . import allocator, memory
-from .config import StyleConfig
+from . import allocator, memory, vgg
+from .config import ITERATION_REFERENCE_SIZE, StyleConfig
+from .events import Callback, Step
 from .features import VGG19Features
-from .images import resize
+from .images import fit_long_edge, resize
 from .optimize import Interrupted, ObjectiveFn, optimize
 
 Size = tuple[int, int]
 Schedule = Sequence[tuple[Size, int]]  # [((H, W), iterations), ...] from coarse to fine
 
 
-@dataclass(frozen=True)
-class Step:
-    """One iteration, as reported to callbacks.
+def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[int, int], int]]:
+    """[((H, W), iterations), ...] from coarse to fine, ending at ``hw``.
 
-    ``iteration``/``iterations`` count within the current scale, ``done``/``total``
-    over the whole schedule. ``image`` ((1, 3, H, W) in [0, 1], at this scale's size) is
-    set every ``image_every`` iterations and on each scale's last iteration.
+    Sizes shrink by ``scale_factor`` from the output down to ``min_scale_size`` (long
+    edge). Each scale's budget depends on its own size only: ``iterations`` at a 512 px
+    long edge (:data:`ITERATION_REFERENCE_SIZE`), and in proportion to 1/long edge
+    elsewhere (scales below ``min_scale_size`` count as that size). So most iterations
+    run at the cheap sizes, the finest scales of a large render only refine, and a
+    256 px preview is exactly the first stage of any larger render of the same options:
+    it shows the look the full render starts from and keeps. A single scale
+    (``multiscale=False``) gets exactly ``iterations``.
     """
-
-    iteration: int
-    iterations: int
-    scale: int
-    scales: int
-    size: tuple[int, int]
-    loss: float
-    terms: dict[str, float]
-    done: int
-    total: int
-    elapsed: float
-    image: torch.Tensor | None = None
+    if not cfg.multiscale:
+        return [(hw, cfg.iterations)]
+    sizes = [hw]
+    long = max(hw) / cfg.scale_factor
+    while long >= cfg.min_scale_size - 0.5:
+        sizes.append(fit_long_edge(hw, round(long)))
+        long /= cfg.scale_factor
+    sizes.reverse()
+    ref = ITERATION_REFERENCE_SIZE * cfg.iterations
+    return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, cfg.min_scale_size)))) for s in sizes]
 
 
-Callback = Callable[[Step], None]
-
-
-def draw_seed(seed: int | None) -> int:
-    """``seed``, or a fresh random one (recorded with the result so that the run can be repeated)."""
-    return seed if seed is not None else secrets.randbelow(2**31)
+def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig) -> dict[tuple[int, int], memory.MemoryPlan]:
+    """One memory plan per scale (CPU): refuses a size that cannot fit before any work, and
+    checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
+    full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
+    one history pair per iteration, so a short scale needs no more."""
+    deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
+    return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory,
+                            memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))
+            for hw, n in reversed(schedule)}
 
 
 def _as_is(image: torch.Tensor) -> torch.Tensor:

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
 from PIL import Image
 
-from . import color, memory, vgg
-from .config import ITERATION_REFERENCE_SIZE, MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Precision, StyleConfig
+from . import color, vgg
+from .config import MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Precision, StyleConfig
 from .controls import Controls
-from .engine import Callback, Engine, Step, draw_seed  # noqa: F401  (Step: its home before the engine)
+from .engine import Engine, memory_plans, scale_schedule  # noqa: F401  (their home before the engine)
+from .events import Callback, Result, Step, draw_seed  # noqa: F401  (Step: its home before painterly.events)
 from .features import VGG19Features
-from .images import ImageSource, Loaded, fit_long_edge, load_image, resize, to_pil
+from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .masks import MaskSource
 from .objective import Compiled, Objective, style_long_edge, style_targets
 from .optimize import ObjectiveFn
@@ -31,22 +31,6 @@ from .weights import load_weights
 # scale; scales that checkpoint (painterly.memory) stay uncompiled. On a CPU it does not pay
 # (docs/performance.md, benchmarks/compile_lever.py); not measured on a GPU.
 COMPILE_MIN_SIZE = 1024
-
-
-@dataclass
-class Result:
-    """The stylised image and what produced it."""
-
-    image: torch.Tensor  # (1, 3, H, W) in [0, 1]
-    alpha: torch.Tensor | None
-    config: StyleConfig  # with the seed resolved
-    loss: float
-    iterations: int
-    seconds: float
-    extra: dict[str, object] = field(default_factory=dict)
-
-    def pil(self) -> Image.Image:
-        return to_pil(self.image, self.alpha)
 
 
 def resolve_device(device: Device) -> torch.device:
@@ -70,30 +54,6 @@ def get_extractor(weights: str | None, pooling: str, layers: tuple[str, ...], de
 def extractor_for(cfg: StyleConfig, device: torch.device) -> VGG19Features:
     deepest = vgg.network_depth(cfg.style_layers + cfg.content_layers)
     return get_extractor(cfg.weights, cfg.pooling.value, (deepest,), str(device))
-
-
-def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[int, int], int]]:
-    """[((H, W), iterations), ...] from coarse to fine, ending at ``hw``.
-
-    Sizes shrink by ``scale_factor`` from the output down to ``min_scale_size`` (long
-    edge). Each scale's budget depends on its own size only: ``iterations`` at a 512 px
-    long edge (:data:`ITERATION_REFERENCE_SIZE`), and in proportion to 1/long edge
-    elsewhere (scales below ``min_scale_size`` count as that size). So most iterations
-    run at the cheap sizes, the finest scales of a large render only refine, and a
-    256 px preview is exactly the first stage of any larger render of the same options:
-    it shows the look the full render starts from and keeps. A single scale
-    (``multiscale=False``) gets exactly ``iterations``.
-    """
-    if not cfg.multiscale:
-        return [(hw, cfg.iterations)]
-    sizes = [hw]
-    long = max(hw) / cfg.scale_factor
-    while long >= cfg.min_scale_size - 0.5:
-        sizes.append(fit_long_edge(hw, round(long)))
-        long /= cfg.scale_factor
-    sizes.reverse()
-    ref = ITERATION_REFERENCE_SIZE * cfg.iterations
-    return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, cfg.min_scale_size)))) for s in sizes]
 
 
 def check_shapes(content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], cfg: StyleConfig) -> None:
@@ -133,17 +93,6 @@ def thin_image_hint(hw: tuple[int, int], option: str, per_unit: float = 1.0, als
     if need > MAX_SIZE:
         return f"no size up to {MAX_SIZE} px works; crop it to at most 1:{MAX_SIZE // MIN_SIZE}"
     return f"use {option} {need / per_unit:.4g}{also} or crop it to a less elongated shape"
-
-
-def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig) -> dict[tuple[int, int], memory.MemoryPlan]:
-    """One memory plan per scale (CPU): refuses a size that cannot fit before any work, and
-    checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
-    full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
-    one history pair per iteration, so a short scale needs no more."""
-    deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
-    return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory,
-                            memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))
-            for hw, n in reversed(schedule)}
 
 
 def _init_image(cfg: StyleConfig, content: torch.Tensor, styles: Sequence[torch.Tensor],

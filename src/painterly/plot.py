@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .engine import Step
+from .events import Step
 from .images import check_output_path, write_bytes_atomic
 
 

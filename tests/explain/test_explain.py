@@ -12,6 +12,7 @@ from PIL import Image
 from conftest import EXAMPLES
 from painterly.cli import main
 from painterly.config import ConfigError, StyleConfig
+from painterly.events import Step
 from painterly.explain.figure import (
     FIGURE1_PANELS,
     figure1,
@@ -21,7 +22,6 @@ from painterly.explain.figure import (
 from painterly.explain.texture import gram_error, noise
 from painterly.images import ImageError, fit_long_edge, load_image, resize
 from painterly.optimize import Interrupted
-from painterly.pipeline import Step
 from painterly.plot import LossRecorder, plot_losses
 from painterly.quality import layout_similarity, psnr
 

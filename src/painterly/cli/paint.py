@@ -57,7 +57,8 @@ def _inputs_record(args: argparse.Namespace, controls: dict[str, object]) -> dic
 
 def paint(argv: list[str], commands: str = "") -> int:
     from ..controls import Controls  # heavy imports only once the command line is valid
-    from ..pipeline import Painter, Step
+    from ..events import Step
+    from ..pipeline import Painter
     from ..plot import LossRecorder
     from .progress import ProgressBar
 

@@ -7,7 +7,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..pipeline import Step
+from ..events import Step
 
 
 class ProgressBar:
@@ -17,12 +17,14 @@ class ProgressBar:
     its one-line error.
     """
 
-    def __init__(self, description: str = "painting", *, enabled: bool = True, total: int | None = None):
+    def __init__(self, description: str = "painting", *, enabled: bool = True, total: int | None = None,
+                 eta: bool = True):
         self.enabled = enabled
         self.console = Console(stderr=True)
+        estimate = (TextColumn("eta"), TimeRemainingColumn()) if eta else ()  # eta=False: the caller's info says it
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), *estimate,
             console=self.console, disable=not enabled, transient=False,
         )
         self.task = self.progress.add_task(description, total=total, info="")

@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .. import vgg
 from ..config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
-from ..engine import Callback, Engine
+from ..engine import Engine
+from ..events import Callback
 from ..images import ImageSource, fit_long_edge, load_image, resize, to_pil
 from ..losses import content_loss
 from ..optimize import Interrupted

@@ -40,11 +40,12 @@ from torch import nn
 
 from .. import vgg
 from ..config import MIN_SIZE, ConfigError, StyleConfig
-from ..engine import Callback, Engine, draw_seed
+from ..engine import Engine, scale_schedule
+from ..events import Callback, draw_seed
 from ..features import VGG19Features
 from ..images import fit_long_edge, resize
 from ..losses import StyleLoss, gram_matrix, tv_loss
-from ..pipeline import get_extractor, resolve_device, scale_schedule
+from ..pipeline import get_extractor, resolve_device
 from ..quality import gram_error as _gram_error
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]

@@ -42,8 +42,9 @@ from typing import Any
 import torch
 
 from ..config import ConfigError, StyleConfig
+from ..events import Result, Step
 from ..images import ImageError, to_pil
-from ..pipeline import Painter, Result, Step
+from ..pipeline import Painter
 from ..weights import WeightsError
 from .job import JOB_ID, RESULT_FILES, Job, JobCancelled, JobFinished, JobStatus, QueueFull, UnknownJob, finite
 from .store import Store, StoreError

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, StyleConfig
+from ..events import Result
 from ..images import ImageError, Loaded, load_image, save_image, to_pil, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
-from ..pipeline import Result
 from ..sheet import contact_sheet
 from .job import JOB_ID, Job, JobStatus, finite
 

@@ -13,12 +13,13 @@ import torch
 from .. import color
 from ..config import PreserveColors, StyleConfig
 from ..controls import Controls
-from ..engine import Engine
+from ..engine import Engine, memory_plans
+from ..events import Step
 from ..features import VGG19Features
 from ..images import Loaded
 from ..objective import Objective
 from ..optimize import ObjectiveFn
-from ..pipeline import Painter, Step, memory_plans
+from ..pipeline import Painter
 from .config import VideoConfig
 from .temporal import FramePrior, TemporalObjective
 

@@ -35,7 +35,7 @@ import torch
 
 from ..config import StyleConfig
 from ..controls import Controls
-from ..engine import draw_seed
+from ..events import draw_seed
 from ..images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
 from ..masks import MaskSource
 from ..meta import describe_input
