@@ -98,7 +98,9 @@ def wait_for(client: TestClient, job_id: str, predicate: Any, timeout: float = 6
 
 
 def assert_error(r: Any, status: int, *words: str) -> str:
+    """A client error as the API documents it: ``status``, a JSON body, one line naming ``words``."""
     assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
     body = r.json()
     message = body["error"]
     assert body["status"] == status and isinstance(message, str) and "\n" not in message

@@ -28,6 +28,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
 httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
+from test_server_api import assert_error
 
 from conftest import DATA
 from painterly.images import fit_long_edge, load_image, resize
@@ -45,17 +46,6 @@ LONG = {"size": 64, "iterations": 1000, "multiscale": False, "seed": 3}
 def multipart(options: dict[str, Any], content: bytes, style: bytes) -> dict[str, Any]:
     return {"files": [("content", ("photo.png", content, "image/png")), ("style", ("style.png", style, "image/png"))],
             "data": {"options": json.dumps(options)}}
-
-
-def assert_error(r: Any, status: int, *words: str) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/json"
-    body = r.json()
-    message = body["error"]
-    assert body["status"] == status and isinstance(message, str) and "\n" not in message
-    for w in words:
-        assert w.lower() in message.lower(), message
-    return message
 
 
 @pytest.fixture

@@ -34,16 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, StyleConfig
+from ..events import Step
 from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
-from ..pipeline import Step
 from .jobs import Job, expand
 from .workers import (
     DaskPool,
     Pool,
     Rendered,
     Spec,
+    check_workers,
     local_pool,
+    render,
 )
 
 log = logging.getLogger("painterly.batch")
@@ -223,11 +225,7 @@ def batch(
 def check_arguments(cfg: StyleConfig, styles: Sequence[object], workers: int | None, scheduler: str | None,
                     each_style: bool) -> None:
     """Refuse (with a :class:`ConfigError`) arguments that would fail every job."""
-    if scheduler and workers:
-        raise ConfigError("--workers is for local runs; with --scheduler the cluster's workers run the images "
-                          "(start more with `dask worker`)")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    check_workers(workers, scheduler or None, "images")
     if styles:  # options that cannot fit the given styles: one usage error, not one per image
         n = 1 if each_style else len(styles)
         cfg.blend_weights(n)
@@ -342,7 +340,8 @@ def _drive(pool: Pool, todo: list[Job], files: _Files,
             def on_step(step: Step, job: Job = job) -> None:
                 emit("running", job.output, step=step)
 
-            pending[pool.submit(spec, content, styles, on_step)] = (job, _sha256(content))
+            fut = pool.submit(render, spec, content, *(pool.share(k, d) for k, d in styles), callback=on_step)
+            pending[fut] = (job, _sha256(content))
         if not pending:
             return
         for fut in pool.wait(set(pending)):

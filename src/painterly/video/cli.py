@@ -1,7 +1,8 @@
 """``painterly video IN STYLE [STYLE ...] -o OUT.mp4``: the command line around :mod:`painterly.video`.
 
-Exit codes as for images: 0 done, 1 failure, 2 usage error or unreadable input, 130
-interrupted (finished frames are kept; the same command resumes).
+Exit codes as for images: 0 done, 1 failure (also: the ``--scheduler`` cannot be used, or a
+worker failed), 2 usage error or unreadable input, 130 interrupted (finished frames are kept;
+the same command resumes).
 """
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import TYPE_CHECKING
 
-from ..cli.guard import EXIT_INTERRUPTED, EXIT_OK, Parser, command
+from ..cli.guard import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Parser, UsageError, command
 from ..cli.options import add_control_options, add_style_options, config_from_args, controls_from_args
 from ..meta import describe_input, provenance, write_sidecar
 
+if TYPE_CHECKING:
+    from .progress import FrameStep
+
 _VIDEO_FLAGS = ("start", "duration", "fps", "temporal_weight", "frame_iterations", "scene_cut", "crf")
+_CHUNK_FLAGS = ("chunk_frames", "chunk_overlap")
 
 
 def _seconds(text: str) -> float:
@@ -59,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-audio", action="store_true", help="leave the sound out")
     g.add_argument("--keep-frames", action="store_true", help="keep the painted frames (OUT.frames/) after encoding")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    # In chunks, at once (docs/video.md, "A clip over many workers"):
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="paint chunks of the clip in N local processes at once (1: one after another, here)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="paint the chunks on this Dask scheduler's workers instead (they write into OUT.frames/ "
+                        "when they share its file system)")
+    g.add_argument("--chunk-frames", type=int, metavar="N",
+                   help=f"with --workers/--scheduler: split shots longer than this (default {d.chunk_frames})")
+    g.add_argument("--chunk-overlap", type=int, metavar="N",
+                   help=f"frames over which one chunk fades into the next (default {d.chunk_overlap})")
     add_style_options(p)
     add_control_options(p)
     return p
@@ -67,10 +83,45 @@ def build_parser() -> argparse.ArgumentParser:
 def video_config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .config import VideoConfig
 
-    values = {k: getattr(args, k) for k in _VIDEO_FLAGS if getattr(args, k, None) is not None}
+    values = {k: getattr(args, k) for k in _VIDEO_FLAGS + _CHUNK_FLAGS if getattr(args, k, None) is not None}
     if args.no_audio:
         values["audio"] = False
     return VideoConfig(**values)
+
+
+def _check_chunking(args: argparse.Namespace) -> None:
+    from ..pools import check_workers
+
+    check_workers(args.workers, args.scheduler, "chunks")
+    given = [f"--{k.replace('_', '-')}" for k in _CHUNK_FLAGS if getattr(args, k) is not None]
+    if given and args.workers is None and args.scheduler is None:
+        raise UsageError(f"painterly video: {given[0]} splits the clip for --workers N or --scheduler ADDRESS; "
+                         "without them the clip is painted in one piece")
+
+
+def _chunking(args: argparse.Namespace, retried: list[int]) -> dict[str, object]:
+    """What the sidecar records of a chunked run (nothing for a run in one piece)."""
+    if args.workers is None and args.scheduler is None:
+        return {}
+    return {"chunked": {"workers": args.workers, "scheduler": args.scheduler, "retried": retried}}
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def describe_step(step: FrameStep) -> tuple[float, str]:
+    """(frames done, counting the one in progress in part; what to show) for the progress bar."""
+    if step.resumed:
+        return step.done, f"frame {step.frame + 1}/{step.frames} kept from the last run"
+    part = step.iteration / step.iterations if step.iterations and not step.finished else 0.0
+    kind = ("first of shot" if step.shot_start else f"{step.reliable:.0%} tracked" if math.isfinite(step.reliable)
+            else "painted")
+    loss = f"  loss {step.loss:.4g}" if math.isfinite(step.loss) else ""
+    pace = (f"{step.seconds_per_frame:.3g} s/frame, eta {_clock(step.eta)}" if math.isfinite(step.eta)
+            else "timing the first frame")
+    return step.done + part, f"frame {step.frame + 1}/{step.frames} ({kind}){loss}  {pace}"
 
 
 def _run(argv: list[str]) -> int:
@@ -78,34 +129,34 @@ def _run(argv: list[str]) -> int:
     cfg = config_from_args(args)
     vcfg = video_config_from_args(args)
     controls = controls_from_args(args)
+    _check_chunking(args)
     from ..cli.progress import ProgressBar  # heavy imports only once the command line is valid
-    from .render import FrameStep, VideoInterrupted, stylize_video
+    from ..pools import PoolError
+    from .render import VideoInterrupted, stylize_video
 
-    with ProgressBar("frames", enabled=not args.quiet) as bar:
+    with ProgressBar("frames", enabled=not args.quiet, eta=False) as bar:
         def callback(step: FrameStep) -> None:
-            total = max(step.to_paint, 1)
-            if step.resumed:
-                bar.advance(0, total, f"frame {step.frame + 1}/{step.frames} kept from the last run")
-                return
-            part = step.iteration / step.iterations if step.iterations and not step.finished else 0.0
-            kind = "first of shot" if step.shot_start else f"{step.reliable:.0%} tracked"
-            loss = f"  loss {step.loss:.4g}" if math.isfinite(step.loss) else ""
-            bar.advance(step.painted + part, total,  # type: ignore[arg-type]  # rich takes fractions
-                         f"frame {step.frame + 1}/{step.frames} ({kind}){loss}")
+            done, info = describe_step(step)
+            bar.advance(done, step.frames, info)  # type: ignore[arg-type]  # rich takes fractions
 
         try:
             result = stylize_video(args.input, args.styles, args.output, cfg, vcfg, callback=callback,
-                                   keep_frames=args.keep_frames, **controls)
+                                   keep_frames=args.keep_frames, workers=args.workers, scheduler=args.scheduler,
+                                   **controls)
         except VideoInterrupted as e:
             bar.close()
             print(f"painterly: interrupted; {e.done} of {e.frames} frames are kept in {e.folder}; "
                   "run the same command again to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except PoolError as e:
+            bar.close()
+            print(f"painterly: error: {e}", file=sys.stderr)
+            return EXIT_FAILURE
     inputs = {"video": describe_input(args.input), "styles": [describe_input(s) for s in args.styles]}
     write_sidecar(result.output, provenance(
         result.config, inputs, video=result.video.to_dict(), frames=result.frames, rate=result.rate,
         size=list(result.size), shots=result.shots, painted=result.painted, resumed=result.resumed,
-        seconds=round(result.seconds, 2)))
+        seconds=round(result.seconds, 2), **_chunking(args, result.retried)))
     if not args.quiet:
         print(f"painterly: wrote {result.output} ({result.frames} frames, {result.size[1]}x{result.size[0]} at "
               f"{result.rate} fps; {result.painted} painted, {result.resumed} resumed; {result.seconds:.1f} s, "

@@ -30,6 +30,12 @@ class VideoConfig:
     crf: int = 18  # libx264 quality (0 lossless .. 51 worst)
     audio: bool = True  # copy the source's audio
 
+    # Chunked runs (--workers / --scheduler, docs/video.md): shots longer than chunk_frames are split
+    # into chunks painted in parallel; each chunk after a shot's first starts chunk_overlap frames
+    # early and is cross-faded over them with the chunk before it.
+    chunk_frames: int = 48
+    chunk_overlap: int = 12
+
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and self.start >= 0):
             raise ConfigError(f"--start must be 0 or more seconds, got {self.start}")
@@ -47,6 +53,14 @@ class VideoConfig:
             raise ConfigError(f"--scene-cut must be between 0 and 1, got {self.scene_cut}")
         if not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
             raise ConfigError(f"--crf must be a whole number from 0 to 51, got {self.crf!r}")
+        self._check_chunks()
+
+    def _check_chunks(self) -> None:
+        if not isinstance(self.chunk_frames, int) or self.chunk_frames < 2:
+            raise ConfigError(f"--chunk-frames must be a whole number of at least 2, got {self.chunk_frames!r}")
+        if not isinstance(self.chunk_overlap, int) or not 0 <= self.chunk_overlap < self.chunk_frames:
+            raise ConfigError(f"--chunk-overlap must be a whole number from 0 to --chunk-frames - 1 "
+                              f"({self.chunk_frames - 1}), got {self.chunk_overlap!r}")
 
     def replace(self, **changes: Any) -> VideoConfig:
         return dataclasses.replace(self, **changes)

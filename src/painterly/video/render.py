@@ -20,16 +20,20 @@
 4. **Encode** H.264 at the planned rate with the source's audio copied unchanged, then
    remove the work folder (unless ``keep_frames``).
 
+With ``workers`` or ``scheduler``, step 2 runs in chunks on a pool of processes or a Dask
+cluster instead (:mod:`.parallel`): the clip is split at cuts, long shots into overlapping
+chunks, and the chunks are painted at once.
+
 Nothing here prints; progress goes to ``callback`` as :class:`FrameStep` events.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -45,6 +49,7 @@ from .frames import FrameRenderer, quantise, work_space
 from .io import (
     FramePlan,
     VideoError,
+    VideoInfo,
     check_encoders,
     check_output,
     encode,
@@ -53,38 +58,12 @@ from .io import (
     probe,
     read_frames,
 )
-from .temporal import frame_prior
+from .progress import FrameCallback, FrameStep, Pace
+from .temporal import FramePrior, frame_prior
 from .work import WorkFolder, describe, digest, work_folder_for
 
 __all__ = ["FrameStep", "VideoConfig", "VideoError", "VideoInterrupted", "VideoResult", "stylize_video",
            "work_folder_for"]
-
-
-@dataclass(frozen=True)
-class FrameStep:
-    """Video progress. ``frame`` (0-based) of ``frames``; ``iteration`` of ``iterations``
-    within that frame; ``painted`` of ``to_paint`` frames this run paints are finished
-    (resumed frames are not counted). ``finished`` events carry the frame ``image``
-    ((1, 3, H, W) in [0, 1]). ``reliable`` is the fraction of the frame under the temporal
-    loss (NaN for a shot's first frame)."""
-
-    frame: int
-    frames: int
-    iteration: int
-    iterations: int
-    loss: float
-    terms: dict[str, float]
-    painted: int
-    to_paint: int
-    finished: bool = False
-    resumed: bool = False
-    shot_start: bool = False
-    reliable: float = float("nan")
-    elapsed: float = 0.0
-    image: torch.Tensor | None = None
-
-
-FrameCallback = Callable[[FrameStep], None]
 
 
 @dataclass
@@ -99,6 +78,7 @@ class VideoResult:
     video: VideoConfig
     seconds: float
     shots: list[int] = field(default_factory=list)  # frames that started a shot
+    retried: list[int] = field(default_factory=list)  # chunked runs: first frames of chunks painted again
 
 
 class VideoInterrupted(Exception):
@@ -114,6 +94,25 @@ def _load_styles(styles: Sequence[ImageSource | Loaded]) -> list[Loaded]:
     return [s if isinstance(s, Loaded) else load_image(s, what="style") for s in styles]
 
 
+@dataclass(frozen=True)
+class Clip:
+    """A clip checked and planned (everything before the network loads)."""
+
+    info: VideoInfo
+    plan: FramePlan
+    hw: tuple[int, int]
+    cfg: StyleConfig  # size set to the output's long edge
+    styles: list[Loaded]
+    controls: dict[str, Any]
+
+    @property
+    def frames(self) -> int:
+        return len(self.plan.sources)
+
+    def read(self) -> Iterable[torch.Tensor]:
+        return read_frames(self.info, self.plan, self.hw)
+
+
 def stylize_video(
     input: str | Path,
     styles: Sequence[ImageSource | Loaded],
@@ -126,6 +125,8 @@ def stylize_video(
     fine_style: ImageSource | Loaded | None = None,
     callback: FrameCallback | None = None,
     keep_frames: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> VideoResult:
     """Paint the video ``input`` in the style of ``styles`` and write ``output`` (.mp4/.mov/.mkv).
 
@@ -134,121 +135,158 @@ def stylize_video(
     (masks are static: one image per style for every frame). Raises :class:`VideoError` /
     :class:`ConfigError` before heavy work for bad inputs, and :class:`VideoInterrupted`
     on Ctrl-C with the finished frames kept for a rerun.
+
+    ``workers`` (local processes; 1 paints the chunks in this process) or ``scheduler`` (a Dask
+    scheduler's address) paint the clip in chunks at once (:mod:`.parallel`; the chunks' frames
+    differ from one piece's where they overlap); a scheduler that cannot be used raises
+    :class:`painterly.pools.PoolError`. Without either, the clip is painted in one piece.
     """
     started = time.perf_counter()
     cfg = config or StyleConfig()
     vcfg = video or VideoConfig()
     out = check_output(output)
+    chunked = workers is not None or scheduler is not None
+    if chunked:
+        from .parallel import check_workers, paint_chunked, start_pool
+
+        check_workers(workers, scheduler, "chunks")
     refuse_overwriting_inputs({"--output": out}, [input, *styles, *(masks or []), coarse_style, fine_style, cfg.init],
                               error=VideoError)
+    clip = _check(input, styles, out, cfg, vcfg, {"masks": masks, "coarse_style": coarse_style, "fine_style": fine_style})
+    # A scheduler that cannot be used fails here, before any file is made.
+    pool = start_pool(workers, scheduler, clip.cfg, -(-clip.frames // vcfg.chunk_frames)) if chunked else None
+    work = WorkFolder(work_folder_for(out), _work_key(input, clip, cfg, vcfg, chunked))
+    if pool is not None:
+        done = paint_chunked(pool, work, clip, vcfg, callback, started)
+    else:
+        done = _paint_whole(work, clip, vcfg, callback, started)
+    try:
+        encode((work.array(k) for k in range(clip.frames)), clip.info, clip.plan, out, crf=vcfg.crf, audio=vcfg.audio)
+    except KeyboardInterrupt:
+        raise VideoInterrupted(clip.frames, clip.frames, work.path) from None
+    if not keep_frames:
+        work.remove()
+    rate = f"{clip.plan.rate.numerator}/{clip.plan.rate.denominator}"
+    return VideoResult(out, clip.frames, len(done.painted), clip.frames - len(done.painted), rate, clip.hw,
+                       clip.cfg.replace(seed=work.seed), vcfg, time.perf_counter() - started, done.starts, done.retried)
+
+
+def _check(input: str | Path, styles: Sequence[ImageSource | Loaded], out: Path, cfg: StyleConfig, vcfg: VideoConfig,
+           controls: dict[str, Any]) -> Clip:
+    """Probe and plan the clip, check the encoder, the styles and the controls (on the first frame)."""
     info = probe(input)
     fplan = plan_frames(info, vcfg.start, vcfg.duration, vcfg.fps)
     check_encoders(info, out, vcfg.audio)
     style_imgs = _load_styles(styles)
-    controls: dict[str, Any] = {"masks": masks, "coarse_style": coarse_style, "fine_style": fine_style}
     hw = output_size(info, cfg.size)
-    work = WorkFolder(work_folder_for(out), _work_key(input, style_imgs, cfg, vcfg, controls, hw, fplan))
-    frames = len(fplan.sources)
-    # Validate the controls against the first frame before the network loads.
     reader = read_frames(info, FramePlan(fplan.sources[:1], fplan.rate, fplan.start), hw)
     first_frame = next(reader)
     reader.close()
     cfg = cfg.replace(size=max(hw))
     Controls.prepare(first_frame, [s.rgb for s in style_imgs], cfg, **controls)
-    renderer = FrameRenderer(cfg, vcfg, style_imgs, controls)  # loads the network
-    work.open(frames, draw_seed(cfg.seed))
-    cfg = renderer.seed(work.seed)  # a resumed run keeps the seed it started with
-    done = sum(1 for k in range(frames) if work.frame(k).is_file())
-    shots = _paint_frames(renderer, work, read_frames(info, fplan, hw), frames, frames - done, hw, callback, started)
+    return Clip(info, fplan, hw, cfg, style_imgs, controls)
+
+
+def _paint_whole(work: WorkFolder, clip: Clip, vcfg: VideoConfig, callback: FrameCallback | None,
+                 started: float) -> Painted:
+    """The clip in one piece, in this process."""
+    renderer = FrameRenderer(clip.cfg, vcfg, clip.styles, clip.controls)  # loads the network
+    work.open(clip.frames, draw_seed(clip.cfg.seed))
+    renderer.seed(work.seed)  # a resumed run keeps the seed it started with
+    done = sum(1 for k in range(clip.frames) if work.frame(k).is_file())
+    pace = Pace(clip.frames, clip.frames - done, started)
     try:
-        encode((work.array(k) for k in range(frames)), info, fplan, out, crf=vcfg.crf, audio=vcfg.audio)
-    except KeyboardInterrupt:
-        raise VideoInterrupted(frames, frames, work.path) from None
-    if not keep_frames:
-        work.remove()
-    painted = len(shots.painted)
-    return VideoResult(out, frames, painted, frames - painted, f"{fplan.rate.numerator}/{fplan.rate.denominator}",
-                       hw, cfg, vcfg, time.perf_counter() - started, shots.starts)
+        return paint_frames(renderer, work, enumerate(clip.read()), clip.hw, pace, callback)
+    except (Interrupted, KeyboardInterrupt):
+        done = sum(1 for j in range(clip.frames) if work.frame(j).is_file())
+        raise VideoInterrupted(done, clip.frames, work.path) from None
 
 
-def _work_key(input: str | Path, styles: list[Loaded], cfg: StyleConfig, vcfg: VideoConfig, controls: dict[str, Any],
-              hw: tuple[int, int], fplan: FramePlan) -> str:
-    """A hash of everything that shapes the frames: a work folder of other options starts afresh."""
-    masks = controls["masks"]
-    return digest({
+def _work_key(input: str | Path, clip: Clip, cfg: StyleConfig, vcfg: VideoConfig, chunked: bool) -> str:
+    """A hash of everything that shapes the frames (``cfg`` as given): a work folder of other
+    options starts afresh. Chunked runs paint other frames where chunks meet, so their plan is
+    part of the key."""
+    masks = clip.controls["masks"]
+    skip = ("crf", "audio", "chunk_frames", "chunk_overlap")
+    key: dict[str, Any] = {
         "config": {k: v for k, v in cfg.to_dict().items() if k != "device"},  # CPU or GPU: the same frames
-        "video": {k: v for k, v in vcfg.to_dict().items() if k not in ("crf", "audio")},
-        "input": describe_input(input), "styles": [describe(s) for s in styles],
+        "video": {k: v for k, v in vcfg.to_dict().items() if k not in skip},
+        "input": describe_input(input), "styles": [describe(s) for s in clip.styles],
         "controls": {"masks": None if masks is None else [describe(m) for m in masks],
-                     "coarse": describe(controls["coarse_style"]), "fine": describe(controls["fine_style"])},
-        "size": hw, "sources": fplan.sources, "rate": str(fplan.rate),
-    })
+                     "coarse": describe(clip.controls["coarse_style"]), "fine": describe(clip.controls["fine_style"])},
+        "size": clip.hw, "sources": clip.plan.sources, "rate": str(clip.plan.rate),
+    }
+    if chunked:  # one process or many: the same frames
+        key["chunks"] = [vcfg.chunk_frames, vcfg.chunk_overlap]
+    return digest(key)
+
+
+# The loop over frames: a whole clip, or one chunk ---------------------------------------------------
+class FrameStore(Protocol):
+    """Where a loop's frames are kept: the work folder, or a chunk's view of it."""
+
+    @property
+    def shots(self) -> list[int]: ...
+    def load(self, k: int, hw: tuple[int, int]) -> torch.Tensor | None: ...
+    def save(self, k: int, x: torch.Tensor) -> None: ...
+    def add_shot(self, k: int) -> None: ...
 
 
 @dataclass
-class _Progress:
-    starts: list[int] = field(default_factory=list)
-    painted: list[int] = field(default_factory=list)
+class Painted:
+    starts: list[int] = field(default_factory=list)  # frames that started a shot (kept ones included)
+    painted: list[int] = field(default_factory=list)  # frames painted by this loop
+    retried: list[int] = field(default_factory=list)  # chunked runs: first frames of chunks painted again
 
 
-def _paint_frames(renderer: FrameRenderer, work: WorkFolder, inputs: Iterator[torch.Tensor], frames: int,
-                  to_paint: int, hw: tuple[int, int], callback: FrameCallback | None, started: float) -> _Progress:
+def paint_frames(renderer: FrameRenderer, store: FrameStore, inputs: Iterable[tuple[int, torch.Tensor]],
+                 hw: tuple[int, int], pace: Pace, callback: FrameCallback | None, *,
+                 shot_frame: torch.Tensor | None = None, start_prior: FramePrior | None = None) -> Painted:
+    """Paint ``inputs`` ((index, frame) in order) one after another, skipping the frames ``store``
+    holds already (a resumed run continues from them). The first frame, and any frame less than
+    ``scene_cut`` of which follows from the one before, is a shot's first (painted like an
+    image), unless ``start_prior`` is given for the first frame (a chunk starting inside a shot
+    whose first frame was ``shot_frame``). Ctrl-C propagates."""
     cfg, vcfg = renderer.cfg, renderer.vcfg
-    progress = _Progress()
-    known_shots = set(work.shots)
+    out = Painted()
+    known_shots = set(store.shots)
     prev_frame: torch.Tensor | None = None
     prev_out: torch.Tensor | None = None
-    shot_frame: torch.Tensor | None = None
-    k = 0
-
-    def emit(step: FrameStep) -> None:
-        if callback is not None:
-            callback(step)
-
-    try:
-        for k, frame in enumerate(inputs):
-            existing = work.load(k, hw)
-            if existing is not None:
-                if k in known_shots or shot_frame is None:
-                    shot_frame, renderer.shot = frame, None
-                    progress.starts.append(k)
-                emit(FrameStep(k, frames, 0, 0, float("nan"), {}, len(progress.painted), to_paint, finished=True,
-                               resumed=True, shot_start=k in known_shots, elapsed=time.perf_counter() - started,
-                               image=existing))
-                prev_frame, prev_out = frame, existing
-                continue
-            prior = None
-            if prev_frame is not None and prev_out is not None:
-                prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg))
-                if prior.reliable < vcfg.scene_cut:
-                    prior = None
-            reliable = prior.reliable if prior is not None else float("nan")
-            painted = len(progress.painted)
-
-            def report(i: int, n: int, loss: float, terms: dict[str, float], k: int = k, first: bool = prior is None,
-                       reliable: float = reliable, painted: int = painted) -> None:
-                emit(FrameStep(k, frames, i, n, loss, terms, painted, to_paint, shot_start=first, reliable=reliable,
-                               elapsed=time.perf_counter() - started))
-
-            if prior is None:
-                work.add_shot(k)
-                progress.starts.append(k)
+    emit: Callable[[FrameStep], None] = callback or (lambda step: None)
+    for k, frame in inputs:
+        existing = store.load(k, hw)
+        if existing is not None:
+            if k in known_shots or shot_frame is None:
                 shot_frame, renderer.shot = frame, None
-                image = renderer.first(frame, report)
-            else:
-                if renderer.shot is None:
-                    assert shot_frame is not None
-                    renderer.start_shot(shot_frame)
-                image = renderer.next(frame, prior, report)
-            image = quantise(image)
-            work.save(k, image)
-            progress.painted.append(k)
-            emit(FrameStep(k, frames, 0, 0, float("nan"), {}, len(progress.painted), to_paint, finished=True,
-                           shot_start=prior is None, reliable=reliable, elapsed=time.perf_counter() - started,
-                           image=image))
-            prev_frame, prev_out = frame, image
-    except (Interrupted, KeyboardInterrupt):
-        done = sum(1 for j in range(frames) if work.frame(j).is_file())
-        raise VideoInterrupted(done, frames, work.path) from None
-    return progress
+                out.starts.append(k)
+            emit(pace.step(k, finished=True, resumed=True, shot_start=k in known_shots, image=existing))
+            prev_frame, prev_out = frame, existing
+            continue
+        prior = start_prior
+        if prev_frame is not None and prev_out is not None:
+            prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg))
+            if prior.reliable < vcfg.scene_cut:
+                prior = None
+        reliable = prior.reliable if prior is not None else float("nan")
 
+        def report(i: int, n: int, loss: float, terms: dict[str, float], k: int = k, first: bool = prior is None,
+                   reliable: float = reliable) -> None:
+            emit(pace.step(k, iteration=i, iterations=n, loss=loss, terms=terms, shot_start=first, reliable=reliable))
+
+        if prior is None:
+            store.add_shot(k)
+            out.starts.append(k)
+            shot_frame, renderer.shot = frame, None
+            image = renderer.first(frame, report)
+        else:
+            if renderer.shot is None:
+                assert shot_frame is not None
+                renderer.start_shot(shot_frame)
+            image = renderer.next(frame, prior, report)
+        image = quantise(image)
+        store.save(k, image)
+        out.painted.append(k)
+        pace.finish()
+        emit(pace.step(k, finished=True, shot_start=prior is None, reliable=reliable, image=image))
+        prev_frame, prev_out = frame, image
+    return out

@@ -4,6 +4,10 @@
 (``frame_000000.png`` ...) and ``manifest.json`` with a hash of everything that shapes the
 frames (the key) and the run's seed. A folder whose key differs is emptied of frames and
 started afresh; a folder without a manifest that is not empty is refused (not ours).
+
+Chunked runs (:mod:`.parallel`) also keep the two versions of each frame where chunks overlap:
+``tail_*.png`` (the earlier chunk's) and ``lead_*.png`` (the later chunk's lead-in); the frame
+itself is their cross-fade. Workers that see the folder write their frames into it directly.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .io import VideoError
 
 MANIFEST = "manifest.json"
 FRAME_NAME = "frame_{:06d}.png"
+ROLES = ("frame", "lead", "tail")  # a finished frame; a chunk's lead-in; a chunk's end that the next one overlaps
 
 
 def work_folder_for(output: str | Path) -> Path:
@@ -56,8 +61,9 @@ class WorkFolder:
             if old.get("key") == self.key:
                 self.manifest = old
                 return
-            for f in self.path.glob("frame_*.png"):
-                f.unlink()
+            for role in ROLES:
+                for f in self.path.glob(f"{role}_*.png"):
+                    f.unlink()
         self.path.mkdir(exist_ok=True)
         self.manifest = {"painterly_frames": 1, "key": self.key, "frames": frames, "seed": seed, "shots": [0]}
         self._write()
@@ -78,11 +84,24 @@ class WorkFolder:
             self.manifest["shots"] = sorted(self.manifest["shots"] + [k])
             self._write()
 
-    def frame(self, k: int) -> Path:
-        return self.path / FRAME_NAME.format(k)
+    @classmethod
+    def attach(cls, path: Path, key: str) -> WorkFolder | None:
+        """The folder another process opened, if this one sees it (same path, same key); else None."""
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        if manifest.get("key") != key:
+            return None
+        folder = cls(path, key)
+        folder.manifest = manifest
+        return folder
 
-    def load(self, k: int, hw: tuple[int, int]) -> torch.Tensor | None:
-        p = self.frame(k)
+    def frame(self, k: int, role: str = "frame") -> Path:
+        return self.path / FRAME_NAME.replace("frame", role).format(k)
+
+    def load(self, k: int, hw: tuple[int, int], role: str = "frame") -> torch.Tensor | None:
+        p = self.frame(k, role)
         if not p.is_file():
             return None
         try:
@@ -95,8 +114,8 @@ class WorkFolder:
         with Image.open(self.frame(k)) as im:
             return np.asarray(im.convert("RGB"))
 
-    def save(self, k: int, x: torch.Tensor) -> None:
-        save_image(x, self.frame(k))
+    def save(self, k: int, x: torch.Tensor, role: str = "frame") -> None:
+        save_image(x, self.frame(k, role))
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
