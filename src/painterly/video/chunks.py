@@ -137,7 +137,7 @@ def sync_prior(frames: list[torch.Tensor], image: torch.Tensor, cfg: StyleConfig
         carried = torch.cat([prior.warped[:, :2], prior.warped[:, 2:] * prior.mask], 1)
     at = carried[0, :2].permute(1, 2, 0).numpy() * np.array([w - 1, h - 1], np.float32)
     flow = at - np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
-    return FramePrior(warp(work_space(image, cfg), flow).clamp(0, 1), carried[:, 2:])
+    return FramePrior(warp(work_space(image, cfg), flow, cubic=True).clamp(0, 1), carried[:, 2:])  # as frame_prior(sharp=True)
 
 
 # On a worker ------------------------------------------------------------------------------------

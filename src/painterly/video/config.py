@@ -9,6 +9,11 @@ from typing import Any
 
 from ..config import ConfigError, StyleConfig
 
+# A later frame starts from the previous one warped onto it (sharply: temporal.frame_prior), so
+# it needs a few iterations where a still needs a schedule: 3 of the default 20 cost 0.08 of a still
+# at 256 and 512 px and keep the painting's look (docs/video.md, benchmarks/video_cost.py).
+LATER_FRAME_SHARE = 0.15
+
 
 @dataclass(frozen=True)
 class VideoConfig:
@@ -17,7 +22,7 @@ class VideoConfig:
     ``temporal_weight`` scales the temporal loss (mean squared RGB difference, values in
     [0, 1], over the reliable pixels) against the image objective's terms;
     ``frame_iterations`` is the optimiser budget of every frame after a shot's first (None:
-    half of ``StyleConfig.iterations``), which starts from the warped, already painted
+    :data:`LATER_FRAME_SHARE` of ``StyleConfig.iterations``: 3 of the default 20), which starts from the warped, already painted
     previous frame and so needs neither the coarse-to-fine schedule nor the full budget.
     """
 
@@ -76,4 +81,6 @@ class VideoConfig:
         return cls(**data)
 
     def iterations_after_first(self, cfg: StyleConfig) -> int:
-        return self.frame_iterations if self.frame_iterations is not None else max(1, cfg.iterations // 2)
+        if self.frame_iterations is not None:
+            return self.frame_iterations
+        return max(1, round(LATER_FRAME_SHARE * cfg.iterations))

@@ -264,7 +264,7 @@ def paint_frames(renderer: FrameRenderer, store: FrameStore, inputs: Iterable[tu
             continue
         prior = start_prior
         if prev_frame is not None and prev_out is not None:
-            prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg))
+            prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg), sharp=True)
             if prior.reliable < vcfg.scene_cut:
                 prior = None
         reliable = prior.reliable if prior is not None else float("nan")

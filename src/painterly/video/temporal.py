@@ -71,21 +71,23 @@ def _sample_map(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs + flow[..., 0], ys + flow[..., 1]
 
 
-def warp_array(array: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``out[y, x] = array[y + dy, x + dx]`` (bilinear, border replicated) for (H, W) or (H, W, C) float32."""
+def warp_array(array: np.ndarray, flow: np.ndarray, *, cubic: bool = False) -> np.ndarray:
+    """``out[y, x] = array[y + dy, x + dx]`` (bilinear, or bicubic with ``cubic``; border replicated)
+    for (H, W) or (H, W, C) float32."""
     map_x, map_y = _sample_map(flow)
     out = cv2.remap(np.ascontiguousarray(array, dtype=np.float32), map_x, map_y,
-                    interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                    interpolation=cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(array.shape)
 
 
-def warp(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
+def warp(image: torch.Tensor, flow: np.ndarray, *, cubic: bool = False) -> torch.Tensor:
     """Sample ``image`` ((1, C, H, W)) at x + flow(x): with the backward flow t -> t-1, this
-    brings frame t-1 (or its stylised version) onto frame t's grid. Same shape and dtype out."""
+    brings frame t-1 (or its stylised version) onto frame t's grid. Same shape and dtype out.
+    ``cubic``: bicubic instead of bilinear sampling (sharper; see :func:`frame_prior`)."""
     if tuple(image.shape[-2:]) != flow.shape[:2]:
         raise ValueError(f"image {tuple(image.shape[-2:])} and flow {flow.shape[:2]} differ in size")
     hwc = image.detach().float().cpu()[0].permute(1, 2, 0).numpy()
-    out = warp_array(hwc, flow)
+    out = warp_array(hwc, flow, cubic=cubic)
     if out.ndim == 2:
         out = out[..., None]
     return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).unsqueeze(0).to(image.dtype)
@@ -158,15 +160,21 @@ class FramePrior:
         return float(self.mask.mean())
 
 
-def frame_prior(prev_frame: torch.Tensor, frame: torch.Tensor, prev_stylised: torch.Tensor) -> FramePrior:
+def frame_prior(prev_frame: torch.Tensor, frame: torch.Tensor, prev_stylised: torch.Tensor, *,
+                sharp: bool = False) -> FramePrior:
     """Flow both ways between the input frames t-1 and t (each (1, 3, H, W)), warp the
     previous stylised frame (same size) onto frame t, and mark where it cannot be trusted:
     where the flows disagree (:func:`consistency_mask`) or the input itself changed
-    (:func:`appearance_mask`)."""
+    (:func:`appearance_mask`).
+
+    ``sharp`` warps the stylised frame bicubically. Painting starts each later frame from it:
+    bilinear sampling softens the brush marks a little at every frame, and the softening adds up
+    along a shot, so that a later frame needed ten iterations to sharpen them back; bicubic keeps
+    them, and three do (docs/video.md). The flicker measure (:func:`warping_error`) stays bilinear."""
     backward = optical_flow(frame, prev_frame)
     forward = optical_flow(prev_frame, frame)
     mask = consistency_mask(forward, backward) * appearance_mask(prev_frame, frame, backward)
-    return FramePrior(warp(prev_stylised, backward).clamp(0, 1), mask)
+    return FramePrior(warp(prev_stylised, backward, cubic=sharp).clamp(0, 1), mask)
 
 
 def warping_error(prev_out: torch.Tensor, out: torch.Tensor, prev_frame: torch.Tensor, frame: torch.Tensor) -> float:
