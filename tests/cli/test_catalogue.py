@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from conftest import DATA
+from test_images_fuzz import PNG_SIGNATURE, png_chunk
 
 RUNNER = Path(__file__).parent / "catalogue_runner.py"
 USAGE, FAILURE = 2, 1
@@ -170,11 +171,9 @@ CASES: list[tuple[str, list[str], int]] = [
 
 def _png_with_header(width: int, height: int, depth: int, color: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height``, with one tiny compressed row."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + png_chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="module")
