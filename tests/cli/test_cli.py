@@ -117,9 +117,10 @@ def test_ctrl_c_saves_best_image(tmp_path, content_path, style_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("after", [0.2, 0.5])
+@pytest.mark.parametrize("after", [0.2, 0.3, 0.4, 0.5, 0.6, 0.8])
 def test_ctrl_c_while_starting_is_one_line_and_130(tmp_path, content_path, style_path, after):
-    """Ctrl-C while Python loads torch (the first seconds): no traceback, exit 130, nothing written."""
+    """Ctrl-C while Python loads torch (the first seconds): no traceback, exit 130, nothing written.
+    Raised inside torch's C++ start-up it once aborted, died by SIGINT, hit a RecursionError or was lost."""
     out = tmp_path / "o.png"
     proc = subprocess.Popen([sys.executable, "-m", "painterly", str(content_path), str(style_path), "-o", str(out),
                              "--size", "64", "-q"], stderr=subprocess.PIPE, text=True)

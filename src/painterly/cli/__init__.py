@@ -19,6 +19,7 @@ from .guard import (
     Parser,
     UsageError,
     debugging,
+    interrupt_outside_imports,
     run_guarded,
     set_debugging,
 )
@@ -63,9 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="painterly: %(message)s")
+    interrupt_outside_imports()
     try:
         code = main()
-    except KeyboardInterrupt:  # Ctrl-C while starting up (importing torch), before any work
+    except KeyboardInterrupt:  # Ctrl-C between imports, before a command's own handling starts
         print("painterly: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
     sys.exit(code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -36,6 +37,27 @@ def command(run: Callable[[list[str]], int]) -> Callable[[Sequence[str] | None],
 
     main.__doc__ = run.__doc__
     return main
+
+
+def interrupt_outside_imports() -> None:
+    """Ctrl-C while a module is being imported (torch's first seconds) ends the process at once with one line
+    and exit 130. Raised there, KeyboardInterrupt crosses torch's C++ start-up, which turns it into an abort,
+    a RecursionError, a lost interrupt or a death by SIGINT. Anywhere else it raises KeyboardInterrupt as usual."""
+    def on_sigint(signum: int, frame: object) -> None:
+        f = frame
+        while f is not None:
+            if f.f_code.co_filename.startswith("<frozen importlib"):  # type: ignore[attr-defined]
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except (OSError, RuntimeError, ValueError):
+                        pass
+                os.write(2, b"painterly: interrupted\n")
+                os._exit(EXIT_INTERRUPTED)
+            f = f.f_back  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 def run_guarded(fn: Callable[[], int]) -> int:
