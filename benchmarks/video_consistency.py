@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def strip(frames: list[torch.Tensor], independent: list[torch.Tensor], video: list[torch.Tensor], path: Path,
-          n: int = 4) -> None:
+          n: int = 4, height: int = 160) -> None:
     """Rows input / independent / painterly of ``n`` consecutive frames from the middle, labelled."""
     from PIL import Image
 
@@ -158,7 +158,7 @@ def strip(frames: list[torch.Tensor], independent: list[torch.Tensor], video: li
     panels = []
     for label, seq in (("input", frames), ("independent", independent), ("painterly", video)):
         panels += [(f"{label} t={k}", to_pil(seq[k])) for k in picks]
-    sheet = contact_sheet(panels, height=160, columns=len(picks))
+    sheet = contact_sheet(panels, height=height, columns=len(picks))
     # 256 dithered colours keep the PNG small enough for the docs (< 300 KB).
     sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
 

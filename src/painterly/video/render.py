@@ -217,7 +217,7 @@ def _work_key(input: str | Path, clip: Clip, cfg: StyleConfig, vcfg: VideoConfig
         "size": clip.hw, "sources": clip.plan.sources, "rate": str(clip.plan.rate),
     }
     if chunked:  # one process or many: the same frames
-        key["chunks"] = [vcfg.chunk_frames, vcfg.chunk_overlap]
+        key["chunks"] = [vcfg.chunk_frames, vcfg.overlap]
     return digest(key)
 
 
@@ -264,7 +264,7 @@ def paint_frames(renderer: FrameRenderer, store: FrameStore, inputs: Iterable[tu
             continue
         prior = start_prior
         if prev_frame is not None and prev_out is not None:
-            prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg), sharp=True)
+            prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg), sharp=True, follow=True)
             if prior.reliable < vcfg.scene_cut:
                 prior = None
         reliable = prior.reliable if prior is not None else float("nan")

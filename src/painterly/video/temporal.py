@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..color import luminance
 from ..optimize import ObjectiveFn
 
 # The temporal weight applies to the loss measured on 0-255 pixel values, the scale of the network's
@@ -161,7 +162,7 @@ class FramePrior:
 
 
 def frame_prior(prev_frame: torch.Tensor, frame: torch.Tensor, prev_stylised: torch.Tensor, *,
-                sharp: bool = False) -> FramePrior:
+                sharp: bool = False, follow: bool = False) -> FramePrior:
     """Flow both ways between the input frames t-1 and t (each (1, 3, H, W)), warp the
     previous stylised frame (same size) onto frame t, and mark where it cannot be trusted:
     where the flows disagree (:func:`consistency_mask`) or the input itself changed
@@ -170,11 +171,20 @@ def frame_prior(prev_frame: torch.Tensor, frame: torch.Tensor, prev_stylised: to
     ``sharp`` warps the stylised frame bicubically. Painting starts each later frame from it:
     bilinear sampling softens the brush marks a little at every frame, and the softening adds up
     along a shot, so that a later frame needed ten iterations to sharpen them back; bicubic keeps
-    them, and three do (docs/video.md). The flicker measure (:func:`warping_error`) stays bilinear."""
+    them, and three do (docs/video.md). The flicker measure (:func:`warping_error`) stays bilinear.
+
+    ``follow`` adds, where the mask does not trust the warped picture, how the input's luminance
+    changed there since frame t-1: an eye that closes without moving starts closed, in the
+    painting's colours. (From the old picture, three iterations left it open; starting those
+    pixels from the frame itself in the painting's palette left them flat; adding the change in
+    RGB brought the photo's skin tones in.) Outside the mask it changes nothing the temporal loss sees."""
     backward = optical_flow(frame, prev_frame)
     forward = optical_flow(prev_frame, frame)
     mask = consistency_mask(forward, backward) * appearance_mask(prev_frame, frame, backward)
-    return FramePrior(warp(prev_stylised, backward, cubic=sharp).clamp(0, 1), mask)
+    warped = warp(prev_stylised, backward, cubic=sharp)
+    if follow:
+        warped = warped + (1 - mask) * (luminance(frame) - luminance(warp(prev_frame, backward)))
+    return FramePrior(warped.clamp(0, 1), mask)
 
 
 def warping_error(prev_out: torch.Tensor, out: torch.Tensor, prev_frame: torch.Tensor, frame: torch.Tensor) -> float:
