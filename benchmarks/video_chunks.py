@@ -63,6 +63,9 @@ def measure(args: argparse.Namespace, size: int, tmp: Path) -> dict[str, object]
 
     b, i, b_whole, i_whole = (errors(chunk_outs, True), errors(chunk_outs, False), errors(whole_outs, True),
                               errors(whole_outs, False))
+    if not b:
+        raise SystemExit(f"video_chunks.py: no two chunks of a shot meet in these {len(frames)} frames (shots start at "
+                         f"{chunked.shots}); paint a longer part of the clip or use smaller --chunk-frames")
     evaluator = Evaluator(frames[0], args.style)  # swd does not depend on the content
     sampled = range(0, len(frames), args.eval_every)
     return {"size": size, "hw": list(chunked.size), "frames": len(frames), "shots": chunked.shots,
