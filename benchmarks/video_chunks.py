@@ -56,13 +56,14 @@ def measure(args: argparse.Namespace, size: int, tmp: Path) -> dict[str, object]
     frames = [as_tensor(as_bytes(f)) for f in read_frames(info, plan_frames(info, args.start, args.duration), chunked.size)]
     chunks = plan_chunks(len(frames), set(chunked.shots), args.chunk_frames, vcfg.overlap)
     seams, cuts = seam_pairs(chunks), set(chunked.shots)
+    # Each pair's warping error, chunked and in one piece (a cut's pair is no seam and no inside).
+    pairs = {k: [warping_error(o[k - 1], o[k], frames[k - 1], frames[k]) for o in (chunk_outs, whole_outs)]
+             for k in range(1, len(frames)) if k not in cuts}
 
-    def errors(outs: list[torch.Tensor], boundary: bool) -> list[float]:
-        return [warping_error(outs[k - 1], outs[k], frames[k - 1], frames[k])
-                for k in range(1, len(frames)) if k not in cuts and (k in seams) == boundary]
+    def errors(run: int, boundary: bool) -> list[float]:
+        return [e[run] for k, e in pairs.items() if (k in seams) == boundary]
 
-    b, i, b_whole, i_whole = (errors(chunk_outs, True), errors(chunk_outs, False), errors(whole_outs, True),
-                              errors(whole_outs, False))
+    b, i, b_whole, i_whole = errors(0, True), errors(0, False), errors(1, True), errors(1, False)
     if not b:
         raise SystemExit(f"video_chunks.py: no two chunks of a shot meet in these {len(frames)} frames (shots start at "
                          f"{chunked.shots}); paint a longer part of the clip or use smaller --chunk-frames")
@@ -75,8 +76,7 @@ def measure(args: argparse.Namespace, size: int, tmp: Path) -> dict[str, object]
             "ratio": round(mean(b) / mean(i), 3), "whole_same_pairs": mean(b_whole), "whole_inside": mean(i_whole),
             "whole_ratio": round(mean(b_whole) / mean(i_whole), 3),
             "excess": round(mean(b) / mean(i) / (mean(b_whole) / mean(i_whole)), 3),
-            "pairs": {k: [warping_error(o[k - 1], o[k], frames[k - 1], frames[k]) for o in (chunk_outs, whole_outs)]
-                      for k in range(1, len(frames))},
+            "pairs": pairs,
             "seconds_whole": round(whole.seconds, 1), "seconds_chunks": round(chunked.seconds, 1),
             "swd_whole": round(mean(evaluator(whole_outs[k]).swd for k in sampled), 4),
             "swd_chunks": round(mean(evaluator(chunk_outs[k]).swd for k in sampled), 4)}
