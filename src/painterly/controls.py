@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .config import LAYER_NAMES, ColorMatch, ConfigError, PreserveColors, StyleConfig
+from .config import LAYER_NAMES, ColorMatch, ConfigError, Method, PreserveColors, StyleConfig
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import Region, StyleLoss
@@ -93,6 +93,9 @@ class Controls:
         ``styles`` likewise. Raises :class:`ConfigError` naming the option at fault.
         """
         styles = list(styles)
+        if cfg.method is not Method.GATYS and (masks is not None or coarse_style is not None or fine_style is not None):
+            raise ConfigError(f"--mask, --coarse-style and --fine-style work with --method gatys, not {cfg.method.value}; "
+                              "add --method gatys")
         coarse = _rgb(coarse_style, "--coarse-style")
         fine = _rgb(fine_style, "--fine-style")
         if not styles and (coarse is None or fine is None):

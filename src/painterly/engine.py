@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import torch
 
-from . import allocator, memory, vgg
-from .config import ITERATION_REFERENCE_SIZE, StyleConfig
+from . import allocator, memory, neighbors, vgg
+from .config import ITERATION_REFERENCE_SIZE, Method, StyleConfig
 from .events import Callback, Step
 from .features import VGG19Features
 from .images import fit_long_edge, resize
-from .optimize import Interrupted, ObjectiveFn, optimize
+from .objective import style_long_edge
+from .optimize import Coordinates, Interrupted, ObjectiveFn, optimize
 
 Size = tuple[int, int]
 Schedule = Sequence[tuple[Size, int]]  # [((H, W), iterations), ...] from coarse to fine
@@ -34,22 +35,25 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
     Sizes shrink by ``scale_factor`` from the output down to ``min_scale_size`` (long
     edge). Each scale's budget depends on its own size only: ``iterations`` at a 512 px
     long edge (:data:`ITERATION_REFERENCE_SIZE`), and in proportion to 1/long edge
-    elsewhere (scales below ``min_scale_size`` count as that size). So most iterations
+    elsewhere (scales below the method's budget floor, else ``min_scale_size``, count as that
+    size: :data:`painterly.config.SCHEDULES`). So most iterations
     run at the cheap sizes, the finest scales of a large render only refine, and a
     256 px preview is exactly the first stage of any larger render of the same options:
     it shows the look the full render starts from and keeps. A single scale
     (``multiscale=False``) gets exactly ``iterations``.
     """
+    plan = cfg.schedule
     if not cfg.multiscale:
         return [(hw, cfg.iterations)]
     sizes = [hw]
-    long = max(hw) / cfg.scale_factor
-    while long >= cfg.min_scale_size - 0.5:
+    long = max(hw) / plan.scale_factor
+    while long >= plan.min_scale_size - 0.5:
         sizes.append(fit_long_edge(hw, round(long)))
-        long /= cfg.scale_factor
+        long /= plan.scale_factor
     sizes.reverse()
     ref = ITERATION_REFERENCE_SIZE * cfg.iterations
-    return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, cfg.min_scale_size)))) for s in sizes]
+    floor = plan.budget_floor or plan.min_scale_size
+    return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, floor)))) for s in sizes]
 
 
 def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig) -> dict[tuple[int, int], memory.MemoryPlan]:
@@ -57,9 +61,17 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
     checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
     full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
     one history pair per iteration, so a short scale needs no more."""
-    deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
-    return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory,
-                            memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value))
+    if cfg.method is Method.NNST:
+        deepest = vgg.deepest(neighbors.HYPERCOLUMN_LAYERS)
+
+        def extra(hw: Size) -> int:
+            return neighbors.bank_bytes(hw, [style_long_edge(s, hw) for s in cfg.style_scales or (cfg.style_scale,)])
+    else:
+        deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
+
+        def extra(hw: Size) -> int:
+            return memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value)
+    return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory, extra(hw))
             for hw, n in reversed(schedule)}
 
 
@@ -84,7 +96,8 @@ class Engine:
     ``plans``: the memory plan per scale size (:func:`painterly.pipeline.memory_plans`; None where
     memory is not planned, off the CPU); ``fit``: how an image moves to the next scale's size;
     ``show``: what a callback's :class:`Step` carries of the current image; ``finish``: what the
-    run returns (and :class:`Interrupted` carries) of the last image.
+    run returns (and :class:`Interrupted` carries) of the last image; ``coordinates``: what the
+    optimiser moves at a scale instead of its pixels (None: the pixels).
     """
 
     extractor: VGG19Features
@@ -96,6 +109,7 @@ class Engine:
     fit: Callable[[torch.Tensor, Size], torch.Tensor] = resize
     show: Callable[[torch.Tensor], torch.Tensor] = _as_is
     finish: Callable[[torch.Tensor], torch.Tensor] = _as_is
+    coordinates: Callable[[Size], Coordinates] | None = None
 
     def run(self, x: torch.Tensor, schedule: Schedule,
             objective_for: Callable[[VGG19Features, Size], ObjectiveFn]) -> Outcome:
@@ -114,7 +128,8 @@ class Engine:
                 try:
                     res = optimize(x, objective_for(net, hw), optimizer=self.cfg.optimizer, iterations=n,
                                    lr=self.cfg.lr, lbfgs_history=plan.lbfgs_history if plan else self.cfg.lbfgs_history,
-                                   tolerance=self.cfg.tolerance, patience=self.cfg.patience, report=report)
+                                   tolerance=self.cfg.tolerance, patience=self.cfg.patience, report=report,
+                                   coordinates=self.coordinates(hw) if self.coordinates else None)
                 except Interrupted as e:
                     raise Interrupted(self.finish(e.image)) from None
                 x, loss = res.image, res.loss

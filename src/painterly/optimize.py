@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -16,6 +17,23 @@ from .config import Optimizer
 ObjectiveFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 # report(iteration, loss, terms, current image)
 ReportFn = Callable[[int, float, dict[str, float], torch.Tensor], None]
+
+
+class Coordinates(Protocol):
+    """What the optimiser moves instead of the pixels (painterly.neighbors.LaplacianCoordinates):
+    ``decode(encode(image)) == image``."""
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, params: torch.Tensor) -> torch.Tensor: ...
+
+
+class _Pixels:
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        return image
+
+    def decode(self, params: torch.Tensor) -> torch.Tensor:
+        return params
 
 
 # Without a line search an L-BFGS step can overshoot by orders of magnitude. Most such steps
@@ -57,6 +75,7 @@ def optimize(
     tolerance: float = 1e-4,
     patience: int = 20,
     report: ReportFn | None = None,
+    coordinates: Coordinates | None = None,
 ) -> OptimizeResult:
     """Minimise ``objective`` over the pixels of ``init`` ((1, 3, H, W) in [0, 1]).
 
@@ -66,10 +85,13 @@ def optimize(
     when the loss becomes non-finite or :data:`BLOWUP` times the best so far, the image
     goes back to the best iterate and L-BFGS forgets its curvature pairs and halves its
     step length, at most :data:`MAX_RESTARTS` times. Adam clamps to [0, 1] after each step.
+    With ``coordinates`` the optimiser moves ``coordinates.encode(init)`` instead of the pixels
+    (nothing is clamped but the images it reports and returns).
     """
-    x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    coords = coordinates or _Pixels()
+    x = coords.encode(init.detach()).clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = _make_optimizer(optimizer, x, lr, lbfgs_history)
-    ev = _Evaluations(x, objective, opt)
+    ev = _Evaluations(x, objective, opt, coords)
     history: list[float] = []
 
     done = restarts = 0
@@ -77,7 +99,7 @@ def optimize(
     try:
         for i in range(1, iterations + 1):
             opt.step(ev)  # type: ignore[arg-type]  # torch's stub says float; a tensor is what it uses
-            if optimizer is Optimizer.ADAM:
+            if optimizer is Optimizer.ADAM and coordinates is None:
                 with torch.no_grad():
                     x.clamp_(0, 1)
             done = i
@@ -86,18 +108,18 @@ def optimize(
                 if optimizer is not Optimizer.LBFGS or restarts == MAX_RESTARTS:
                     break
                 restarts += 1
-                _restart(opt, x, ev.best)
+                _restart(opt, x, coords.encode(ev.best))
                 continue
             history.append(value)
             if report is not None:
-                report(i, value, {k: v for k, v in ev.last.items() if k != "loss"}, x.detach())
+                report(i, value, {k: v for k, v in ev.last.items() if k != "loss"}, coords.decode(x.detach()))
             if _stalled(history, patience, tolerance):
                 stopped_early = True
                 break
     except KeyboardInterrupt:
         raise Interrupted(ev.best) from None
     if iterations == 0:
-        ev.best_loss = float(objective(x.detach())[0])
+        ev.best_loss = float(objective(coords.decode(x.detach()))[0])
     return OptimizeResult(ev.best, ev.best_loss, done, stopped_early)
 
 
@@ -105,18 +127,19 @@ class _Evaluations:
     """The closure the optimisers call: one evaluation of the objective and its gradient, keeping
     the best iterate so far and the last evaluation's terms."""
 
-    def __init__(self, x: torch.Tensor, objective: ObjectiveFn, opt: torch.optim.Optimizer):
-        self.x, self.objective, self.opt = x, objective, opt
-        self.best_loss, self.best = math.inf, x.detach().clamp(0, 1)
+    def __init__(self, x: torch.Tensor, objective: ObjectiveFn, opt: torch.optim.Optimizer, coords: Coordinates):
+        self.x, self.objective, self.opt, self.coords = x, objective, opt, coords
+        self.best_loss, self.best = math.inf, coords.decode(x.detach()).clamp(0, 1)
         self.last: dict[str, float] = {}
 
     def __call__(self) -> torch.Tensor:
         self.opt.zero_grad(set_to_none=True)
-        loss, terms = self.objective(self.x)
+        image = self.coords.decode(self.x)
+        loss, terms = self.objective(image)
         loss.backward()
         value = float(loss.detach())
         if value < self.best_loss and math.isfinite(value):
-            self.best_loss, self.best = value, self.x.detach().clamp(0, 1)
+            self.best_loss, self.best = value, image.detach().clamp(0, 1)
         self.last = {k: float(v.detach()) for k, v in terms.items()}
         self.last["loss"] = value
         return loss

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from . import color, vgg
-from .config import MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Precision, StyleConfig
+from . import neighbors
+from .config import MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .engine import Engine, memory_plans, scale_schedule  # noqa: F401  (their home before the engine)
 from .events import Callback, Result, Step, draw_seed  # noqa: F401  (Step: its home before painterly.events)
@@ -108,7 +109,8 @@ def _init_image(cfg: StyleConfig, content: torch.Tensor, styles: Sequence[torch.
 
 def palette_start(content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]) -> torch.Tensor:
     """The content recoloured so that its colour mean and covariance are the styles' (blended by
-    ``blend``): a start in the painting's palette with the photo's layout (``--init palette``)."""
+    ``blend``): a start in the painting's palette with the photo's layout (``--init palette``), and
+    ``--method nnst``'s last step (its colour correction)."""
     if not styles:
         return content
     stats = [color.color_stats(s) for s in styles]
@@ -131,6 +133,25 @@ class Painter:
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
         """Blended style targets for an output of ``hw``; a hook so that batch runs can cache them."""
         return style_targets(self.extractor, styles, hw, cfg, bf16=self.bf16)
+
+    @property
+    def coordinates(self) -> type[neighbors.LaplacianCoordinates] | None:
+        """What the optimiser moves at a scale: the Laplacian pyramid's coefficients for nnst, else the pixels."""
+        return neighbors.LaplacianCoordinates if self.config.method is Method.NNST else None
+
+    def finish_colours(self, image: torch.Tensor, styles: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``--method nnst``'s last step, its colour correction (the output's colour mean and covariance
+        moved to the painting's by the optimal-transport map), unless the photo's colours are kept."""
+        cfg = self.config
+        if cfg.method is not Method.NNST or cfg.preserve_colors is not PreserveColors.NONE:
+            return image
+        return palette_start(image, styles, cfg.blend_weights(len(styles)))
+
+    def style_bank(self, styles: Sequence[torch.Tensor], hw: tuple[int, int], cfg: StyleConfig) -> neighbors.StyleBank:
+        """The painting's hypercolumns for an output of ``hw`` (``--method nnst``); a hook like :meth:`style_targets`."""
+        sized = [resize(s, fit_long_edge(tuple(s.shape[-2:]), style_long_edge(k, hw))).to(self.device)  # type: ignore[arg-type]
+                 for s, k in zip(styles, cfg.scales_for(len(styles)))]
+        return neighbors.StyleBank.of(self.extractor, sized, cfg.blend_weights(len(styles)))
 
     def paint(
         self,
@@ -162,18 +183,23 @@ class Painter:
         schedule = scale_schedule(out_hw, cfg)
         content_full = controls.content  # as the optimisation sees it (gray in luminance mode)
         style_rgbs = controls.styles
+        nnst = cfg.method is Method.NNST
 
         def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
+            content_hw = resize(content_full, hw).to(self.device)
+            if nnst:
+                return neighbors.NeighborObjective(net, content_hw, self.style_bank(style_rgbs, hw, cfg),
+                                                   weight=cfg.style_strength)
             style_loss = controls.style_loss(net, hw, bf16=self.bf16)  # None: plain blended targets
             grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
-            objective = Objective(net, resize(content_full, hw).to(self.device), grams, cfg, bf16=self.bf16,
-                                  style_loss=style_loss)
+            objective = Objective(net, content_hw, grams, cfg, bf16=self.bf16, style_loss=style_loss)
             return Compiled(objective) if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not net.checkpoint else objective
 
         engine = Engine(self.extractor, cfg, self.device, callback, image_every,
                         memory_plans(schedule, cfg) if self.device.type == "cpu" else None,
                         show=lambda img: controls.finish(img.cpu()),
-                        finish=lambda img: controls.finish(resize(img.cpu(), out_hw)))
+                        finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), style_rgbs), out_hw)),
+                        coordinates=self.coordinates)
         out = engine.run(_init_image(cfg, content_full, style_rgbs, gen), schedule, objective_for)
         alpha = resize(content.alpha, out_hw) if content.alpha is not None else None
         return Result(out.image, alpha, cfg, out.loss, out.iterations, out.seconds)

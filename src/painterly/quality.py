@@ -22,6 +22,20 @@ painted at. Lower is better for every measure except ``layout`` (a correlation, 
   thumbnail of ``THUMBNAIL`` px (long edge): does the picture still show the photo's
   composition at a glance? ``layout_style`` is the same against the painting (its
   composition copied into the result shows as a high value).
+* ``photo_detail``: how much of the photo's finest detail survives unpainted: the Pearson
+  correlation of the output's and the photo's finest octave of luminance (the image minus its
+  4x-reduced copy). 1: every edge and window of the photo in place; near 0: all of it repainted.
+* ``photo_color``: how much of the photo's local colour survives: the share of the output's
+  chroma (CIELAB a, b at a ``COLOR_CELLS`` px thumbnail) that one global function of the photo's
+  colour explains (R^2; a quadratic polynomial of its L, a, b, which covers colour grades and
+  palette maps). 1: a colour-graded photo (every object keeps its own colour, recoloured alike);
+  low: objects take colours of their own, as a painter's palette gives them.
+* ``copied``: regions of the painting reproduced in the output beyond its texture. For each
+  position of the output's relu4_1 and relu5_1 maps, its cosine similarity with the nearest
+  position of the painting, minus how similar that painting position is to the rest of the
+  painting (its best match an eighth of the picture or more away). A painting's texture repeats,
+  so reproducing it scores about 0; a unique part of the painting (an eye, a face, the moon)
+  reproduced scores high. The 99th percentile over positions, the larger of the two layers.
 """
 
 from __future__ import annotations
@@ -42,6 +56,8 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 EVAL_SIZE = 512
 THUMBNAIL = 32
+COLOR_CELLS = 64
+COPY_LAYERS = ("relu4_1", "relu5_1")
 # Random directions per feature channel, and their seed: fixed, so that two evaluations agree,
 # and unrelated to any run's seed (the sliced-Wasserstein style loss draws its own).
 PROJECTIONS_PER_CHANNEL = 1
@@ -64,6 +80,9 @@ class Report:
     content: float
     layout: float
     layout_style: float
+    photo_detail: float
+    photo_color: float
+    copied: float
     gram_layers: dict[str, float] = field(default_factory=dict)
     swd_layers: dict[str, float] = field(default_factory=dict)
 
@@ -71,7 +90,8 @@ class Report:
         return asdict(self)
 
 
-MEASURES = ("gram", "swd", "color", "color_rel", "content", "layout", "layout_style")
+MEASURES = ("gram", "swd", "color", "color_rel", "content", "layout", "layout_style", "photo_detail", "photo_color",
+            "copied")
 
 
 # Pixel measures --------------------------------------------------------------------------
@@ -140,6 +160,52 @@ def layout_similarity(a: torch.Tensor, b: torch.Tensor, *, cells: int = THUMBNAI
 
     ta, tb = thumbnail(a), thumbnail(resize(b.float().cpu(), a.shape[-2:]))
     return float((ta * tb).sum() / (ta.norm() * tb.norm()).clamp_min(1e-12))
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten() - a.mean(), b.flatten() - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
+def photo_detail(output: torch.Tensor, photo: torch.Tensor) -> float:
+    """Correlation of the finest octave of luminance (the image minus its 4x-reduced copy) of
+    ``output`` and ``photo`` (resized to the output's shape)."""
+    def fine(x: torch.Tensor) -> torch.Tensor:
+        y = luminance(x.float().cpu())
+        return y - F.interpolate(F.avg_pool2d(y, 4, ceil_mode=True), y.shape[-2:], mode="bilinear", align_corners=False)
+
+    return _correlation(fine(output), fine(resize(photo.float().cpu(), output.shape[-2:])))
+
+
+def photo_color(output: torch.Tensor, photo: torch.Tensor, *, cells: int = COLOR_CELLS) -> float:
+    """R^2 of the best quadratic map from the photo's CIELAB colour to the output's chroma, at a
+    thumbnail of ``cells`` px: 1 when the output's colours are a global recolouring of the photo's."""
+    hw = fit_long_edge(tuple(output.shape[-2:]), cells)  # type: ignore[arg-type]
+
+    def lab(x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(rgb_to_lab(x.float().cpu()), hw)[0].flatten(1).T / 50  # (N, 3), about unit scale
+
+    out, src = lab(output)[:, 1:], lab(resize(photo.float().cpu(), output.shape[-2:]))
+    pairs = [src[:, i] * src[:, j] for i in range(3) for j in range(i, 3)]
+    design = torch.cat([torch.ones(len(src), 1, dtype=src.dtype), src, torch.stack(pairs, 1)], 1)
+    residual = out - design @ torch.linalg.lstsq(design, out).solution
+    return float(1 - residual.pow(2).sum() / (out - out.mean(0)).pow(2).sum().clamp_min(1e-12))
+
+
+def copied_regions(output: dict[str, torch.Tensor], painting: dict[str, torch.Tensor]) -> float:
+    """The ``copied`` measure (module docstring) from the output's and the painting's features at
+    :data:`COPY_LAYERS` (each (1, C, H, W))."""
+    scores = []
+    for k in COPY_LAYERS:
+        out = F.normalize(output[k][0].flatten(1).T.float(), dim=1)
+        ref = F.normalize(painting[k][0].flatten(1).T.float(), dim=1)
+        h, w = painting[k].shape[-2:]
+        yx = torch.cartesian_prod(torch.arange(h), torch.arange(w)).float()
+        near = torch.cdist(yx, yx, p=float("inf")) < max(h, w) / 8
+        own = (ref @ ref.T).masked_fill_(near, -1).amax(1)  # each painting position's best match elsewhere
+        best, where = (out @ ref.T).max(1)
+        scores.append(float(torch.quantile(best - own[where], 0.99)))
+    return max(scores)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -220,6 +286,8 @@ class Evaluator:
             color=col, color_rel=col / max(pair.photo_color, 1e-12),
             content=float((fo[k] - fc[k]).norm() / fc[k].norm().clamp_min(1e-12)),
             layout=layout_similarity(out, self.content), layout_style=layout_similarity(out, self.style_full),
+            photo_detail=photo_detail(out, self.content), photo_color=photo_color(out, self.content),
+            copied=copied_regions(fo, fs),
             gram_layers=gram, swd_layers=swd,
         )
 

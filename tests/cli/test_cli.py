@@ -192,3 +192,23 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path,
     assert err.splitlines() == [err] and "RuntimeError: something nobody planned for" in err and "--debug" in err
     with pytest.raises(RuntimeError):
         main([*argv, "--debug"])
+
+
+@pytest.mark.slow
+def test_method_nnst_end_to_end(tmp_path, content_path, style_path):
+    """Neural Neighbor from the command line: coarse to fine from a 16 px copy, the colour correction at the end."""
+    out = tmp_path / "nn.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), "--method", "nnst", "--size", "64",
+                 "--min-scale-size", "32", "--iterations", "3", "--seed", "1", "--quiet"]) == 0
+    side = json.loads((tmp_path / "nn.png.json").read_text())
+    assert side["config"]["method"] == "nnst" and Image.open(out).size == (64, 44)
+    photo = Image.open(content_path).convert("RGB").resize((64, 44))
+    assert list(Image.open(out).convert("RGB").getdata()) != list(photo.getdata())
+
+
+def test_masks_need_the_gatys_method(tmp_path, capsys, content_path, style_path):
+    assert main([str(content_path), str(style_path), "--mask", str(content_path), "-o", str(tmp_path / "o.png"),
+                 "--method", "nnst", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--method gatys" in err[0]
+    assert not (tmp_path / "o.png").exists()

@@ -18,6 +18,7 @@ from ..config import (
     ColorMatch,
     Device,
     Init,
+    Method,
     Optimizer,
     Pooling,
     Precision,
@@ -72,7 +73,12 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--size", "-s", type=int, help=f"long edge of the output in px (default {_D.size})")
     g.add_argument("--style-scale", type=parse_floats, metavar="S[,S...]",
                    help="style image size relative to the output; one value, or one per style image (default 1.0)")
-    g = parser.add_argument_group("loss")
+    g = parser.add_argument_group("method")
+    g.add_argument("--method", choices=Method.values(),
+                   help="nnst: Neural Neighbor Style Transfer (the photo's features replaced by the painting's "
+                   "nearest ones, painted coarse to fine from a 64 px copy); gatys: the painting's feature "
+                   f"statistics matched (--style-loss), the photo's relu4_2 kept (default {_D.method.value})")
+    g = parser.add_argument_group("loss (--method gatys)")
     g.add_argument("--content-weight", type=float, help=f"default {_D.content_weight}")
     g.add_argument("--style-loss", choices=StyleLossKind.values(),
                    help="what each style layer matches: gram (relative Gram error), classic (plain Gram error, "
@@ -100,7 +106,7 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=int, help=f"... over this many iterations (default {_D.patience})")
     g.add_argument("--multiscale", action=argparse.BooleanOptionalAction, default=None,
                    help="coarse-to-fine rendering (default on)")
-    g.add_argument("--min-scale-size", type=int, help=f"long edge of the first scale (default {_D.min_scale_size})")
+    g.add_argument("--min-scale-size", type=int, help="long edge of the first scale (default: 64 for nnst, 256 for gatys)")
     g = parser.add_argument_group("network")
     g.add_argument("--pooling", choices=Pooling.values(), help=f"default {_D.pooling.value}")
     g.add_argument("--weights", metavar="PATH",

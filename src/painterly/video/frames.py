@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .. import color
-from ..config import PreserveColors, StyleConfig
+from .. import color, neighbors
+from ..config import Method, PreserveColors, StyleConfig
 from ..controls import Controls
 from ..engine import Engine, memory_plans
 from ..events import Step
@@ -43,6 +43,7 @@ class Shot:
     controls: Controls
     grams: dict[str, torch.Tensor]
     style_loss: Any
+    bank: neighbors.StyleBank | None = None  # --method nnst
 
 
 class FrameRenderer:
@@ -62,6 +63,9 @@ class FrameRenderer:
         cfg, p = self.cfg, self.painter
         controls = Controls.prepare(frame, [s.rgb for s in self.styles], cfg, **self.controls)
         hw = tuple(frame.shape[-2:])
+        if cfg.method is Method.NNST:
+            self.shot = Shot(controls, {}, None, p.style_bank(controls.styles, hw, cfg))  # type: ignore[arg-type]
+            return
         style_loss = controls.style_loss(p.extractor, hw, bf16=p.bf16)  # type: ignore[arg-type]
         grams = p.style_targets(controls.styles, hw, cfg) if style_loss is None else {}  # type: ignore[arg-type]
         self.shot = Shot(controls, grams, style_loss)
@@ -87,10 +91,15 @@ class FrameRenderer:
         schedule = [(hw, n)]
 
         def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
-            base = Objective(net, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
+            base: ObjectiveFn
+            if shot.bank is not None:
+                base = neighbors.NeighborObjective(net, seen.to(p.device), shot.bank, weight=cfg.style_strength)
+            else:
+                base = Objective(net, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
             return TemporalObjective(base, prior, self.vcfg.temporal_weight)
 
         engine = Engine(p.extractor, cfg, p.device, lambda s: report(s.iteration, s.iterations, s.loss, s.terms),
                         plans=memory_plans(schedule, cfg) if p.device.type == "cpu" else None,
-                        finish=lambda img: controls.finish(img.cpu()))
+                        finish=lambda img: controls.finish(p.finish_colours(img.cpu(), controls.styles)),
+                        coordinates=p.coordinates)
         return engine.run(prior.warped, schedule, objective_for).image

@@ -1,0 +1,260 @@
+"""Neural Neighbor Style Transfer (Kolkin, Kucera, Paris, Sykora, Shechtman, Shakhnarovich, 2022).
+
+Pure functions and the objective of one scale, reimplemented from the paper on VGG19:
+
+* the output is optimised as Laplacian-pyramid coefficients (:func:`pyramid`, :func:`collapse`,
+  :class:`LaplacianCoordinates`), so that a step moves a whole region's colour as readily as an edge;
+* each position's *hypercolumn* (the activations of every ReLU of blocks 1 to 4, each layer divided by
+  its channel count so that no layer dominates, resized to a quarter of the image) is replaced by its
+  nearest neighbour among the painting's hypercolumns, taken from the painting and its three
+  rotations (:func:`nearest`, centred cosine distance); the output is pulled towards those replaced
+  features (:class:`NeighborObjective`, cosine distance);
+* the search runs on a blend of the photo and the current output (a quarter of the output, as in the
+  paper), so the photo chooses which of the painting's features go where.
+
+Why no motif is copied: a distribution loss (Gram matrices, sliced Wasserstein) asks the output to
+hold *all* of the painting's features in their proportions, so a portrait's eyes must go somewhere
+(into the sky, if nothing else is free). A nearest-neighbour target holds only the features that
+are nearest to something in the photo: an eye is used where the photo has something eye-like,
+and otherwise not at all.
+
+Deviations from the paper's code (VGG16, CUDA): VGG19's ReLUs of blocks 1-4 (12 layers instead
+of VGG16's 10); before the search the hypercolumns are projected on their leading principal
+components (:data:`SEARCH_DIMS`), which keeps the search a small matrix product on a CPU (the
+targets themselves are the full hypercolumns, kept in float16); at most :data:`MAX_BANK_ROWS`
+of the painting's hypercolumns, evenly spaced, so that memory is bounded at any size; L-BFGS on
+the image clamped to [0, 1] instead of Adam with a small step (painterly's optimiser: fewer
+iterations; the clamp keeps the contrast that the cosine distance cannot see in range); no
+final per-layer pass; colours are corrected by the optimal-transport map of the output's colour
+moments to the painting's (painterly.plan's palette map) rather than the paper's re-coloured
+photo chroma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import vgg
+from .features import VGG19Features
+
+# Every ReLU of blocks 1 to 4 (the paper drops block 5: slower and no better).
+HYPERCOLUMN_LAYERS: tuple[str, ...] = tuple(n for n in vgg.RELU_LAYERS if vgg.block(n) <= 4)
+HYPERCOLUMN_CHANNELS = sum(vgg.channels(k) for k in HYPERCOLUMN_LAYERS)  # 3456
+HYPERCOLUMN_STRIDE = 4  # hypercolumns at a quarter of the image's side
+SEARCH_DIMS = 256  # principal components the search compares
+AXES_ROWS = 2**13  # rows of the painting's hypercolumns the principal components are found from
+MAX_BANK_ROWS = 2**16  # the painting's hypercolumns kept (evenly spaced) beyond this: bounded memory at any size
+SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB of float32)
+OUTPUT_SHARE = 0.25  # the current output's share in the image whose features are searched
+
+
+# Laplacian pyramid ---------------------------------------------------------------------
+def _half(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.interpolate(x, (max(1, h // 2), max(1, w // 2)), mode="bilinear", align_corners=False)
+
+
+def _up(x: torch.Tensor, hw: Sequence[int]) -> torch.Tensor:
+    return F.interpolate(x, (int(hw[0]), int(hw[1])), mode="bilinear", align_corners=False)
+
+
+def pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """(B, C, H, W) -> ``levels`` detail maps (finest first) and the low-pass residual, last.
+
+    Each detail map is the image minus its half-size copy brought back up (bilinear);
+    :func:`collapse` inverts it exactly.
+    """
+    out, cur = [], x
+    for _ in range(levels):
+        small = _half(cur)
+        out.append(cur - _up(small, cur.shape[-2:]))
+        cur = small
+    out.append(cur)
+    return out
+
+
+def collapse(levels: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The image whose :func:`pyramid` is ``levels``."""
+    cur = levels[-1]
+    for detail in reversed(levels[:-1]):
+        cur = detail + _up(cur, detail.shape[-2:])
+    return cur
+
+
+def pyramid_levels(hw: Sequence[int], coarsest: int = 8) -> int:
+    """Levels for an image of ``hw``: halve until the short side would drop below ``coarsest`` px."""
+    n, side = 0, min(hw)
+    while side // 2 >= coarsest:
+        side //= 2
+        n += 1
+    return n
+
+
+class LaplacianCoordinates:
+    """Pixels <-> the flat vector of their Laplacian pyramid's coefficients, for the optimiser.
+
+    ``encode`` of a (1, 3, H, W) image gives the coefficients of all levels in one vector;
+    ``decode`` collapses such a vector back into the image. A step on the coarse coefficients
+    moves a whole region at once, which pixel coordinates reach only through many small steps.
+    """
+
+    def __init__(self, hw: Sequence[int], channels: int = 3):
+        probe = pyramid(torch.zeros(1, channels, int(hw[0]), int(hw[1])), pyramid_levels(hw))
+        self.shapes = [tuple(p.shape) for p in probe]
+        self.sizes = [p.numel() for p in probe]
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p.reshape(-1) for p in pyramid(image, len(self.shapes) - 1)])
+
+    def decode(self, params: torch.Tensor) -> torch.Tensor:
+        parts = params.split(self.sizes)
+        return collapse([p.view(s) for p, s in zip(parts, self.shapes)])
+
+
+# Hypercolumns and the nearest-neighbour search -----------------------------------------------
+def hypercolumns(feats: dict[str, torch.Tensor], hw: Sequence[int]) -> torch.Tensor:
+    """(1, sum C, h, w): the layers of ``feats`` (:data:`HYPERCOLUMN_LAYERS`), each divided by its channel
+    count and resized to ``hw`` (bilinear), stacked along channels."""
+    return torch.cat([_up(feats[k].float(), hw) / feats[k].shape[1] for k in HYPERCOLUMN_LAYERS], 1)
+
+
+def column_size(image_hw: Sequence[int]) -> tuple[int, int]:
+    """The hypercolumn map's (h, w) for an image of ``image_hw``."""
+    return max(1, int(image_hw[0]) // HYPERCOLUMN_STRIDE), max(1, int(image_hw[1]) // HYPERCOLUMN_STRIDE)
+
+
+def _unit_centred(x: torch.Tensor) -> torch.Tensor:
+    x = x - x.mean(0, keepdim=True)
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+
+def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BLOCK) -> torch.Tensor:
+    """For each row of ``queries`` (N, D), the index of its nearest row of ``refs`` (M, D).
+
+    The distance is the paper's centred cosine distance: each set is centred on its own mean, then
+    rows are compared by the cosine of their angle. Queries go ``block // M`` rows at a time, so
+    the distance matrix never holds more than ``block`` elements.
+    """
+    q, r = _unit_centred(queries.float()), _unit_centred(refs.float())
+    rows = max(1, block // max(r.shape[0], 1))
+    return torch.cat([(q[i:i + rows] @ r.T).argmax(1) for i in range(0, q.shape[0], rows)])
+
+
+def principal_axes(x: torch.Tensor, dims: int) -> torch.Tensor:
+    """(D, k) leading principal directions of the rows of ``x`` (N, D), k = min(dims, D, N)."""
+    centred = x - x.mean(0, keepdim=True)
+    k = min(dims, *centred.shape)
+    if k == min(centred.shape):
+        return torch.linalg.svd(centred, full_matrices=False).Vh[:k].T
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(0)  # pca_lowrank draws a random sketch: the same axes every run
+        _, _, v = torch.pca_lowrank(centred, q=k, center=False, niter=3)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return v
+
+
+def rotations(image: torch.Tensor) -> list[torch.Tensor]:
+    """The image turned by 0, 90, 180 and 270 degrees: more of the painting's marks in every orientation."""
+    return [torch.rot90(image, k, dims=(-2, -1)) for k in range(4)]
+
+
+def _evenly(rows: torch.Tensor, n: int) -> torch.Tensor:
+    """At most ``n`` of ``rows``, evenly spaced."""
+    return rows if len(rows) <= n else rows[torch.linspace(0, len(rows) - 1, n).long()]
+
+
+def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
+    """Bytes a scale of ``hw`` adds for its :class:`StyleBank` (style images of these long edges,
+    taken square: the worst case) and its targets, for the memory plan (painterly.memory)."""
+    rows = min(MAX_BANK_ROWS, sum(4 * (e // HYPERCOLUMN_STRIDE) ** 2 for e in style_long_edges))
+    h, w = column_size(hw)
+    # The bank (float16) and its projection; the output's columns, their gradient, the targets and
+    # the searched image's columns (float32); one block of distances.
+    return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (4 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK)
+
+
+@dataclass(frozen=True)
+class StyleBank:
+    """The painting's hypercolumns at one scale, as rows (M, C) in float16 (the targets are
+    normalised, so half precision loses nothing that matters and halves the memory), their
+    projection on the search's axes (M, k), and the axes (C, k)."""
+
+    columns: torch.Tensor
+    axes: torch.Tensor
+    projected: torch.Tensor
+
+    @classmethod
+    def of(cls, extractor: VGG19Features, styles: Sequence[torch.Tensor], weights: Sequence[float]) -> StyleBank:
+        """Rows from every style image (each already at this scale's size) and its rotations.
+
+        Several styles contribute rows in proportion to their blend ``weights`` (a style with weight
+        0 contributes none): the nearest neighbour of a feature is then the nearest among them all.
+        """
+        rows = []
+        for style, w in zip(styles, weights):
+            if w <= 0:
+                continue
+            for turned in rotations(style):
+                with torch.no_grad():
+                    cols = hypercolumns(extractor(turned, HYPERCOLUMN_LAYERS), column_size(turned.shape[-2:]))
+                flat = cols[0].flatten(1).T
+                rows.append(_evenly(flat, max(1, round(flat.shape[0] * w / max(weights)))))
+        return cls.of_rows(_evenly(torch.cat(rows), MAX_BANK_ROWS))
+
+    @classmethod
+    def of_rows(cls, columns: torch.Tensor) -> StyleBank:
+        axes = principal_axes(_evenly(columns, AXES_ROWS), SEARCH_DIMS)
+        return cls(columns.half(), axes, columns @ axes)
+
+    def replace(self, queries: torch.Tensor) -> torch.Tensor:
+        """Each row of ``queries`` (N, C) replaced by its nearest neighbour among the bank's rows (float32)."""
+        return self.columns[nearest(queries @ self.axes, self.projected)].float()
+
+
+class NeighborObjective:
+    """One scale of Neural Neighbor Style Transfer: ``objective(image) -> (loss, terms)``.
+
+    The targets are set from the first image it is given, the scale's start (the engine's
+    optimiser evaluates there first): the hypercolumns of ``OUTPUT_SHARE`` of that image (with the
+    photo's own finest detail in place of the output's) blended with the photo, each replaced by
+    its nearest neighbour in ``bank``. The loss is the mean cosine distance between the output's
+    hypercolumns and those targets, times ``weight``.
+    """
+
+    def __init__(self, extractor: VGG19Features, content: torch.Tensor, bank: StyleBank, *,
+                 weight: float = 1.0, output_share: float = OUTPUT_SHARE):
+        self.extractor, self.content, self.bank = extractor, content, bank
+        self.weight, self.output_share = weight, output_share
+        self.targets: torch.Tensor | None = None
+
+    def _columns(self, image: torch.Tensor) -> torch.Tensor:
+        return hypercolumns(self.extractor(image, HYPERCOLUMN_LAYERS), column_size(image.shape[-2:]))
+
+    def set_targets(self, start: torch.Tensor) -> None:
+        """The replaced features for a scale that starts at ``start`` ((1, 3, H, W), the photo's size)."""
+        content = self.content.to(start.device)
+        # The search sees the photo's finest octave of detail, not the upsampled output's blur.
+        detail = content - _up(_half(content), content.shape[-2:])
+        searched = self.output_share * (_up(_half(start), start.shape[-2:]) + detail) + (1 - self.output_share) * content
+        with torch.no_grad():
+            cols = self._columns(searched)
+            c, h, w = cols.shape[1:]
+            replaced = self.bank.replace(cols[0].flatten(1).T)
+        self.targets = F.normalize(replaced.T.reshape(1, c, h, w), dim=1)
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        # The network sees the image as it will be saved, clamped to [0, 1]: the cosine distance ignores
+        # a feature's magnitude, and unclamped the optimiser drives the contrast past white and black.
+        image = image.clamp(0, 1)
+        if self.targets is None:
+            self.set_targets(image.detach())
+        assert self.targets is not None
+        cols = F.normalize(self._columns(image), dim=1)
+        loss = self.weight * (1 - (cols * self.targets).sum(1)).mean()
+        return loss, {"style": loss.detach()}

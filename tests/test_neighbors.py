@@ -1,0 +1,94 @@
+"""Neural Neighbor Style Transfer's parts (painterly.neighbors): the search, the pyramid, the targets."""
+
+import pytest
+import torch
+
+from conftest import DATA
+
+from painterly import neighbors as nb
+
+
+def _brute_force(queries: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    """The centred cosine distance written out, one pair at a time."""
+    q = queries - queries.mean(0)
+    r = refs - refs.mean(0)
+    dist = torch.empty(len(q), len(r))
+    for i in range(len(q)):
+        for j in range(len(r)):
+            dist[i, j] = 1 - torch.dot(q[i], r[j]) / (q[i].norm() * r[j].norm())
+    return dist.argmin(1)
+
+
+@pytest.mark.parametrize("block", [1, 7, 2**24])
+def test_nearest_matches_brute_force(block):
+    g = torch.Generator().manual_seed(0)
+    queries, refs = torch.randn(37, 11, generator=g), torch.randn(53, 11, generator=g) + 0.5
+    assert torch.equal(nb.nearest(queries, refs, block=block), _brute_force(queries, refs))
+
+
+def test_nearest_ignores_a_shared_offset_and_scale():
+    """Centring each set on its own mean: a photo brighter overall still finds the same neighbours."""
+    g = torch.Generator().manual_seed(1)
+    queries, refs = torch.randn(20, 8, generator=g), torch.randn(30, 8, generator=g)
+    assert torch.equal(nb.nearest(queries * 3 + 5, refs), nb.nearest(queries, refs))
+
+
+def test_replacing_features_picks_rows_of_the_bank():
+    g = torch.Generator().manual_seed(2)
+    columns = torch.randn(40, 16, generator=g)
+    bank = nb.StyleBank.of_rows(columns)
+    order = torch.randperm(40, generator=g)
+    queries = columns[order] * 2.0 + 0.01 * torch.randn(40, 16, generator=g)  # the same set, scaled and shuffled
+    assert torch.equal(bank.replace(queries), columns[order].half().float())  # the bank keeps float16
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (37, 50), (9, 200)])
+def test_pyramid_round_trip(hw):
+    x = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(3))
+    levels = nb.pyramid(x, nb.pyramid_levels(hw))
+    assert len(levels) == nb.pyramid_levels(hw) + 1
+    assert torch.allclose(nb.collapse(levels), x, atol=1e-6)
+    coords = nb.LaplacianCoordinates(hw)
+    params = coords.encode(x)
+    assert params.dim() == 1 and torch.allclose(coords.decode(params), x, atol=1e-6)
+
+
+def test_pyramid_levels_stop_at_a_few_pixels():
+    assert nb.pyramid_levels((384, 512)) == 5  # 384 -> 12 px
+    assert nb.pyramid_levels((8, 8)) == 0
+
+
+def test_coarse_coefficients_move_whole_regions():
+    """A step on one coefficient of the coarsest level changes a whole region; one on the finest level, one pixel."""
+    coords = nb.LaplacianCoordinates((32, 32))
+    base = coords.encode(torch.zeros(1, 3, 32, 32))
+    coarse, fine = base.clone(), base.clone()
+    coarse[-1] = 1.0
+    fine[0] = 1.0
+    assert (coords.decode(coarse) != 0).sum() >= 4 * 4  # a pixel of the 8x8 residual spans 4x4 pixels and more
+    assert (coords.decode(fine) != 0).sum() == 1
+
+
+def test_principal_axes_are_orthonormal_and_deterministic():
+    x = torch.randn(500, 64, generator=torch.Generator().manual_seed(4))
+    a, b = nb.principal_axes(x, 16), nb.principal_axes(x, 16)
+    assert a.shape == (64, 16) and torch.allclose(a.T @ a, torch.eye(16), atol=1e-4)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+def test_objective_falls_and_targets_come_from_the_painting(extractor):
+    from painterly.images import load_image, resize
+
+    content = resize(load_image(DATA / "content.png").rgb, (48, 64))
+    style = resize(load_image(DATA / "style.png").rgb, (48, 64))
+    bank = nb.StyleBank.of(extractor, [style], [1.0])
+    assert bank.columns.shape[1] == sum(f.shape[1] for f in extractor(style, nb.HYPERCOLUMN_LAYERS).values())
+    objective = nb.NeighborObjective(extractor, content, bank)
+    x = content.clone().requires_grad_(True)
+    first, _ = objective(x)
+    first.backward()
+    with torch.no_grad():
+        x -= 0.05 * x.grad / x.grad.abs().max()
+    assert float(objective(x)[0]) < float(first)
+    assert objective.targets is not None and objective.targets.shape[-2:] == nb.column_size((48, 64))
