@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from conftest import DATA
 from painterly.cli import main
@@ -175,3 +175,21 @@ def test_out_of_memory_mid_run_is_one_line_and_exit_1(tmp_path: Path, content_pa
     assert err.startswith("painterly: error: out of memory on cpu at the 64x44 px scale (its plan expected about ")
     assert "use --size 45 or less, or a smaller --max-memory" in err and "unexpected" not in err and len(err.splitlines()) == 1
     assert calls["n"] > 40 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_again_says_when_the_device_or_versions_differ(painted: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A result painted on a GPU this machine does not have, with another torch: painted here on the CPU,
+    after one note saying it will not be identical."""
+    record = json.loads(Image.open(painted / "out.png").info["painterly"])
+    record.update(device="cuda:0", device_name="NVIDIA H100 80GB HBM3")
+    record["painterly"]["torch"] = "2.0.0"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("painterly", json.dumps(record))
+    Image.open(painted / "out.png").save(tmp_path / "gpu.png", pnginfo=info)
+    assert main(["again", str(tmp_path / "gpu.png"), "-o", str(tmp_path / "here.png"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"painterly: note: painting on cpu, not cuda:0; torch is {torch.__version__} here, "
+                                f"not 2.0.0: the result will be close to {tmp_path / 'gpu.png'}, not identical"]
+    assert json.loads((tmp_path / "here.png.json").read_text())["device"] == "cpu"

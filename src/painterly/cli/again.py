@@ -12,11 +12,15 @@ says so before painting.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..config import ConfigError, StyleConfig
+from ..devices import name, resolve_device, use_threads
 from ..errors import ImageError
 from ..meta import file_digest, read_record, versions
 from ..options import config_from_options
@@ -72,31 +76,25 @@ def recorded_inputs(record: dict[str, Any], result: Path) -> dict[str, Any]:
 
 
 def _machine(args: argparse.Namespace, record: dict[str, Any], recorded: StyleConfig) -> tuple[StyleConfig, list[str]]:
-    """The recorded options on the recorded device and threads, where the flags do not say otherwise and
-    this machine has that device; and the notes on what will differ from the record."""
-    from ..devices import name, resolve_device, use_threads
-
-    notes, device, threads = [], recorded.device, recorded.threads
+    """The recorded options on the recorded device (where this machine has it) and threads, unless the flags
+    say otherwise; and the notes on what will differ from the record."""
+    device, threads = recorded.device, recorded.threads
     if args.device is None and isinstance(record.get("device"), str):
-        try:
-            resolve_device(record["device"])
-            device = record["device"]
-        except ConfigError:
-            notes.append(f"{args.result} was painted on {record['device']}, which this machine does not have")
+        with contextlib.suppress(ConfigError):  # not here: the recorded options' own (auto), and a note below
+            device = name(resolve_device(record["device"]))
     if args.threads is None and isinstance(record.get("threads"), int):
         threads = record["threads"]
     cfg = config_from_args(args, base=recorded.replace(device=device, threads=threads))
-    used, now = name(resolve_device(cfg.device)), versions()
+    used = name(resolve_device(cfg.device))
     use_threads(cfg.threads)
-    import torch
-
+    notes = []
     if record.get("device") not in (None, used):
         notes.append(f"painting on {used}, not {record['device']}")
     if record.get("threads") not in (None, torch.get_num_threads()) and used == "cpu":
         notes.append(f"painting with {torch.get_num_threads()} CPU threads, not {record['threads']}")
-    then = record.get("painterly") if isinstance(record.get("painterly"), dict) else {}
+    then, now = record.get("painterly"), versions()
     for pkg in ("torch", "painterly"):
-        was = then.get(pkg)  # type: ignore[union-attr]
+        was = then.get(pkg) if isinstance(then, dict) else None
         if was is not None and was != now.get(pkg):
             notes.append(f"{pkg} is {now.get(pkg)} here, not {was}")
     return cfg, notes
