@@ -59,7 +59,8 @@ def sidecar_path(output: str | os.PathLike) -> Path:
 
 
 def read_record(result: str | os.PathLike) -> dict[str, Any]:
-    """The record of a painterly result: its PNG's ``painterly`` text chunk, else ``RESULT.json`` beside it.
+    """The record of a painterly result: its PNG's ``painterly`` text chunk, else ``RESULT.json`` beside it
+    (``result`` may also be that JSON file).
 
     Raises :class:`ImageError` (one line, naming the file) when there is none or it is not a record.
     Only the PNG's header chunks are read (painterly writes the record before the pixels); nothing is decoded.
@@ -67,7 +68,11 @@ def read_record(result: str | os.PathLike) -> dict[str, Any]:
     path = Path(result)
     if not path.is_file():
         raise ImageError(f"{path}: no such file; give a result painterly wrote")
-    text, source = _chunk(path), f"{path}'s {RECORD_KEY} text chunk"
+    text: str | None
+    if path.suffix.lower() == ".json":  # the sidecar itself
+        text, source = path.read_text(errors="replace"), str(path)
+    else:
+        text, source = _chunk(path), f"{path}'s {RECORD_KEY} text chunk"
     if text is None and sidecar_path(path).is_file():
         text, source = sidecar_path(path).read_text(errors="replace"), str(sidecar_path(path))
     if text is None:

@@ -193,3 +193,9 @@ def test_again_says_when_the_device_or_versions_differ(painted: Path, tmp_path: 
     assert err.splitlines() == [f"painterly: note: painting on cpu, not cuda:0; torch is {torch.__version__} here, "
                                 f"not 2.0.0: the result will be close to {tmp_path / 'gpu.png'}, not identical"]
     assert json.loads((tmp_path / "here.png.json").read_text())["device"] == "cpu"
+
+
+@pytest.mark.slow
+def test_again_takes_the_sidecar_itself(painted: Path, tmp_path: Path) -> None:
+    assert main(["again", str(painted / "out.png.json"), "-o", str(tmp_path / "s.png"), "-q"]) == 0
+    assert np.array_equal(pixels(tmp_path / "s.png"), pixels(painted / "out.png"))

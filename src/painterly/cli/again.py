@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="painterly again",
                description="Paint a result again from its record: the same options, seed and inputs (checked by "
                "their hashes); any flag given overrides the record (e.g. --size 1024).")
-    p.add_argument("result", help="a result painterly wrote (its PNG record, or RESULT.json beside it)")
+    p.add_argument("result", help="a result painterly wrote (its PNG record, or RESULT.json beside it), or that JSON file")
     add_output_options(p, again=True)
     add_style_options(p)
     return p
@@ -103,8 +103,8 @@ def _machine(args: argparse.Namespace, record: dict[str, Any], recorded: StyleCo
 def again(argv: list[str]) -> int:
     """Paint a result again from its record (see the module docstring)."""
     args = build_parser().parse_args(argv)
-    result = Path(args.result)
-    record = read_record(result)
+    record = read_record(args.result)
+    result = Path(args.result[:-5] if args.result.lower().endswith(".json") else args.result)  # the image
     recorded = config_from_options(record["config"], source=f"{result}: its record")
     cfg, notes = _machine(args, record, recorded)
     files = recorded_inputs(record, result)
