@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from conftest import DATA
-
 from painterly import neighbors as nb
 
 

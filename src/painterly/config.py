@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,9 +101,29 @@ STYLE_WEIGHTS = {StyleLossKind.GRAM: 1e7, StyleLossKind.CLASSIC: 100.0, StyleLos
 
 
 class Device(_Choice):
+    """The kinds of ``--device``; ``cuda`` also takes a GPU's index, ``cuda:N`` (:func:`parse_device`)."""
+
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
+    MPS = "mps"
+
+
+_CUDA_INDEX = re.compile(r"cuda:(\d{1,4})")
+
+
+def parse_device(value: Any, option: str = "--device") -> str:
+    """``value`` as a ``--device`` value (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``), lower case;
+    :class:`ConfigError` otherwise. Whether this machine has that device is checked when a painter
+    starts (:func:`painterly.devices.resolve_device`)."""
+    text = (value.value if isinstance(value, Device) else str(value)).strip().lower()
+    if text in Device.values():
+        return text
+    m = _CUDA_INDEX.fullmatch(text)
+    if m:
+        return f"cuda:{int(m.group(1))}"
+    raise ConfigError(f"{option}: unknown device {str(value)[:40]!r}; choose one of "
+                      f"{', '.join(Device.values())} or cuda:N (N = 0, 1, ... a GPU's index)")
 
 
 class Precision(_Choice):
@@ -156,6 +177,12 @@ ITERATION_REFERENCE_SIZE = 512
 MAX_SIZE = 2**15
 MAX_ITERATIONS = 100_000
 MAX_MEMORY_GB = 2**20
+MAX_THREADS = 1024
+
+# Where and how a painting runs, not what it paints: left out of the keys that say two results
+# are the same painting (batch outputs, video work folders). Their results may differ in the last
+# bits (another GPU, another thread count sums in another order), not in how they look.
+MACHINE_FIELDS = ("device", "threads")
 
 
 @dataclass(frozen=True)
@@ -207,9 +234,10 @@ class StyleConfig:
     # Scale mix (--coarse-style/--fine-style): style layers at or after this one are "coarse".
     coarse_layer: str = "relu3_1"
     # Execution
-    device: Device = Device.AUTO
+    device: str = Device.AUTO.value  # auto, cpu, cuda, cuda:N or mps (parse_device)
+    threads: int | None = None  # CPU threads (torch.set_num_threads, process-wide); None: torch's choice
     precision: Precision = Precision.FLOAT32
-    max_memory: float | None = None  # GB; None: 85% of the memory available at the start
+    max_memory: float | None = None  # GB; None: 85% of the memory available at the start (a GPU's free memory on CUDA)
     compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see pipeline.COMPILE_MIN_SIZE)
 
     def __post_init__(self) -> None:
@@ -220,7 +248,7 @@ class StyleConfig:
         set_(self, "pooling", Pooling.parse(self.pooling, "--pooling"))
         set_(self, "preserve_colors", PreserveColors.parse(self.preserve_colors, "--preserve-colors"))
         set_(self, "color_match", ColorMatch.parse(self.color_match, "--color-match"))
-        set_(self, "device", Device.parse(self.device, "--device"))
+        set_(self, "device", parse_device(self.device))
         set_(self, "precision", Precision.parse(self.precision, "--precision"))
         for name in ("content_layers", "style_layers", "content_layer_weights",
                      "style_layer_weights", "style_blend_weights", "style_scales"):
@@ -255,6 +283,8 @@ class StyleConfig:
             raise ConfigError("--style-blend-weights must not all be 0")
         if self.max_memory is not None:
             _positive("--max-memory", self.max_memory, MAX_MEMORY_GB)
+        if self.threads is not None:
+            _at_least("--threads", self.threads, 1, MAX_THREADS)
         if self.coarse_layer not in LAYER_NAMES:
             raise ConfigError(f"--coarse-layer: unknown layer {self.coarse_layer!r}; layers are named like "
                               "relu3_1 (conv1_1 ... relu5_4)")

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from . import allocator, memory, neighbors, vgg
+from . import allocator, devices, memory, neighbors, vgg
 from .config import ITERATION_REFERENCE_SIZE, Method, StyleConfig
+from .errors import OutOfMemory
 from .events import Callback, Step
 from .features import VGG19Features
 from .images import fit_long_edge, resize
@@ -56,11 +57,19 @@ def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[in
     return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, floor)))) for s in sizes]
 
 
-def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig) -> dict[tuple[int, int], memory.MemoryPlan]:
-    """One memory plan per scale (CPU): refuses a size that cannot fit before any work, and
+def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig,
+                 device: torch.device | None = None) -> dict[tuple[int, int], memory.MemoryPlan] | None:
+    """One memory plan per scale, on the CPU (``device`` None or cpu) and on a CUDA GPU (from its free
+    memory now); None elsewhere (MPS: not planned). Refuses a size that cannot fit before any work, and
     checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
     full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
     one history pair per iteration, so a short scale needs no more."""
+    if device is None or device.type == "cpu":
+        free, base, where = None, memory.BASE_BYTES, ""
+    elif device.type == "cuda":
+        free, base, where = devices.free_bytes(device), memory.GPU_BASE_BYTES, f" on {devices.name(device)}"
+    else:
+        return None
     if cfg.method is Method.NNST:
         deepest = vgg.deepest(neighbors.HYPERCOLUMN_LAYERS)
 
@@ -71,7 +80,12 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
 
         def extra(hw: Size) -> int:
             return memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value)
-    return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory, extra(hw))
+
+    def needs(hw: Size) -> tuple[int, int]:  # a run at --size max(hw): its last scale's history and extra bytes
+        return min(cfg.lbfgs_history, max(scale_schedule(hw, cfg)[-1][1], 1)), extra(hw)
+
+    return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory, extra(hw),
+                            free_bytes=free, base_bytes=base, where=where, needs=needs)
             for hw, n in reversed(schedule)}
 
 
@@ -93,11 +107,11 @@ class Outcome:
 class Engine:
     """Runs schedules with one network and one set of options.
 
-    ``plans``: the memory plan per scale size (:func:`painterly.pipeline.memory_plans`; None where
-    memory is not planned, off the CPU); ``fit``: how an image moves to the next scale's size;
-    ``show``: what a callback's :class:`Step` carries of the current image; ``finish``: what the
-    run returns (and :class:`Interrupted` carries) of the last image; ``coordinates``: what the
-    optimiser moves at a scale instead of its pixels (None: the pixels).
+    ``plans``: the memory plan per scale size (:func:`memory_plans`; None where memory is not
+    planned: MPS); a device that runs out of memory mid-run raises :class:`OutOfMemory` (one line).
+    ``fit``: how an image moves to the next scale's size; ``show``: what a callback's :class:`Step`
+    carries of the current image; ``finish``: what the run returns (and :class:`Interrupted` carries) of the last image.
+    ``coordinates``: what the optimiser moves at a scale instead of its pixels (None: the pixels).
     """
 
     extractor: VGG19Features
@@ -121,17 +135,19 @@ class Engine:
         with allocator.scope():
             for k, (hw, n) in enumerate(schedule):
                 plan = self.plans.get(hw) if self.plans is not None else None
-                allocator.keep_freed_memory(plan is not None and memory.heap_has_room(plan))
+                allocator.keep_freed_memory(self.device.type == "cpu" and plan is not None and memory.heap_has_room(plan))
                 net = self.extractor.checkpointed() if plan is not None and plan.checkpoint else self.extractor
-                x = self.fit(x, hw).to(self.device)
                 report = self._reporter(k, len(schedule), hw, n, done, total, start)
                 try:
+                    x = self.fit(x, hw).to(self.device)
                     res = optimize(x, objective_for(net, hw), optimizer=self.cfg.optimizer, iterations=n,
                                    lr=self.cfg.lr, lbfgs_history=plan.lbfgs_history if plan else self.cfg.lbfgs_history,
                                    tolerance=self.cfg.tolerance, patience=self.cfg.patience, report=report,
                                    coordinates=self.coordinates(hw) if self.coordinates else None)
                 except Interrupted as e:
                     raise Interrupted(self.finish(e.image)) from None
+                except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError: the plan said it fits, the device disagreed
+                    raise OutOfMemory(memory.out_of_memory(hw, devices.name(self.device), plan)) from None
                 x, loss = res.image, res.loss
                 done += n
                 iterations += res.iterations

@@ -14,8 +14,12 @@ class WeightsError(Exception):
     """The weights cannot be found or read. The message says how to fix it."""
 
 
+class OutOfMemory(MemoryError):
+    """A device ran out of memory mid-run. The message names the device, the scale and a size that fits."""
+
+
 class MissingWeights(WeightsError, ConfigError):
     """``--weights`` names no file: a mistake in the command (exit code 2), not a failure."""
 
 
-__all__ = ["ConfigError", "ImageError", "MissingWeights", "WeightsError"]
+__all__ = ["ConfigError", "ImageError", "MissingWeights", "OutOfMemory", "WeightsError"]

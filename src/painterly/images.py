@@ -38,6 +38,8 @@ MAX_PIXELS = 2 * 89_478_485
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
 SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
+LOSSY_FORMATS = {"JPEG", "WEBP"}
+DEFAULT_QUALITY = 95  # JPEG/WebP quality (1-100) when --quality is not given
 
 # What a decoder raises on a damaged file: Pillow's plugins use all of these, its AVIF plugin
 # RuntimeError, pillow-heif ValueError/RuntimeError, the PNG checks ValueError.
@@ -273,13 +275,20 @@ def resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
 
 
 # Writing ------------------------------------------------------------------------------
-def check_output_path(path: str | os.PathLike, *, option: str = "--output", bit_depth: int = 8) -> Path:
-    """Fail early (before any heavy work) if ``path`` cannot be written as an image of ``bit_depth`` bits."""
+def check_output_path(path: str | os.PathLike, *, option: str = "--output", bit_depth: int = 8,
+                      quality: int | None = None) -> Path:
+    """Fail early (before any heavy work) if ``path`` cannot be written as an image of ``bit_depth`` bits
+    (and, for JPEG and WebP, of ``quality``, 1-100; None: :data:`DEFAULT_QUALITY`)."""
     p = check_writable(path, option=option, formats=OUTPUT_FORMATS, kind="image", example="out.png", error=ImageError)
     if bit_depth not in (8, 16):
         raise ImageError(f"--bit-depth must be 8 or 16, got {bit_depth}")
     if bit_depth == 16 and OUTPUT_FORMATS[p.suffix.lower()] not in SIXTEEN_BIT_FORMATS:
         raise ImageError(f"--bit-depth 16: {p.suffix} cannot hold 16 bits; write .png or .tif")
+    if quality is not None:
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+            raise ImageError(f"--quality must be a whole number from 1 to 100, got {quality!r}")
+        if OUTPUT_FORMATS[p.suffix.lower()] not in LOSSY_FORMATS:
+            raise ImageError(f"--quality {quality}: {p.name} is written without loss; --quality applies to .jpg and .webp")
     return p
 
 
@@ -309,19 +318,20 @@ def save_image(
     alpha: torch.Tensor | None = None,
     metadata: dict[str, str] | None = None,
     bit_depth: int = 8,
-    quality: int = 95,
+    quality: int | None = None,
 ) -> Path:
     """Write ``x`` ((1, 3, H, W) in [0, 1]) atomically: a temp file, then a rename.
 
     The format follows the extension. ``metadata`` goes into PNG text chunks (other
     formats carry it in the caller's sidecar JSON). ``bit_depth=16`` writes 16-bit PNG/TIFF.
+    ``quality``: JPEG/WebP quality, 1-100 (None: :data:`DEFAULT_QUALITY`); other formats are lossless.
     """
-    p = check_output_path(path, bit_depth=bit_depth)
+    p = check_output_path(path, bit_depth=bit_depth, quality=quality)
     fmt = OUTPUT_FORMATS[p.suffix.lower()]
     if bit_depth == 16:
         payload = _encode_16bit(x, alpha, p.suffix.lower())
     else:
-        payload = _encode_8bit(x, alpha, fmt, metadata, quality)
+        payload = _encode_8bit(x, alpha, fmt, metadata, DEFAULT_QUALITY if quality is None else quality)
     atomic_write(p, payload)
     return p
 

@@ -6,7 +6,9 @@ pooling's output, float32), the gradients alive at the widest layer, the L-BFGS 
 weights). When it does not fit in the budget (``--max-memory``, else 85% of the memory
 available now), the plan switches on gradient checkpointing per VGG block (one extra forward
 pass, activations of one block alive), then shortens the L-BFGS history; if it still does not
-fit it refuses with the size that would.
+fit it refuses with the size that would. On a CUDA GPU the same plan is made from the GPU's free
+memory (``torch.cuda.mem_get_info``, read after the network is on the GPU, so the weights and
+CUDA's context are already counted out) and a smaller fixed base (:data:`GPU_BASE_BYTES`).
 
 ``heap_has_room`` says whether a plan leaves room for malloc to keep freed memory for
 reuse (painterly.allocator; its cost and gain are in docs/performance.md).
@@ -15,6 +17,7 @@ reuse (painterly.allocator; its cost and gain are in docs/performance.md).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import vgg
@@ -22,6 +25,10 @@ from .config import ConfigError, StyleConfig
 from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS
 
 BASE_BYTES = 700 * 2**20
+# On a GPU: cuDNN's workspaces and the caching allocator's slack. A margin, not a measurement:
+# no GPU was at hand where this was written (docs/performance.md says what has been measured).
+GPU_BASE_BYTES = 512 * 2**20
+BUDGET_SHARE = 0.85  # of the memory available (or free on the GPU) when --max-memory is not given
 # Peak RSS with painterly.allocator.keep_freed_memory on can exceed the plan's estimate (up to 1.54x
 # measured at 4K: docs/performance.md). With margin:
 HEAP_SLACK = 1.6
@@ -94,29 +101,84 @@ def style_loss_bytes(hw: tuple[int, int], layers: tuple[str, ...], kind: str) ->
     return 4 * (sum(sizes) + 6 * min(max(sizes, default=0), 2**22))
 
 
+def budget_bytes(max_memory_gb: float | None, free_bytes: int | None = None) -> int:
+    """``--max-memory`` in bytes if given, else :data:`BUDGET_SHARE` of ``free_bytes`` (a GPU's free
+    memory) or, where that is None, of the memory available to this process (:func:`available_bytes`)."""
+    if max_memory_gb:
+        return int(max_memory_gb * 2**30)
+    return int(BUDGET_SHARE * (free_bytes if free_bytes is not None else available_bytes()))
+
+
 def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None = None,
-         extra_bytes: int = 0) -> MemoryPlan:
-    """The plan for a scale of ``hw``; ``extra_bytes``: what the losses add (:func:`style_loss_bytes`)."""
-    budget = int(max_memory_gb * 2**30) if max_memory_gb else int(0.85 * available_bytes())
+         extra_bytes: int = 0, *, free_bytes: int | None = None, base_bytes: int = BASE_BYTES,
+         where: str = "", needs: Callable[[tuple[int, int]], tuple[int, int]] | None = None) -> MemoryPlan:
+    """The plan for a scale of ``hw``; ``extra_bytes``: what the losses add (:func:`style_loss_bytes`);
+    ``free_bytes``, ``base_bytes``: a GPU's free memory and fixed base (the CPU's when not given);
+    ``where``: the device, for the refusal (`` on cuda:0``). A refusal names the largest ``--size`` whose
+    plan fits; ``needs(hw)``: the history and extra bytes of a run at that size (default: this scale's
+    history, and extra bytes in proportion to the pixels)."""
+    budget = budget_bytes(max_memory_gb, free_bytes)
+    fitted = _fit(hw, deepest, history, budget, base_bytes, extra_bytes)
+    if fitted is not None:
+        return fitted
+    needs = needs or (lambda s: (history, extra_bytes * s[0] * s[1] // max(hw[0] * hw[1], 1)))
+
+    def fits_at(size: tuple[int, int]) -> bool:
+        size_history, size_extra = needs(size)
+        return _fit(size, deepest, size_history, budget, base_bytes, size_extra) is not None
+
+    fits = _largest_fitting(hw, fits_at)
+    need = activation_bytes(hw, deepest, True) + extra_bytes
+    least = base_bytes + need + 2 * 4 * 3 * hw[0] * hw[1] * min(history, 5)  # checkpointed, shortest L-BFGS history
+    if free_bytes is not None and not max_memory_gb:  # a GPU's free memory: --max-memory cannot add to it
+        what = f"use --size {fits} or less" if fits else "free memory on that GPU, or use --device cpu"
+    else:
+        what = f"use --size {fits} or less, or raise --max-memory" if fits else \
+            f"raise --max-memory to {least / 2**30:.2g} or more"
+    raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB, "
+                      f"but only {budget / 2**30:.1f} GB is available{where}; {what}")
+
+
+def _fit(hw: tuple[int, int], deepest: str, history: int, budget: int, base: int, extra: int) -> MemoryPlan | None:
+    """Plain if it fits, else checkpointed, each with the L-BFGS history shortened to what fits (at least
+    5, or ``history`` if less); None if neither fits ``budget``."""
     pixels = 3 * hw[0] * hw[1]
     for checkpoint in (False, True):
-        acts = activation_bytes(hw, deepest, checkpoint) + extra_bytes
-        room = budget - BASE_BYTES - acts
+        acts = activation_bytes(hw, deepest, checkpoint) + extra
+        room = budget - base - acts
         if room <= 0:
             continue
         fit_history = min(history, room // (2 * 4 * pixels + 1))
         if fit_history >= min(history, 5):
-            est = BASE_BYTES + acts + 2 * 4 * pixels * fit_history
-            return MemoryPlan(checkpoint, int(fit_history), est, budget)
-    # Largest long edge that fits with checkpointing, for the message.
-    need = activation_bytes(hw, deepest, True) + extra_bytes
-    scale = (max(budget - BASE_BYTES, 1) / max(need, 1)) ** 0.5
-    fits = int(max(hw) * min(scale, 1.0) * 0.95)
-    least = BASE_BYTES + need + 2 * 4 * pixels * min(history, 5)  # checkpointed, shortest L-BFGS history
-    what = f"use --size {fits} or less, or raise --max-memory" if fits >= MIN_SIZE else \
-        f"raise --max-memory to {least / 2**30:.2g} or more"
-    raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB, "
-                      f"but only {budget / 2**30:.1f} GB is available; {what}")
+            return MemoryPlan(checkpoint, int(fit_history), base + acts + 2 * 4 * pixels * fit_history, budget)
+    return None
+
+
+def _largest_fitting(hw: tuple[int, int], fits: Callable[[tuple[int, int]], bool]) -> int | None:
+    """The largest long edge (of ``hw``'s shape, at least MIN_SIZE on the short side's scale) that ``fits``;
+    None if none does. Memory grows with the size, so a bisection finds it."""
+    def shape(long: int) -> tuple[int, int]:
+        return (max(1, round(hw[0] * long / max(hw))), max(1, round(hw[1] * long / max(hw))))
+
+    low, high = MIN_SIZE, max(hw) - 1
+    if high < low or not fits(shape(low)):
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(shape(mid)) else (low, mid - 1)
+    return low
+
+
+def out_of_memory(hw: tuple[int, int], where: str, p: MemoryPlan | None) -> str:
+    """The one line for a device that ran out of memory mid-run at a scale of ``hw`` although its plan
+    ``p`` said it fits (another process took memory, or the estimate was short): a size with half
+    the pixels, and the lever that makes the plan checkpoint sooner."""
+    expected = (f" (its plan expected about {p.estimate_bytes / 2**30:.2g} of {p.budget_bytes / 2**30:.2g} GB)"
+                if p is not None else "")
+    fits = int(max(hw) * 0.5**0.5)
+    what = f"use --size {fits} or less, or" if fits >= MIN_SIZE else "free memory on it, or use"
+    return (f"out of memory on {where} at the {hw[1]}x{hw[0]} px scale{expected}; {what} "
+            "a smaller --max-memory (GB) so that gradient checkpointing starts sooner")
 
 
 def process_bytes(cfg: StyleConfig) -> int:

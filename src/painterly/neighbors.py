@@ -204,17 +204,24 @@ class StyleBank:
                 with torch.no_grad():
                     cols = hypercolumns(extractor(turned, HYPERCOLUMN_LAYERS), column_size(turned.shape[-2:]))
                 flat = cols[0].flatten(1).T
-                rows.append(_evenly(flat, max(1, round(flat.shape[0] * w / max(weights)))))
+                rows.append(_evenly(flat, max(1, round(flat.shape[0] * w / max(weights)))).half())
+                del cols, flat  # one rotation's float32 hypercolumns alive at a time
         return cls.of_rows(_evenly(torch.cat(rows), MAX_BANK_ROWS))
 
     @classmethod
     def of_rows(cls, columns: torch.Tensor) -> StyleBank:
-        axes = principal_axes(_evenly(columns, AXES_ROWS), SEARCH_DIMS)
-        return cls(columns.half(), axes, columns @ axes)
+        """A bank of these rows (N, C): their principal axes from at most :data:`AXES_ROWS` of them."""
+        columns = columns.half()
+        axes = principal_axes(_evenly(columns, AXES_ROWS).float(), SEARCH_DIMS)
+        projected = torch.cat([block.float() @ axes for block in columns.split(AXES_ROWS)])
+        return cls(columns, axes, projected)
 
     def replace(self, queries: torch.Tensor) -> torch.Tensor:
         """Each row of ``queries`` (N, C) replaced by its nearest neighbour among the bank's rows (float32)."""
         return self.columns[nearest(queries @ self.axes, self.projected)].float()
+
+
+CONTENT_LAYER = "relu4_2"  # in the hypercolumn already: the optional content term costs nothing more
 
 
 class NeighborObjective:
@@ -224,17 +231,17 @@ class NeighborObjective:
     optimiser evaluates there first): the hypercolumns of ``OUTPUT_SHARE`` of that image (with the
     photo's own finest detail in place of the output's) blended with the photo, each replaced by
     its nearest neighbour in ``bank``. The loss is the mean cosine distance between the output's
-    hypercolumns and those targets, times ``weight``.
+    hypercolumns and those targets, plus ``content_weight`` times the squared relative error of the
+    photo's relu4_2 (a deviation from the paper, which keeps the photo through the search alone:
+    a little of it holds the photo's structure where the painting has nothing near), all times ``weight``.
     """
 
     def __init__(self, extractor: VGG19Features, content: torch.Tensor, bank: StyleBank, *,
-                 weight: float = 1.0, output_share: float = OUTPUT_SHARE):
+                 weight: float = 1.0, content_weight: float = 0.0, output_share: float = OUTPUT_SHARE):
         self.extractor, self.content, self.bank = extractor, content, bank
-        self.weight, self.output_share = weight, output_share
+        self.weight, self.content_weight, self.output_share = weight, content_weight, output_share
         self.targets: torch.Tensor | None = None
-
-    def _columns(self, image: torch.Tensor) -> torch.Tensor:
-        return hypercolumns(self.extractor(image, HYPERCOLUMN_LAYERS), column_size(image.shape[-2:]))
+        self.content_target: torch.Tensor | None = None
 
     def set_targets(self, start: torch.Tensor) -> None:
         """The replaced features for a scale that starts at ``start`` ((1, 3, H, W), the photo's size)."""
@@ -243,9 +250,11 @@ class NeighborObjective:
         detail = content - _up(_half(content), content.shape[-2:])
         searched = self.output_share * (_up(_half(start), start.shape[-2:]) + detail) + (1 - self.output_share) * content
         with torch.no_grad():
-            cols = self._columns(searched)
+            cols = hypercolumns(self.extractor(searched, HYPERCOLUMN_LAYERS), column_size(searched.shape[-2:]))
             c, h, w = cols.shape[1:]
             replaced = self.bank.replace(cols[0].flatten(1).T)
+            if self.content_weight > 0:
+                self.content_target = self.extractor(content, (CONTENT_LAYER,))[CONTENT_LAYER].float()
         self.targets = F.normalize(replaced.T.reshape(1, c, h, w), dim=1)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -255,6 +264,15 @@ class NeighborObjective:
         if self.targets is None:
             self.set_targets(image.detach())
         assert self.targets is not None
-        cols = F.normalize(self._columns(image), dim=1)
-        loss = self.weight * (1 - (cols * self.targets).sum(1)).mean()
-        return loss, {"style": loss.detach()}
+        feats = self.extractor(image, HYPERCOLUMN_LAYERS)
+        cols = F.normalize(hypercolumns(feats, column_size(image.shape[-2:])), dim=1)
+        style = self.weight * (1 - (cols * self.targets).sum(1)).mean()
+        terms = {"style": style.detach()}
+        total = style
+        if self.content_target is not None:
+            target = self.content_target
+            content = self.weight * self.content_weight * F.mse_loss(feats[CONTENT_LAYER].float(), target) \
+                / target.pow(2).mean().clamp_min(1e-12)
+            terms["content"] = content.detach()
+            total = total + content
+        return total, terms

@@ -2,7 +2,8 @@
 batch manifests and the teaching commands all come through :func:`config_from_options`.
 
 Options are a mapping whose keys are ``StyleConfig`` field names, plus ``preset``: a named
-preset (:data:`PRESETS`: ``quick``, ``balanced``, ``fine``) or a TOML file of options. A
+preset (:data:`PRESETS`: ``quick``, ``balanced``, ``fine``), a TOML file of options or a JSON one
+(a result's record, ``out.png.json``, included). A
 preset fills in values first; the keys given override it. Values may be typed (JSON, TOML,
 argparse) or text (a CSV manifest): each is checked and converted by its field's type here,
 then ``StyleConfig`` checks the ranges. Every error names where the options came from
@@ -12,6 +13,7 @@ then ``StyleConfig`` checks the ranges. Every error names where the options came
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import reprlib
 import tomllib
@@ -65,20 +67,25 @@ def config_from_options(options: Mapping[str, Any], *, source: str = "", base: S
 
 
 def preset_values(preset: Any) -> dict[str, Any]:
-    """The options of a named preset, or of a TOML file of options, checked and converted."""
+    """The options of a named preset, or of a file of options: TOML, or JSON (an object of options, or a
+    result's record, ``out.png.json``, whose ``config`` is taken: its seed too). A JSON null is the
+    option's None (``seed``, ``style_weight`` ...); checked and converted."""
     if not isinstance(preset, str):
-        raise ConfigError(f"preset must be a name ({', '.join(PRESETS)}) or a TOML file, got {shown(preset)}")
+        raise ConfigError(f"preset must be a name ({', '.join(PRESETS)}) or a TOML or JSON file, got {shown(preset)}")
     if preset in PRESETS:
         return dict(PRESETS[preset])
     p = Path(preset)
-    if p.suffix.lower() != ".toml":
-        raise ConfigError(f"--preset {preset[:80]}: unknown preset; use {', '.join(PRESETS)} or a .toml file of options")
+    kind = p.suffix.lower()
+    if kind not in (".toml", ".json"):
+        raise ConfigError(f"--preset {preset[:80]}: unknown preset; use {', '.join(PRESETS)}, a .toml file of options "
+                          "or a result's .json record")
     try:
-        data = tomllib.loads(p.read_text())
+        text = p.read_text()
+        data = tomllib.loads(text) if kind == ".toml" else _json_options(text)
     except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(f"--preset {p}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--preset {p}: not valid TOML ({e})") from None
+    except (tomllib.TOMLDecodeError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ConfigError(f"--preset {p}: not valid {kind[1:].upper()} ({e})") from None
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         raise ConfigError(f"--preset {p}: unknown option(s) {', '.join(unknown)}")
@@ -86,6 +93,15 @@ def preset_values(preset: Any) -> dict[str, Any]:
         return {key: field_value(key, value) for key, value in data.items()}
     except ConfigError as e:
         raise ConfigError(f"--preset {p}: {e}") from None
+
+
+def _json_options(text: str) -> dict[str, Any]:
+    data = json.loads(text)
+    if isinstance(data, dict) and isinstance(data.get("config"), dict) and "inputs" in data:
+        data = data["config"]  # a result's record (painterly.meta.provenance)
+    if not isinstance(data, dict):
+        raise ValueError("expected an object of options, such as {\"size\": 256}")
+    return data
 
 
 def field_value(key: str, value: Any, *, text: bool = False) -> Any:

@@ -15,10 +15,10 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
-from . import color, vgg
-from . import neighbors
-from .config import MAX_SIZE, MIN_SIZE, ConfigError, Device, Init, Method, Precision, PreserveColors, StyleConfig
+from . import color, neighbors, vgg
+from .config import MAX_SIZE, MIN_SIZE, ConfigError, Init, Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
+from .devices import resolve_device, use_threads
 from .engine import Engine, memory_plans, scale_schedule  # noqa: F401  (their home before the engine)
 from .events import Callback, Result, Step, draw_seed  # noqa: F401  (Step: its home before painterly.events)
 from .features import VGG19Features
@@ -32,14 +32,6 @@ from .weights import load_weights
 # scale; scales that checkpoint (painterly.memory) stay uncompiled. On a CPU it does not pay
 # (docs/performance.md, benchmarks/compile_lever.py); not measured on a GPU.
 COMPILE_MIN_SIZE = 1024
-
-
-def resolve_device(device: Device) -> torch.device:
-    if device is Device.CUDA and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available; use --device cpu")
-    if device is Device.AUTO:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device.value)
 
 
 def use_bf16(cfg: StyleConfig, device: torch.device) -> bool:
@@ -126,6 +118,7 @@ class Painter:
     def __init__(self, config: StyleConfig | None = None):
         self.config = config or StyleConfig()
         self.device = resolve_device(self.config.device)
+        use_threads(self.config.threads)
         self.extractor = extractor_for(self.config, self.device)
         self.bf16 = use_bf16(self.config, self.device)
 
@@ -196,7 +189,7 @@ class Painter:
             return Compiled(objective) if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not net.checkpoint else objective
 
         engine = Engine(self.extractor, cfg, self.device, callback, image_every,
-                        memory_plans(schedule, cfg) if self.device.type == "cpu" else None,
+                        memory_plans(schedule, cfg, self.device),
                         show=lambda img: controls.finish(img.cpu()),
                         finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), style_rgbs), out_hw)),
                         coordinates=self.coordinates)

@@ -18,9 +18,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from conftest import DATA
+from painterly.meta import file_digest
 from test_images_fuzz import PNG_SIGNATURE, png_chunk
 
 RUNNER = Path(__file__).parent / "catalogue_runner.py"
@@ -30,6 +32,7 @@ P = ["photo.png", "style.png"]  # a good photo and painting
 OUT = ["-o", "out.png"]  # a good output
 T = ["--size", "32", "-n", "1", "--no-multiscale", "-q"]  # tiny, when a case gets as far as painting
 V = ["clip.mp4", "style.png", "-o", "out.mp4"]
+MPS = torch.backends.mps.is_available()  # where torch has an Apple GPU, --device mps paints
 X = ["photo.png", "style.png", "-o", "out.png"]  # explain
 S = ["style.png", "-o", "out.png"]  # texture
 
@@ -97,6 +100,15 @@ CASES: list[tuple[str, list[str], int]] = [
     ("--preserve-colors bogus", [*P, *OUT, "--preserve-colors", "bogus"], USAGE),
     ("--device bogus", [*P, *OUT, "--device", "tpu"], USAGE),
     ("--device cuda without a GPU", [*P, *OUT, "--device", "cuda"], USAGE),
+    ("--device cuda:1 without a GPU", [*P, *OUT, "--device", "cuda:1"], USAGE),
+    ("--device cuda:x", [*P, *OUT, "--device", "cuda:x"], USAGE),
+    *([("--device mps without one", [*P, *OUT, "--device", "mps"], USAGE)] if not MPS else []),
+    ("--threads 0", [*P, *OUT, "--threads", "0"], USAGE),
+    ("--threads abc", [*P, *OUT, "--threads", "abc"], USAGE),
+    ("--threads 10**6", [*P, *OUT, "--threads", "1000000"], USAGE),
+    ("--quality 101", [*P, "-o", "out.jpg", "--quality", "101"], USAGE),
+    ("--quality 0", [*P, "-o", "out.webp", "--quality", "0"], USAGE),
+    ("--quality for a PNG", [*P, *OUT, "--quality", "80"], USAGE),
     ("--weights missing", [*P, *OUT, "--weights", "nope.pth"], USAGE),
     ("--weights not weights", [*P, *OUT, "--weights", "text.jpg", *T], FAILURE),
     ("unknown option", [*P, *OUT, "--colour", "red"], USAGE),
@@ -106,6 +118,18 @@ CASES: list[tuple[str, list[str], int]] = [
     ("--preset unknown key", [*P, *OUT, "--preset", "unknown.toml"], USAGE),
     ("--preset with inf", [*P, *OUT, "--preset", "inf.toml"], USAGE),
     ("--preset wrong type", [*P, *OUT, "--preset", "wrongtype.toml"], USAGE),
+    ("--preset not JSON", [*P, *OUT, "--preset", "broken.json"], USAGE),
+    ("--preset JSON null size", [*P, *OUT, "--preset", "nullsize.json"], USAGE),
+    # again
+    ("again missing result", ["again", "nope.png"], USAGE),
+    ("again on a PNG with no record", ["again", "photo.png"], USAGE),
+    ("again with a garbled record", ["again", "garbled.png"], USAGE),
+    ("again with a changed input", ["again", "changed.png"], USAGE),
+    ("again with a missing input", ["again", "orphan.png"], USAGE),
+    ("again -o is the result", ["again", "good.png", "-o", "good.png"], USAGE),
+    ("again -o is its photo", ["again", "good.png", "-o", "photo.png"], USAGE),
+    ("again --quality 101", ["again", "good.png", "-o", "again.jpg", "--quality", "101"], USAGE),
+    ("again --device cuda:x", ["again", "good.png", "--device", "cuda:x"], USAGE),
     ("--mask missing", [*P, *OUT, "--mask", "nope.png"], USAGE),
     ("--mask count", [*P, *OUT, "--mask", "mask.png", "--mask", "mask.png"], USAGE),
     ("--mask not an image", [*P, *OUT, "--mask", "text.jpg"], USAGE),
@@ -204,7 +228,25 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "wrongtype.toml").write_text("size = 'large'\n")
     (d / "broken.csv").write_text('content,style\n"photo.png,style.png\n')
     (d / "infs.csv").write_text("content,style,style_weight\nphoto.png,style.png,inf\n")
+    (d / "broken.json").write_text('{"size": 32,')
+    (d / "nullsize.json").write_text('{"size": null}')
+    _results_with_records(d)
     return d
+
+
+def _results_with_records(d: Path) -> None:
+    """Results for ``painterly again``: a good record, a garbled one, one whose photo changed, one whose photo is gone."""
+    def record(content: dict[str, str]) -> str:
+        style = {"path": "style.png", "sha256": file_digest(d / "style.png")}
+        return json.dumps({"painterly": {}, "config": {"size": 32, "iterations": 1, "multiscale": False, "seed": 1},
+                           "inputs": {"content": content, "styles": [style]}, "device": "cpu", "threads": 1})
+
+    photo = {"path": "photo.png", "sha256": file_digest(d / "photo.png")}
+    cases = {"good": record(photo), "garbled": "{not json", "changed": record({**photo, "sha256": "0" * 64}),
+             "orphan": record({"path": "gone.png", "sha256": "0" * 64})}
+    for name, text in cases.items():
+        shutil.copy(d / "photo.png", d / f"{name}.png")
+        (d / f"{name}.png.json").write_text(text)
 
 
 @pytest.fixture(scope="module")

@@ -161,7 +161,8 @@ def test_job_lifecycle(client: TestClient, images: dict[str, bytes], tmp_path: P
     assert client.get(final["files"]["thumb"]).headers["content-type"] == "image/jpeg"
 
     folder = tmp_path / "out" / job["id"]
-    assert sorted(p.name for p in folder.iterdir()) == ["job.json", "result.png", "sheet.png", "thumb.jpg"]
+    assert sorted(p.name for p in folder.iterdir()) == ["content.png", "job.json", "result.png", "sheet.png",  # inputs:
+                                                         "style-1.png", "thumb.jpg"]  # kept to paint it again
     assert [g["id"] for g in client.get("/api/gallery").json()["results"]] == [job["id"]]
     # A stream opened after the end replays the final state and closes.
     assert [(k, d["status"]) for k, d in read_events(client, job["id"])] == [("state", "done")]

@@ -126,6 +126,15 @@ def test_paint_watch_download_reload_cancel(server: str, page: Any, content_path
     page.locator("#gallery a").first.wait_for()
     assert page.locator("#gallery a").count() == 1
 
+    # Paint again: the same inputs, options and seed, as a new job; the server's largest size is offered.
+    assert page.locator("#again-large").inner_text() == "Again at 1024 px"
+    first_job = page.url
+    page.click("#again")
+    page.wait_for_function(f"location.href !== {first_job!r}")
+    page.locator("#status-text", has_text="Done.").wait_for(timeout=60_000)
+    assert "seed 7" in page.locator("#result-info").inner_text()
+    page.locator("#gallery a").nth(1).wait_for()
+
     # A long job: reload while it runs (the page finds it again), then cancel it.
     page.fill("#size", "96")
     page.fill("#iterations", "1000")
@@ -141,5 +150,5 @@ def test_paint_watch_download_reload_cancel(server: str, page: Any, content_path
     page.click("#cancel")
     status.filter(has_text="Cancelled").wait_for()
     assert page.locator("#cancel").is_hidden() and page.locator("#download").is_hidden()
-    assert page.locator("#gallery a").count() == 1
+    assert page.locator("#gallery a").count() == 2
     assert not errors, errors

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, StyleConfig
+from ..config import MACHINE_FIELDS, ConfigError, StyleConfig
 from ..events import Step
 from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
@@ -123,10 +123,11 @@ def input_hash(content_digest: str, style_digests: Sequence[str]) -> str:
 
 
 def options_hash(config: StyleConfig) -> str:
-    """Hash of every option that shapes the picture. ``device`` is left out (a CPU and a GPU
-    render count as the same output); an unset seed hashes as unset."""
+    """Hash of every option that shapes the picture. ``device`` and ``threads`` are left out
+    (:data:`MACHINE_FIELDS`: a CPU and a GPU render count as the same output); an unset seed hashes as unset."""
     d = config.to_dict()
-    d.pop("device", None)
+    for name in MACHINE_FIELDS:
+        d.pop(name, None)
     return _sha256(json.dumps(d, sort_keys=True).encode())
 
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "explain": "painterly.explain.cli",
     "texture": "painterly.explain.cli:texture_main",
     "eval": "painterly.cli.eval",
+    "again": "painterly.cli.again",
 }
 
 __all__ = ["COMMANDS", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "Parser", "UsageError",

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import ConfigError, ImageError, WeightsError
+from ..errors import ConfigError, ImageError, OutOfMemory, WeightsError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -71,6 +71,9 @@ def run_guarded(fn: Callable[[], int]) -> int:
         print(f"painterly: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except WeightsError as e:
+        print(f"painterly: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OutOfMemory as e:
         print(f"painterly: error: {e}", file=sys.stderr)
         return EXIT_FAILURE
     except MemoryError:

@@ -118,15 +118,28 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--color-match", choices=ColorMatch.values(),
                    help=f"how --preserve-colors match fits the colour covariance (default {_D.color_match.value})")
     g = parser.add_argument_group("execution")
-    g.add_argument("--device", choices=Device.values(), help=f"default {_D.device.value}")
+    add_device_option(g)
+    g.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads torch uses (default: torch's choice, one per core); recorded with the result")
     g.add_argument("--precision", choices=Precision.values(), help=f"default {_D.precision.value}")
     g.add_argument("--max-memory", type=float, metavar="GB",
                    help="memory budget; larger images switch to gradient checkpointing (default: 85%% of available)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network at scales of 1024 px and more, after about 20 s of compiling "
                    "per scale (default off; on a CPU the eager path is faster, 1.13-1.20x at 256-1024 px)")
-    g.add_argument("--preset", metavar="NAME|FILE.toml",
-                   help=f"named options ({', '.join(PRESETS)}) or a TOML file of options; flags override them")
+    g.add_argument("--preset", metavar="NAME|FILE.toml|OUT.png.json",
+                   help=f"named options ({', '.join(PRESETS)}), a TOML or JSON file of options, or a result's record "
+                   "(its options and seed); flags override them")
+
+
+DEVICE_HELP = (f"{', '.join(Device.values()[:-1])}, cuda:N (a GPU's index) or mps (Apple GPUs); auto takes a CUDA "
+               f"GPU if there is one, else the CPU (default {_D.device})")
+
+
+def add_device_option(group: Any) -> None:
+    """``--device``: checked by :func:`painterly.config.parse_device` with the other options, and against the
+    machine when the painter starts."""
+    group.add_argument("--device", metavar="auto|cpu|cuda|cuda:N|mps", help=DEVICE_HELP)
 
 
 def add_control_options(parser: argparse.ArgumentParser) -> None:
@@ -171,11 +184,12 @@ def input_paths(controls: dict[str, Any]) -> list[Any]:
 _RENAMES = {"style_scale": "style_scales"}
 
 
-def config_from_args(args: argparse.Namespace) -> StyleConfig:
-    """Preset (if any), then every flag the user set, through :func:`painterly.options.config_from_options`."""
+def config_from_args(args: argparse.Namespace, base: StyleConfig | None = None) -> StyleConfig:
+    """Preset (if any), then every flag the user set, over ``base`` (a result's recorded options, for
+    ``painterly again``), through :func:`painterly.options.config_from_options`."""
     values: dict[str, Any] = {"preset": getattr(args, "preset", None)}
     for key, value in vars(args).items():
         key = _RENAMES.get(key, key)
         if key in FIELDS and value is not None:
             values[key] = value
-    return config_from_options(values)
+    return config_from_options(values, base=base)

@@ -5,12 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .. import __version__
-from ..config import StyleConfig
-from ..images import Loaded, check_output_path, load_image, refuse_overwriting_inputs, save_image, to_pil
+from ..config import Init, StyleConfig
+from ..devices import describe
+from ..images import (
+    DEFAULT_QUALITY,
+    Loaded,
+    check_output_path,
+    load_image,
+    refuse_overwriting_inputs,
+    save_image,
+    to_pil,
+)
 from ..meta import describe_input, provenance, save_with_provenance
 from ..optimize import Interrupted
 from .guard import EXIT_INTERRUPTED, EXIT_OK, Parser
@@ -26,55 +36,76 @@ def build_parser(commands: str = "") -> argparse.ArgumentParser:
     p.add_argument("content", help="the photo to paint")
     p.add_argument("styles", nargs="*", metavar="style",
                    help="one or more style images (optional with --coarse-style and --fine-style)")
-    g = p.add_argument_group("output")
-    g.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, .tif)")
-    g.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG/TIFF (default 8)")
-    g.add_argument("--save-every", type=save_every, metavar="N", help="also write every N-th iteration next to the output")
-    g.add_argument("--sheet", metavar="PATH", help="also write content | style(s) | result side by side")
-    g.add_argument("--plot", metavar="PATH", help="also write the loss curves (total, content, style per layer, TV)")
-    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    g.add_argument("--version", action="version", version=f"painterly {__version__}")
+    add_output_options(p)
     add_style_options(p)
     add_control_options(p)
     return p
 
 
+def add_output_options(p: argparse.ArgumentParser, *, again: bool = False) -> None:
+    """The image command's output flags (also ``painterly again``'s, where -o, --bit-depth and --quality
+    default to the result's)."""
+    g = p.add_argument_group("output")
+    g.add_argument("-o", "--output", required=not again,
+                   help="result image (.png, .jpg, .webp, .tif)" + (" (default: RESULT.again.png)" if again else ""))
+    g.add_argument("--bit-depth", type=int, choices=(8, 16), default=None if again else 8,
+                   help="16 for 16-bit PNG/TIFF (default " + ("the result's)" if again else "8)"))
+    g.add_argument("--quality", type=int, metavar="Q",
+                   help=f"JPEG/WebP quality, 1-100 (default {DEFAULT_QUALITY}" + (", or the result's)" if again else ")"))
+    g.add_argument("--save-every", type=save_every, metavar="N",
+                   help="also write every N-th iteration of each scale next to the output (a 512 px scale runs "
+                   "--iterations, 20 by default; a 256 px scale twice as many)")
+    g.add_argument("--sheet", metavar="PATH", help="also write content | style(s) | result side by side")
+    g.add_argument("--plot", metavar="PATH", help="also write the loss curves (total, content, style per layer, TV)")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    g.add_argument("--version", action="version", version=f"painterly {__version__}")
+
+
 def _check_outputs(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, object]) -> Path:
     """Every output writable and no output an input, before anything is loaded."""
-    out = check_output_path(args.output, bit_depth=args.bit_depth)
+    out = check_output_path(args.output, bit_depth=args.bit_depth, quality=args.quality)
     if args.sheet:
         check_output_path(args.sheet, option="--sheet")
     refuse_overwriting_inputs({"--output": out, "--sheet": args.sheet, "--plot": args.plot},
-                              [args.content, *args.styles, *input_paths(controls), cfg.init, args.preset])
+                              [args.content, *args.styles, *input_paths(controls), cfg.init, args.preset,
+                               getattr(args, "result", None)])
     return out
 
 
-def _inputs_record(args: argparse.Namespace, controls: dict[str, object]) -> dict[str, object]:
-    files = {k: [describe_input(m) for m in v if m] if isinstance(v, list) else describe_input(v)  # type: ignore[arg-type]
+def _inputs_record(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, object]) -> dict[str, object]:
+    """Every input file with its hash; a 'none' mask as null, so that each mask keeps its style's place."""
+    files = {k: [describe_input(m) if m else None for m in v] if isinstance(v, list) else describe_input(v)  # type: ignore[arg-type]
              for k, v in controls.items() if v}
-    return {"content": describe_input(args.content), "styles": [describe_input(s) for s in args.styles], **files}
+    init = {"init": describe_input(cfg.init)} if cfg.init not in Init.values() else {}
+    return {"content": describe_input(args.content), "styles": [describe_input(s) for s in args.styles], **files, **init}
 
 
 def paint(argv: list[str], commands: str = "") -> int:
+    args = build_parser(commands).parse_args(argv)
+    return paint_files(args, config_from_args(args), controls_from_args(args))
+
+
+def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, Any], **record: object) -> int:
+    """Check the outputs, load the inputs, paint, write the result with its record (plus ``record``'s keys).
+    ``args``: the output flags (:func:`add_output_options`), ``content``, ``styles`` and ``preset``."""
     from ..controls import Controls  # heavy imports only once the command line is valid
     from ..events import Step
     from ..pipeline import Painter
     from ..plot import LossRecorder
     from .progress import ProgressBar
 
-    args = build_parser(commands).parse_args(argv)
-    cfg = config_from_args(args)
-    controls = controls_from_args(args)
     out = _check_outputs(args, cfg, controls)
     content = load_image(args.content, what="content")
     styles = [load_image(s, what="style") for s in args.styles]
     Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, **controls)  # masks, colour modes: before the network
     recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
     painter = Painter(cfg)
-    inputs = _inputs_record(args, controls)
+    inputs = _inputs_record(args, cfg, controls)
+    saving = {"bit_depth": args.bit_depth, "quality": args.quality}
 
     def write(image: torch.Tensor, alpha: torch.Tensor | None, result_cfg: StyleConfig, **extra: object) -> None:
-        save_with_provenance(image, out, provenance(result_cfg, inputs, **extra), alpha=alpha, bit_depth=args.bit_depth)
+        rec = provenance(result_cfg, inputs, **describe(painter.device), **saving, **record, **extra)
+        save_with_provenance(image, out, rec, alpha=alpha, **saving)  # type: ignore[arg-type]
         recorder.write()
 
     with ProgressBar(enabled=not args.quiet) as bar:
@@ -83,7 +114,8 @@ def paint(argv: list[str], commands: str = "") -> int:
             if args.plot:
                 recorder(step)
             if args.save_every and step.image is not None and step.iteration % args.save_every == 0:
-                save_image(step.image, out.with_name(f"{out.stem}.s{step.scale + 1}.i{step.iteration:04d}{out.suffix}"))
+                save_image(step.image, out.with_name(f"{out.stem}.s{step.scale + 1}.i{step.iteration:04d}{out.suffix}"),
+                           quality=args.quality)
 
         try:
             result = painter.paint(content, styles, callback=callback, image_every=args.save_every or 0, **controls)

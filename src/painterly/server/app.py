@@ -10,6 +10,8 @@ Routes (all errors are JSON ``{"error": message, "status": code}``):
 - ``GET /api/jobs/{id}/events`` ``text/event-stream``: ``state``, ``progress``, ``preview``
 - ``POST /api/jobs/{id}/cancel``; ``POST /api/jobs/{id}/retry`` queues an ``interrupted`` job again
   (one accepted before a restart that could not be queued again by itself, see :mod:`.jobs`)
+- ``POST /api/jobs/{id}/again`` (body empty or ``{"size": N}``) -> 201 and a new job painting a finished
+  one again: its inputs (kept with the result), options and seed, at its size or ``N``
 - ``GET /api/jobs/{id}/preview.jpg``, ``.../result.png`` (``?download=1`` to save),
   ``.../sheet.png``, ``.../thumb.jpg``
 - ``GET /api/gallery`` finished results kept in the output folder, newest first
@@ -136,6 +138,7 @@ JobDep = Annotated[Job, Depends(_job)]
 
 def _add_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
     _add_job_routes(app, manager, limits)
+    _add_again_route(app, manager, limits)
     _add_file_routes(app, manager, limits)  # after the job routes: /api/jobs/{id}/{name} would take /events
 
 
@@ -190,6 +193,19 @@ def _add_job_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
                     return
         finally:
             manager.unsubscribe(job.id, sub)
+
+
+def _add_again_route(app: FastAPI, manager: JobManager, limits: Limits) -> None:
+    @app.post("/api/jobs/{job_id}/again", status_code=201)
+    async def again_job(job: JobDep, request: Request) -> dict[str, Any]:
+        size = await _again_size(request, len(job.inputs.get("styles", [])), limits)
+        try:
+            new = await run_in_threadpool(manager.again, job.id, size)
+        except (JobFinished, StoreError) as e:
+            raise ApiError(409, str(e)) from None
+        except QueueFull as e:
+            raise ApiError(503, str(e)) from None
+        return manager.snapshot(new.id)
 
 
 def _add_file_routes(app: FastAPI, manager: JobManager, limits: Limits) -> None:
@@ -276,8 +292,9 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits) -> 
             cfg = build_config(options, len(styles), limits)
         except ConfigError as e:
             raise ApiError(422, str(e)) from None
-        style_edge = style_long_edge(max(cfg.scales_for(len(styles))), (cfg.size, cfg.size))
-        uploads = [await _decode(content, "content", cfg.size, limits)]
+        # Decoded for the server's largest size, not the job's: a result can then be painted again larger.
+        style_edge = style_long_edge(max(cfg.scales_for(len(styles))), (limits.max_size, limits.max_size))
+        uploads = [await _decode(content, "content", limits.max_size, limits)]
         for s in styles:
             uploads.append(await _decode(s, "style", style_edge, limits))  # type: ignore[arg-type]
     finally:
@@ -286,6 +303,25 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits) -> 
         return await run_in_threadpool(manager.submit, cfg, uploads[0], uploads[1:], options)
     except (QueueFull, StoreError) as e:
         raise ApiError(503, str(e)) from None
+
+
+async def _again_size(request: Request, n_styles: int, limits: Limits) -> int | None:
+    """``POST .../again``'s optional JSON body ``{"size": N}``, checked as a new job's size is; None: the job's own."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(422, 'again: the body must be empty or a JSON object such as {"size": 1024}') from None
+    if not isinstance(body, dict) or set(body) - {"size"}:
+        raise ApiError(422, 'again: the body must be empty or a JSON object such as {"size": 1024}')
+    if body.get("size") is None:
+        return None
+    try:
+        return build_config({"size": body["size"]}, n_styles, limits).size
+    except ConfigError as e:
+        raise ApiError(422, str(e)) from None
 
 
 async def _decode(upload: UploadFile, field: str, long_edge: int, limits: Limits) -> Upload:

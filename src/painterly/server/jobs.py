@@ -115,6 +115,24 @@ class JobManager:
             inputs={"content": content.describe(), "styles": [s.describe() for s in styles]},
             content=content.image, styles=[s.image for s in styles],
         )
+        return self._accept(job)
+
+    def again(self, job_id: str, size: int | None = None) -> Job:
+        """A new job painting a finished one again: its kept inputs, options and seed, at ``size`` if given
+        (checked by the caller against the server's limits). JobFinished if it is not a finished painting,
+        StoreError if its inputs were not kept (a result from before painterly kept them)."""
+        old = self.get(job_id)
+        if old.status is not JobStatus.DONE:
+            raise JobFinished(f"job {job_id} is {old.status.value}; only a finished painting can be painted again")
+        seed = old.config.seed if old.config.seed is not None else (old.result or {}).get("seed")  # the seed drawn
+        config = old.config.replace(seed=seed, size=old.config.size if size is None else size)
+        job = Job(id=secrets.token_hex(6), config=config, created=time.time(),
+                  options={**old.options, "size": config.size, "seed": config.seed},
+                  inputs={**old.inputs, "again_of": old.id})
+        self.store.load_inputs(job, self.output_dir / old.id)
+        return self._accept(job)
+
+    def _accept(self, job: Job) -> Job:
         with self._lock:
             self._check_room()
         self.store.keep(job)

@@ -1,7 +1,8 @@
 """The output folder: finished results (the gallery) and accepted jobs that have not finished.
 
 - ``<output_dir>/<job id>/``: a finished result: ``result.png`` (provenance in a text chunk),
-  ``sheet.png``, ``thumb.jpg`` and ``job.json``. Built as ``.tmp-<job id>/`` and renamed into
+  ``sheet.png``, ``thumb.jpg``, ``job.json`` and the inputs as the job had them (``content.png``,
+  ``style-1.png`` ...: to paint it again). Built as ``.tmp-<job id>/`` and renamed into
   place, so the gallery never shows half a result.
 - ``<output_dir>/.pending/<job id>/``: an accepted job until it ends: ``job.json`` (creation
   time, the resolved config, the options and inputs as the API shows them, how many times a
@@ -73,7 +74,7 @@ class Store:
             _save_pil(thumb, tmp / "thumb.jpg", "JPEG")
             meta = {"id": job.id, "status": JobStatus.DONE.value, "created": job.created, "started": job.started,
                     "finished": finished, "result": summary, "inputs": job.inputs, "options": job.options,
-                    "history": job.history, "provenance": record}
+                    "history": job.history, "provenance": record, "images": self._keep_inputs(job.id, tmp)}
             _write_json(tmp / META_FILE, meta)
             os.replace(tmp, self.root / job.id)
         except BaseException:
@@ -186,9 +187,23 @@ class Store:
             job.status, job.error = JobStatus.INTERRUPTED, str(e)
         return job
 
-    def load_inputs(self, job: Job) -> None:
-        """Read the job's inputs back from its .pending folder into ``job``."""
-        entry = self.pending / job.id
+    def _keep_inputs(self, job_id: str, folder: Path) -> list[dict[str, Any]]:
+        """Copy the job's inputs (as decoded for it, under .pending) into its result ``folder``, so that
+        the result can be painted again (:meth:`painterly.server.jobs.JobManager.again`); their list."""
+        entry = self.pending / job_id
+        try:
+            images: list[dict[str, Any]] = json.loads((entry / META_FILE).read_text())["images"]
+            for item in images:
+                name = Path(item["file"]).name
+                shutil.copyfile(entry / name, folder / name)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("job %s: its inputs are not kept with the result (%s)", job_id, e)
+            return []
+        return images
+
+    def load_inputs(self, job: Job, entry: Path | None = None) -> None:
+        """Read the job's inputs back into ``job`` from ``entry`` (a result's folder), by default its .pending folder."""
+        entry = entry if entry is not None else self.pending / job.id
         try:
             images: list[Loaded] = []
             for i, item in enumerate(json.loads((entry / META_FILE).read_text())["images"]):

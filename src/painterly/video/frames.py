@@ -99,7 +99,7 @@ class FrameRenderer:
             return TemporalObjective(base, prior, self.vcfg.temporal_weight)
 
         engine = Engine(p.extractor, cfg, p.device, lambda s: report(s.iteration, s.iterations, s.loss, s.terms),
-                        plans=memory_plans(schedule, cfg) if p.device.type == "cpu" else None,
+                        plans=memory_plans(schedule, cfg, p.device),
                         finish=lambda img: controls.finish(p.finish_colours(img.cpu(), controls.styles)),
                         coordinates=p.coordinates)
         return engine.run(prior.warped, schedule, objective_for).image

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..config import StyleConfig
+from ..config import MACHINE_FIELDS, StyleConfig
 from ..controls import Controls
 from ..events import draw_seed
 from ..images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
@@ -209,7 +209,7 @@ def _work_key(input: str | Path, clip: Clip, cfg: StyleConfig, vcfg: VideoConfig
     masks = clip.controls["masks"]
     skip = ("crf", "audio", "chunk_frames", "chunk_overlap")
     key: dict[str, Any] = {
-        "config": {k: v for k, v in cfg.to_dict().items() if k != "device"},  # CPU or GPU: the same frames
+        "config": {k: v for k, v in cfg.to_dict().items() if k not in MACHINE_FIELDS},  # CPU or GPU: the same frames
         "video": {k: v for k, v in vcfg.to_dict().items() if k not in skip},
         "input": describe_input(input), "styles": [describe(s) for s in clip.styles],
         "controls": {"masks": None if masks is None else [describe(m) for m in masks],

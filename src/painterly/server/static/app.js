@@ -306,6 +306,10 @@ function renderState(s) {
   cancel.disabled = !!s.cancel_requested;
   cancel.textContent = s.cancel_requested ? "Cancelling…" : "Cancel";
   $("retry").hidden = s.status !== "interrupted";
+  const largest = state.config.limits.max_size;
+  $("again").hidden = s.status !== "done";
+  $("again-large").hidden = s.status !== "done" || Math.max(...((s.result && s.result.size) || [largest])) >= largest;
+  $("again-large").textContent = `Again at ${largest} px`;
   if (s.status === "done") {
     showImage(s.files.image);
   } else if (s.preview) {
@@ -433,6 +437,22 @@ async function retryJob() {
   }
 }
 
+// The same painting again (its inputs, options and seed), at its size or the server's largest.
+async function paintAgain(size) {
+  if (!state.jobId) return;
+  const buttons = [$("again"), $("again-large")];
+  for (const b of buttons) b.disabled = true;
+  try {
+    const init = { method: "POST", headers: { "Content-Type": "application/json" } };
+    if (size) init.body = JSON.stringify({ size });
+    watch((await api(`/api/jobs/${state.jobId}/again`, init)).id);
+  } catch (err) {
+    showMessage(err.message);
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
 // Gallery ---------------------------------------------------------------------------------
 async function loadGallery() {
   let results;
@@ -514,6 +534,8 @@ async function init() {
   $("form").addEventListener("submit", start);
   $("cancel").addEventListener("click", cancelJob);
   $("retry").addEventListener("click", retryJob);
+  $("again").addEventListener("click", () => paintAgain(null));
+  $("again-large").addEventListener("click", () => paintAgain(state.config.limits.max_size));
   window.addEventListener("hashchange", () => {
     const id = jobFromLocation();
     if (id && id !== state.jobId) watch(id);
