@@ -221,7 +221,11 @@ class StyleBank:
         return self.columns[nearest(queries @ self.axes, self.projected)].float()
 
 
-CONTENT_LAYER = "relu4_2"  # in the hypercolumn already: the optional content term costs nothing more
+CONTENT_LAYER = "relu4_2"  # in the hypercolumn already: the content term costs nothing more
+# The content term's weight is ``--content-weight`` times this: the default 5 makes it 0.1 of the
+# relative relu4_2 error squared, against the cosine distance (on Tübingen x The Starry Night at
+# 256 px: relu4_2 error 1.31 without it, 0.83 with it, the marks kept; 0.5 kept the photo's colours).
+CONTENT_SCALE = 0.02
 
 
 class NeighborObjective:

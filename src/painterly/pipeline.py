@@ -182,7 +182,8 @@ class Painter:
             content_hw = resize(content_full, hw).to(self.device)
             if nnst:
                 return neighbors.NeighborObjective(net, content_hw, self.style_bank(style_rgbs, hw, cfg),
-                                                   weight=cfg.style_strength)
+                                                   weight=cfg.style_strength,
+                                                   content_weight=cfg.content_weight * neighbors.CONTENT_SCALE)
             style_loss = controls.style_loss(net, hw, bf16=self.bf16)  # None: plain blended targets
             grams = self.style_targets(style_rgbs, hw, cfg) if style_loss is None else {}
             objective = Objective(net, content_hw, grams, cfg, bf16=self.bf16, style_loss=style_loss)

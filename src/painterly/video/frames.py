@@ -93,7 +93,8 @@ class FrameRenderer:
         def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
             base: ObjectiveFn
             if shot.bank is not None:
-                base = neighbors.NeighborObjective(net, seen.to(p.device), shot.bank, weight=cfg.style_strength)
+                base = neighbors.NeighborObjective(net, seen.to(p.device), shot.bank, weight=cfg.style_strength,
+                                                   content_weight=cfg.content_weight * neighbors.CONTENT_SCALE)
             else:
                 base = Objective(net, seen.to(p.device), shot.grams, cfg, bf16=p.bf16, style_loss=shot.style_loss)
             return TemporalObjective(base, prior, self.vcfg.temporal_weight)
