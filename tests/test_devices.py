@@ -77,7 +77,7 @@ def _gpu_plans(monkeypatch: pytest.MonkeyPatch, free: int, cfg: StyleConfig) -> 
 
 
 def test_a_gpu_plan_checkpoints_the_scales_that_need_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = StyleConfig(size=2048)
+    cfg = StyleConfig(size=2048, method="gatys")
     plans = _gpu_plans(monkeypatch, 12 * GB, cfg)
     assert all(p.budget_bytes == int(memory.BUDGET_SHARE * 12 * GB) for p in plans.values())
     assert plans[(2048, 2048)].checkpoint and not plans[(256, 256)].checkpoint

@@ -19,7 +19,7 @@ def test_documented_defaults_match_config():
     d = StyleConfig()
     for flag, value in (("--size, -s", d.size), ("--content-weight", d.content_weight),
                         ("--style-weight", d.style_strength), ("--tv-weight", d.tv_weight),
-                        ("--iterations, -n", d.iterations), ("--min-scale-size", d.min_scale_size)):
+                        ("--iterations, -n", d.iterations), ("--min-scale-size", d.schedule.min_scale_size)):
         row = re.search(rf"^\| `{re.escape(flag)}` \| ([^|]+) \|", OPTIONS, re.MULTILINE)
         assert row and float(row.group(1)) == float(value), flag
 

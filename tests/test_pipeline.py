@@ -87,7 +87,7 @@ def test_early_stop_when_converged(content_path, style_path):
 
 
 def test_scale_schedule_is_coarse_to_fine():
-    sched = scale_schedule((600, 868), StyleConfig(size=868))
+    sched = scale_schedule((600, 868), StyleConfig(size=868, method="gatys"))
     sizes = [max(hw) for hw, _ in sched]
     assert sizes == sorted(sizes) and sizes[-1] == 868 and sizes[0] >= 256
     assert scale_schedule((300, 400), StyleConfig(multiscale=False, iterations=7)) == [((300, 400), 7)]
@@ -95,7 +95,7 @@ def test_scale_schedule_is_coarse_to_fine():
 
 def test_scale_budget_depends_on_size_only():
     """A preview is exactly the first stage of a larger render; budgets go as 1/long edge."""
-    cfg = StyleConfig(iterations=50)
+    cfg = StyleConfig(iterations=50, method="gatys")
     preview = scale_schedule((192, 256), cfg)
     full = scale_schedule((768, 1024), cfg)
     assert preview == [((192, 256), 100)] and full[0] == preview[0]
@@ -103,6 +103,16 @@ def test_scale_budget_depends_on_size_only():
     assert scale_schedule((384, 512), cfg)[-1] == ((384, 512), 50)
     assert scale_schedule((48, 64), cfg) == [((48, 64), 100)]  # below min_scale_size counts as it
     assert all(n == 0 for _, n in scale_schedule((768, 1024), StyleConfig(iterations=0)))
+
+
+def test_each_method_has_its_schedule():
+    """nnst starts from a 64 px copy and doubles, every scale below 256 px with a 256 px scale's budget;
+    gatys starts at 256 px and grows by sqrt(2); a given --min-scale-size wins over either."""
+    nnst = scale_schedule((384, 512), StyleConfig(iterations=20))
+    assert nnst == [((48, 64), 40), ((96, 128), 40), ((192, 256), 40), ((384, 512), 20)]
+    gatys = scale_schedule((384, 512), StyleConfig(iterations=20, method="gatys"))
+    assert [max(hw) for hw, _ in gatys] == [256, 362, 512]
+    assert [max(hw) for hw, _ in scale_schedule((384, 512), StyleConfig(min_scale_size=128))] == [128, 256, 512]
 
 
 @pytest.mark.slow
@@ -191,7 +201,7 @@ def test_too_thin_images_are_refused_with_a_value_that_works(content_hw, style_h
         check_shapes(content_hw, [style_hw], cfg)
     value = str(e.value).split(f"use {fix} ")[1].split()[0]
     field = fix.removeprefix("--").replace("-", "_")
-    fixed = cfg.replace(**{field: type(getattr(cfg, field))(float(value))})
+    fixed = cfg.replace(**{field: float(value) if field == "style_scale" else int(float(value))})
     check_shapes(content_hw, [style_hw], fixed.replace(multiscale="--no-multiscale" not in str(e.value)))
 
 

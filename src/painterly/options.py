@@ -25,17 +25,17 @@ from typing import Any
 from .config import ConfigError, StyleConfig
 
 # Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
-# ``preset`` column). ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
-# iterations * 512 / its long edge (pipeline.scale_schedule), a single scale exactly that.
+# ``preset`` column): sizes, each painted coarse to fine with the method's schedule
+# (engine.scale_schedule); their times are in docs/performance.md.
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"size": 256, "iterations": 40, "multiscale": False},
-    "balanced": {"size": 384, "iterations": 40, "multiscale": True},
-    "fine": {"size": 768, "iterations": 100, "multiscale": True},
+    "quick": {"size": 256},
+    "balanced": {"size": 384},
+    "fine": {"size": 768},
 }
 PRESET_NOTES = {
-    "quick": "256 px in one pass: about half a minute on a laptop CPU",
-    "balanced": "384 px, coarse to fine: two or three minutes on a laptop CPU",
-    "fine": "768 px, coarse to fine: best with a GPU (half an hour or more on a CPU)",
+    "quick": "256 px: about half a minute on a laptop CPU",
+    "balanced": "384 px: about a minute on a laptop CPU",
+    "fine": "768 px: best with a GPU (several minutes on a CPU)",
 }
 
 FIELDS = {f.name for f in dataclasses.fields(StyleConfig)}

@@ -162,7 +162,7 @@ def test_bad_mask_is_a_usage_error(tmp_path, capsys, content_path, style_path):
     empty = tmp_path / "empty.png"
     Image.new("L", Image.open(content_path).size, 0).save(empty)
     assert main([str(content_path), str(style_path), "--mask", str(empty), "-o", str(tmp_path / "o.png"),
-                 "--quiet"]) == 2
+                 "--method", "gatys", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "empty.png" in err and len(err.strip().splitlines()) == 1
 

@@ -144,7 +144,7 @@ def test_plot_losses_from_a_real_run(tmp_path, content_path, style_path):
     from painterly.pipeline import Painter
 
     rec = LossRecorder(tmp_path / "run.png")
-    cfg = StyleConfig(size=32, iterations=4, multiscale=False, seed=1, tv_weight=1e7)
+    cfg = StyleConfig(size=32, iterations=4, multiscale=False, seed=1, tv_weight=1e7, method="gatys")
     Painter(cfg).paint(load_image(content_path), [load_image(style_path)], callback=rec)
     rec.write()
     assert {"loss", "content", "style:relu1_1", "style:relu5_1", "tv"} <= set(rec.history[0])

@@ -67,12 +67,8 @@ def _init(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is neither {', '.join(map(repr, Init.values()))} nor an existing image file")
 
 
-def add_style_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options of :class:`StyleConfig`, grouped as NST users know them."""
-    g = parser.add_argument_group("size")
-    g.add_argument("--size", "-s", type=int, help=f"long edge of the output in px (default {_D.size})")
-    g.add_argument("--style-scale", type=parse_floats, metavar="S[,S...]",
-                   help="style image size relative to the output; one value, or one per style image (default 1.0)")
+def _add_method_options(parser: argparse.ArgumentParser) -> None:
+    """``--method`` and the losses of ``--method gatys``."""
     g = parser.add_argument_group("method")
     g.add_argument("--method", choices=Method.values(),
                    help="nnst: Neural Neighbor Style Transfer (the photo's features replaced by the painting's "
@@ -92,6 +88,15 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--style-layer-weights", type=parse_floats, metavar="W,...", help="default: equal")
     g.add_argument("--style-blend-weights", type=parse_floats, metavar="W,...",
                    help="relative weight of each style image (default: equal)")
+
+
+def add_style_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of :class:`StyleConfig`, grouped as NST users know them."""
+    g = parser.add_argument_group("size")
+    g.add_argument("--size", "-s", type=int, help=f"long edge of the output in px (default {_D.size})")
+    g.add_argument("--style-scale", type=parse_floats, metavar="S[,S...]",
+                   help="style image size relative to the output; one value, or one per style image (default 1.0)")
+    _add_method_options(parser)
     g = parser.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
     g.add_argument("--iterations", "-n", type=int,
