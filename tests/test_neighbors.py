@@ -91,3 +91,13 @@ def test_objective_falls_and_targets_come_from_the_painting(extractor):
         x -= 0.05 * x.grad / x.grad.abs().max()
     assert float(objective(x)[0]) < float(first)
     assert objective.targets is not None and objective.targets.shape[-2:] == nb.column_size((48, 64))
+
+
+def test_cosine_a_layer_at_a_time_is_the_cosine_of_the_stacked_hypercolumns():
+    g = torch.Generator().manual_seed(5)
+    feats = {k: torch.randn(1, nb.vgg.channels(k), 16 >> (nb.vgg.block(k) - 1), 12 >> (nb.vgg.block(k) - 1),
+                            generator=g) for k in nb.HYPERCOLUMN_LAYERS}
+    cols = nb.hypercolumns(feats, (4, 3))
+    targets = torch.nn.functional.normalize(torch.randn(cols.shape, generator=g), dim=1)
+    expected = (torch.nn.functional.normalize(cols, dim=1) * targets).sum(1)
+    assert torch.allclose(nb.cosine_to(feats, targets), expected, atol=1e-5)

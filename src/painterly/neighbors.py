@@ -174,9 +174,9 @@ def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
     taken square: the worst case) and its targets, for the memory plan (painterly.memory)."""
     rows = min(MAX_BANK_ROWS, sum(4 * (e // HYPERCOLUMN_STRIDE) ** 2 for e in style_long_edges))
     h, w = column_size(hw)
-    # The bank (float16) and its projection; the output's columns, their gradient, the targets and
-    # the searched image's columns (float32); one block of distances.
-    return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (4 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK)
+    # The bank (float16) and its projection; the targets and the output's resized layers kept for the
+    # backward pass (float32, :func:`cosine_to`); one block of distances.
+    return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK)
 
 
 @dataclass(frozen=True)
@@ -269,8 +269,7 @@ class NeighborObjective:
             self.set_targets(image.detach())
         assert self.targets is not None
         feats = self.extractor(image, HYPERCOLUMN_LAYERS)
-        cols = F.normalize(hypercolumns(feats, column_size(image.shape[-2:])), dim=1)
-        style = self.weight * (1 - (cols * self.targets).sum(1)).mean()
+        style = self.weight * (1 - cosine_to(feats, self.targets)).mean()
         terms = {"style": style.detach()}
         total = style
         if self.content_target is not None:
@@ -280,3 +279,22 @@ class NeighborObjective:
             terms["content"] = content.detach()
             total = total + content
         return total, terms
+
+
+def cosine_to(feats: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+    """(1, h, w): the cosine of each position's hypercolumn of ``feats`` with unit ``targets`` (1, C, h, w).
+
+    The same as ``(F.normalize(hypercolumns(feats, (h, w)), dim=1) * targets).sum(1)``, a layer at a
+    time: the stacked hypercolumns and their normalised copy are never made, so autograd keeps one
+    resized copy of each layer instead of four of the whole (at 2048 px, 3.6 GB a copy).
+    """
+    hw = targets.shape[-2:]
+    dot = norm2 = torch.zeros((), device=targets.device)
+    start = 0
+    for k in HYPERCOLUMN_LAYERS:
+        part = _up(feats[k].float(), hw) / feats[k].shape[1]
+        c = part.shape[1]
+        dot = dot + (part * targets[:, start:start + c]).sum(1)
+        norm2 = norm2 + part.pow(2).sum(1)
+        start += c
+    return dot / norm2.sqrt().clamp_min(1e-8)
