@@ -39,6 +39,7 @@ from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
 from .jobs import Job, expand
 from .workers import (
+    TRIES,
     DaskPool,
     Pool,
     Rendered,
@@ -70,12 +71,15 @@ class Event:
 
 @dataclass
 class Summary:
-    """What a batch did. ``failed`` entries carry a one-line ``reason``."""
+    """What a batch did. ``failed`` entries carry a one-line ``reason``; ``retried`` lists the images
+    whose worker was lost (a process that died, a Dask worker that left) and that were painted
+    again, with how many ``times``, whether they then succeeded or not."""
 
     out_dir: str
     done: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    retried: list[dict[str, Any]] = field(default_factory=list)  # painted again after their worker was lost
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -85,8 +89,9 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"out_dir": self.out_dir, "interrupted": self.interrupted, "seconds": round(self.seconds, 2),
-                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)},
-                "done": self.done, "skipped": self.skipped, "failed": self.failed}
+                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed),
+                           "retried": len(self.retried)},
+                "done": self.done, "skipped": self.skipped, "failed": self.failed, "retried": self.retried}
 
 
 BatchCallback = Callable[[Event], None]
@@ -279,7 +284,9 @@ class _Run:
         return todo
 
     def paint(self, pool: Pool, todo: list[Job], ledger: Ledger) -> None:
-        for job, got in _drive(pool, todo, self.files, self.emit):
+        for job, got, reruns in _drive(pool, todo, self.files, self.emit):
+            if reruns:
+                self.summary.retried.append({"output": job.output, "content": str(job.content), "times": reruns})
             if isinstance(got, str):
                 self.fail({"input": str(job.content), "output": job.output, "reason": got})
                 continue
@@ -293,7 +300,8 @@ class _Run:
             self.summary.done.append({"output": job.output, "content": str(job.content),
                                       "styles": [str(s) for s in job.styles],
                                       "seed": rendered.config.seed if rendered.config else None,
-                                      "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations})
+                                      "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations,
+                                      "worker": rendered.worker})
             self.ended += 1
             self.emit("done", job.output)
 
@@ -318,44 +326,68 @@ class _Files:
 Done = tuple[Rendered, str]  # the worker's answer and the content's digest
 
 
+@dataclass
+class _Task:
+    """One job in flight: what ``render`` takes, and how often a lost worker made it run again."""
+
+    job: Job
+    args: tuple[Any, ...]
+    digest: str
+    reruns: int = 0
+
+
 def _drive(pool: Pool, todo: list[Job], files: _Files,
-           emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str]]:
+           emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str, int]]:
     """Feed ``pool`` at most ``pool.slots`` jobs at a time (so memory stays bounded however long
-    the batch); yield each job with its result or a one-line reason it failed."""
+    the batch); yield each job with its result or a one-line reason it failed, and how many
+    times it was painted again because its worker was lost (see :mod:`painterly.pools`)."""
     queue = iter(todo)
-    pending: dict[Any, tuple[Job, str]] = {}
+    again: list[_Task] = []  # jobs whose local worker process died, to submit before new ones
+    pending: dict[Any, _Task] = {}
     while True:
         while len(pending) < pool.slots:
-            job = next(queue, None)
-            if job is None:
+            item = again.pop(0) if again else _task(next(queue, None), files)
+            if item is None:
                 break
-            try:
-                content = read_input(job.content, "content")
-                styles = [files.style(s) for s in job.styles]
-            except ImageError as e:
-                yield job, str(e)
+            if isinstance(item, tuple):  # its files could not be read
+                yield item[0], item[1], 0
                 continue
-            spec = Spec(job.config, str(job.content), tuple(map(str, job.styles)), tuple(k for k, _ in styles))
 
-            def on_step(step: Step, job: Job = job) -> None:
+            def on_step(step: Step, job: Job = item.job) -> None:
                 emit("running", job.output, step=step)
 
-            fut = pool.submit(render, spec, content, *(pool.share(k, d) for k, d in styles), callback=on_step)
-            pending[fut] = (job, _sha256(content))
+            pending[pool.submit(render, *item.args, callback=on_step)] = item
         if not pending:
             return
         for fut in pool.wait(set(pending)):
-            job, digest = pending.pop(fut)
+            task = pending.pop(fut)
             try:
                 got: Rendered = fut.result()
             except BrokenProcessPool:
-                yield job, ("a worker process died while this image was being painted (out of memory? "
-                            "try a smaller --size or fewer --workers); a rerun retries it")
+                task.reruns += 1
+                if task.reruns < TRIES:
+                    again.append(task)
+                    continue
+                yield task.job, (f"a worker process died each of the {TRIES} times this image was being painted "
+                                 "(out of memory? try a smaller --size or fewer --workers)"), task.reruns
                 continue
             except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
-                yield job, f"{type(e).__name__}: {e}".splitlines()[0]
+                yield task.job, f"{type(e).__name__}: {e}".splitlines()[0], task.reruns
                 continue
-            yield job, (got.error or (got, digest))
+            yield task.job, (got.error or (got, task.digest)), task.reruns + pool.reruns(fut)
+
+
+def _task(job: Job | None, files: _Files) -> _Task | tuple[Job, str] | None:
+    """The task that paints ``job`` (its files' bytes travel with it), or the job and why its files cannot be read."""
+    if job is None:
+        return None
+    try:
+        content = read_input(job.content, "content")
+        styles = [files.style(s) for s in job.styles]
+    except ImageError as e:
+        return job, str(e)
+    spec = Spec(job.config, str(job.content), tuple(map(str, job.styles)), tuple(k for k, _ in styles))
+    return _Task(job, (spec, content, *(d for _, d in styles)), _sha256(content))
 
 
 def _write(out: Path, job: Job, got: Done, files: _Files, ledger: Ledger) -> None:
