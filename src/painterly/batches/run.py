@@ -21,14 +21,11 @@ One bad input fails only its own job. Nothing here prints.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,17 +34,9 @@ from ..config import ConfigError, StyleConfig
 from ..events import Step
 from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
+from .feed import Done, Files, drive, sha256
 from .jobs import Job, expand
-from .workers import (
-    TRIES,
-    DaskPool,
-    Pool,
-    Rendered,
-    Spec,
-    check_workers,
-    local_pool,
-    render,
-)
+from .workers import DaskPool, Pool, check_workers, local_pool
 
 log = logging.getLogger("painterly.batch")
 
@@ -97,34 +86,9 @@ class Summary:
 BatchCallback = Callable[[Event], None]
 
 
-
-
-# Reading inputs and the record of finished outputs -----------------------------------------------
-def read_input(path: Path, what: str) -> bytes:
-    """The bytes of an input file; an :class:`ImageError` naming it when it is not a readable file."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        broken = " (a broken symbolic link)" if path.is_symlink() else ""
-        raise ImageError(f"{what} {path}: no such file{broken}; check the path") from None
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{what} {path}: is a folder, not an image file")
-    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would block for ever
-        raise ImageError(f"{what} {path}: not a regular file (a pipe, socket or device); give an image file")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
+# The record of finished outputs ----------------------------------------------------------------
 def input_hash(content_digest: str, style_digests: Sequence[str]) -> str:
-    return _sha256("\n".join([content_digest, *style_digests]).encode())
+    return sha256("\n".join([content_digest, *style_digests]).encode())
 
 
 def options_hash(config: StyleConfig) -> str:
@@ -132,7 +96,7 @@ def options_hash(config: StyleConfig) -> str:
     render count as the same output); an unset seed hashes as unset."""
     d = config.to_dict()
     d.pop("device", None)
-    return _sha256(json.dumps(d, sort_keys=True).encode())
+    return sha256(json.dumps(d, sort_keys=True).encode())
 
 
 class Ledger:
@@ -254,7 +218,7 @@ class _Run:
     def __init__(self, out: Path, summary: Summary, total: int, callback: BatchCallback | None):
         self.out, self.summary, self.total, self.callback = out, summary, total, callback
         self.ended = 0
-        self.files = _Files()
+        self.files = Files()
 
     def emit(self, status: str, output: str, reason: str = "", step: Step | None = None) -> None:
         if self.callback is not None:
@@ -284,7 +248,7 @@ class _Run:
         return todo
 
     def paint(self, pool: Pool, todo: list[Job], ledger: Ledger) -> None:
-        for job, got, reruns in _drive(pool, todo, self.files, self.emit):
+        for job, got, reruns in drive(pool, todo, self.files, self.emit):
             if reruns:
                 self.summary.retried.append({"output": job.output, "content": str(job.content), "times": reruns})
             if isinstance(got, str):
@@ -306,91 +270,7 @@ class _Run:
             self.emit("done", job.output)
 
 
-class _Files:
-    """Reads inputs for the coordinator; style files are read and hashed once per batch."""
-
-    def __init__(self) -> None:
-        self.styles: dict[Path, tuple[str, bytes]] = {}
-
-    def style(self, path: Path) -> tuple[str, bytes]:
-        if path not in self.styles:
-            data = read_input(path, "style")
-            self.styles[path] = (_sha256(data), data)
-        return self.styles[path]
-
-    def digests(self, job: Job) -> tuple[str, list[str]]:
-        content = _sha256(read_input(job.content, "content"))
-        return content, [self.style(s)[0] for s in job.styles]
-
-
-Done = tuple[Rendered, str]  # the worker's answer and the content's digest
-
-
-@dataclass
-class _Task:
-    """One job in flight: what ``render`` takes, and how often a lost worker made it run again."""
-
-    job: Job
-    args: tuple[Any, ...]
-    digest: str
-    reruns: int = 0
-
-
-def _drive(pool: Pool, todo: list[Job], files: _Files,
-           emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str, int]]:
-    """Feed ``pool`` at most ``pool.slots`` jobs at a time (so memory stays bounded however long
-    the batch); yield each job with its result or a one-line reason it failed, and how many
-    times it was painted again because its worker was lost (see :mod:`painterly.pools`)."""
-    queue = iter(todo)
-    again: list[_Task] = []  # jobs whose local worker process died, to submit before new ones
-    pending: dict[Any, _Task] = {}
-    while True:
-        while len(pending) < pool.slots:
-            item = again.pop(0) if again else _task(next(queue, None), files)
-            if item is None:
-                break
-            if isinstance(item, tuple):  # its files could not be read
-                yield item[0], item[1], 0
-                continue
-
-            def on_step(step: Step, job: Job = item.job) -> None:
-                emit("running", job.output, step=step)
-
-            pending[pool.submit(render, *item.args, callback=on_step)] = item
-        if not pending:
-            return
-        for fut in pool.wait(set(pending)):
-            task = pending.pop(fut)
-            try:
-                got: Rendered = fut.result()
-            except BrokenProcessPool:
-                task.reruns += 1
-                if task.reruns < TRIES:
-                    again.append(task)
-                    continue
-                yield task.job, (f"a worker process died each of the {TRIES} times this image was being painted "
-                                 "(out of memory? try a smaller --size or fewer --workers)"), task.reruns
-                continue
-            except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
-                yield task.job, f"{type(e).__name__}: {e}".splitlines()[0], task.reruns
-                continue
-            yield task.job, (got.error or (got, task.digest)), task.reruns + pool.reruns(fut)
-
-
-def _task(job: Job | None, files: _Files) -> _Task | tuple[Job, str] | None:
-    """The task that paints ``job`` (its files' bytes travel with it), or the job and why its files cannot be read."""
-    if job is None:
-        return None
-    try:
-        content = read_input(job.content, "content")
-        styles = [files.style(s) for s in job.styles]
-    except ImageError as e:
-        return job, str(e)
-    spec = Spec(job.config, str(job.content), tuple(map(str, job.styles)), tuple(k for k, _ in styles))
-    return _Task(job, (spec, content, *(d for _, d in styles)), _sha256(content))
-
-
-def _write(out: Path, job: Job, got: Done, files: _Files, ledger: Ledger) -> None:
+def _write(out: Path, job: Job, got: Done, files: Files, ledger: Ledger) -> None:
     rendered, digest = got
     assert rendered.image is not None and rendered.config is not None
     style_digests = [files.style(s)[0] for s in job.styles]

@@ -229,6 +229,10 @@ def _add_job_routes(app: FastAPI, manager: JobManager, limits: Limits, common: t
             raise _busy(manager, e) from None
         return manager.snapshot(job.id)
 
+    _add_event_route(app, manager, common)
+
+
+def _add_event_route(app: FastAPI, manager: JobManager, common: tuple[int, ...]) -> None:
     @app.get("/api/jobs/{job_id}/events", response_class=EventSourceResponse, operation_id="job_events",
              responses=errors(*common, 404))
     async def events(job: JobDep, request: Request) -> AsyncIterator[ServerSentEvent]:
