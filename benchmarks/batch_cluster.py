@@ -1,6 +1,6 @@
 """A batch on a Dask cluster of real processes: one worker vs two, and two with one killed mid-run.
 
-    python benchmarks/batch_cluster.py [--images 8] [--size 96] [--iterations 30]
+    python benchmarks/batch_cluster.py [--images 8] [--size 64] [--iterations 20]
 
 Starts ``dask scheduler`` and ``dask worker`` s (one thread each, no nanny) on 127.0.0.1 for
 each case and prints the batch's wall seconds: the first run on fresh workers (each loads torch
@@ -51,8 +51,8 @@ def run_case(workers: int, kill: bool, album: Path, style: Path, cfg: StyleConfi
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--iterations", type=int, default=30)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--iterations", type=int, default=20)
     args = ap.parse_args()
     cfg = StyleConfig(size=args.size, iterations=args.iterations, multiscale=False, seed=1)
     print(f"{args.images} images at {args.size} px, {args.iterations} iterations; {os.cpu_count()} CPUs, "

@@ -13,6 +13,10 @@ Routes (all errors are JSON ``{"error": message, "status": code}``):
 - ``GET /api/jobs/{id}/preview.jpg``, ``.../result.png`` (``?download=1`` to save),
   ``.../sheet.png``, ``.../thumb.jpg``
 - ``GET /api/gallery`` finished results kept in the output folder, newest first
+- ``GET /api/openapi.json`` the contract (:mod:`.contract`): every route's body, statuses and models
+
+``POST /api/jobs`` takes an ``Idempotency-Key`` header (:mod:`.keys`); a 503 carries
+``Retry-After`` and a 405 ``Allow``.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class JobManager:
     def submit(self, config: StyleConfig, content: Upload, styles: Sequence[Upload],
                options: dict[str, Any], *, key: str | None = None) -> tuple[Job, bool]:
         """Accept a job: written to disk first (StoreError when that fails), then queued. Returns it and
-        True; with an Idempotency-Key ``key`` that a job was accepted with in the last :data:`KEY_TTL`
+        True; with an Idempotency-Key ``key`` that a job was accepted with in the last ``keys.KEY_TTL``
         seconds, that job and False (:class:`KeyReused` when this request differs from its request,
         :class:`KeyInFlight` while that request is still being accepted)."""
         inputs = {"content": content.describe(), "styles": [s.describe() for s in styles]}
