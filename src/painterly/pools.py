@@ -3,10 +3,19 @@
 The shells that spread work over workers (``painterly batch``: one image per task; ``painterly
 video``: one chunk of a clip per task) share these pools. A task is a plain function and its
 arguments, which must pickle; each pool has ``slots`` (tasks worth keeping in flight),
-``submit(fn, *args, callback=None)`` (a future), ``share(key, value)`` (a value many tasks take:
-sent to a cluster once), ``wait(pending, timeout)`` (the futures that finished) and
+``submit(fn, *args, callback=None)`` (a future), ``wait(pending, timeout)`` (the futures that
+finished), ``reruns(future)`` (how often its worker was lost and the task ran again) and
 ``close(cancel)``. Only :class:`InProcess` passes ``callback`` on (progress needs no pickling
 there); the task function takes it as a keyword.
+
+A task carries all its data, shared inputs (a batch's style images) included: nothing is
+scattered ahead. Dask's scheduler keeps a task's data, so when a worker is lost its tasks run
+again on the others by themselves (up to ``distributed.scheduler.allowed-failures`` times).
+Scattered data has a holder and dies with it (the scheduler: "caused the cluster to lose
+scattered data, which can't be recovered", and every task that needs it fails), and the
+scheduler places the tasks that need it on that holder; a batch's style files are small next
+to minutes of painting (docs/batch.md has the measurements). On a local pool, the coordinators
+submit again a task whose process died, up to :data:`TRIES` times.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from . import memory
 from .config import ConfigError, StyleConfig
 from .optimize import Interrupted
 from .pipeline import resolve_device
+
+TRIES = 3  # a task whose worker is lost this often fails (Dask's distributed.scheduler.allowed-failures is 3 too)
 
 
 class PoolError(Exception):
@@ -69,11 +80,12 @@ class InProcess:
             fut.set_exception(e)
         return fut
 
-    def share(self, key: str, value: Any) -> Any:
-        return value
-
     def wait(self, pending: set[Any], timeout: float | None = None) -> set[Any]:
         return set(wait_futures(pending, timeout=timeout, return_when=FIRST_COMPLETED).done)
+
+    def reruns(self, future: Any) -> int:
+        """Local pools run a task once; a lost process shows as the future's exception."""
+        return 0
 
     def close(self, cancel: bool) -> None:
         pass
@@ -135,7 +147,6 @@ class DaskPool:
                             f"start some with `dask worker {address}`") from None
         self.resources, slots = cluster_plan(workers)
         self.slots = 2 * slots  # one queued per busy slot, so no worker waits for the coordinator
-        self._shared: dict[str, Any] = {}
         self._finished = as_completed(loop=self.client.loop)  # not distributed.wait: that wants a default client
 
     def _workers(self) -> dict[str, Any]:
@@ -144,11 +155,6 @@ class DaskPool:
         except TypeError:  # older distributed: all workers by default
             info = self.client.scheduler_info()
         return dict(info.get("workers", {}))
-
-    def share(self, key: str, value: Any) -> Any:
-        if key not in self._shared:
-            self._shared[key] = self.client.scatter(value, hash=True)
-        return self._shared[key]
 
     def submit(self, fn: Callable[..., Any], *args: Any, callback: Callable[[Any], None] | None = None) -> Any:
         # The arguments travel with the task, not scattered ahead: the scheduler keeps them, so when a
@@ -166,6 +172,15 @@ class DaskPool:
             if done or time.monotonic() >= deadline:
                 return done
             time.sleep(0.05)
+
+    def reruns(self, future: Any) -> int:
+        """How many times the scheduler ran ``future``'s task again after losing the worker that had it
+        (0 when the scheduler's record of it cannot be read): its transitions into "processing", less one."""
+        try:
+            story = self.client.sync(self.client.scheduler.get_story, keys_or_stimuli=[future.key])
+        except Exception:  # noqa: BLE001  (a record for the summary only: never fail the task over it)
+            return 0
+        return max(0, sum(1 for t in story if len(t) > 2 and t[2] == "processing") - 1)
 
     def close(self, cancel: bool) -> None:
         self.client.close()

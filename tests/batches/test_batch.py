@@ -105,7 +105,7 @@ def test_local_run_paints_good_images_and_fails_bad_ones_alone(local_run, album)
     assert "not a regular file" in reasons["pipe.png"]
     if not AS_ROOT:
         assert "permissions" in reasons["locked.png"]
-    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": len(_bad_names())}
+    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": len(_bad_names()), "retried": 0}
     # Only finished images are written: no output for the failures, no temp files left over.
     files = sorted(p.name for p in out.iterdir())
     assert files == sorted(GOOD + ["batch-manifest.jsonl", "summary.json"])

@@ -61,12 +61,12 @@ def client(tmp_path: Path):
 
 def post_job(client: TestClient, images: dict[str, bytes], options: dict[str, Any] | None = None, *,
              content: tuple[str, bytes] | None = None, styles: list[tuple[str, bytes]] | None = None,
-             raw_options: str | None = None) -> Any:
+             raw_options: str | None = None, headers: dict[str, str] | None = None) -> Any:
     files = [("content", (*(content or ("photo.png", images["content"])), "image/png"))]
     for name, data in styles if styles is not None else [("starry.png", images["style"])]:
         files.append(("style", (name, data, "image/png")))
     data = {"options": raw_options if raw_options is not None else json.dumps(TINY if options is None else options)}
-    return client.post("/api/jobs", files=files, data=data)
+    return client.post("/api/jobs", files=files, data=data, headers=headers)
 
 
 def read_events(client: TestClient, job_id: str) -> list[tuple[str, dict[str, Any]]]:

@@ -1,7 +1,8 @@
 """``painterly batch``: many images, on one machine or a Dask cluster (see :mod:`.run`).
 
 ``run`` drives a batch (expand, skip, paint, report), ``jobs`` turns inputs and manifests
-into jobs, ``workers`` paints them in this process, a process pool or on a cluster, ``cli``
+into jobs, ``feed`` reads their files and keeps a pool fed (painting again what a lost
+worker had), ``workers`` paints them in this process, a process pool or on a cluster, ``cli``
 is the command.
 """
 

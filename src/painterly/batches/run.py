@@ -21,14 +21,11 @@ One bad input fails only its own job. Nothing here prints.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,16 +34,9 @@ from ..config import MACHINE_FIELDS, ConfigError, StyleConfig
 from ..events import Step
 from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
+from .feed import Done, Files, drive, sha256
 from .jobs import Job, expand
-from .workers import (
-    DaskPool,
-    Pool,
-    Rendered,
-    Spec,
-    check_workers,
-    local_pool,
-    render,
-)
+from .workers import DaskPool, Pool, check_workers, local_pool
 
 log = logging.getLogger("painterly.batch")
 
@@ -70,12 +60,15 @@ class Event:
 
 @dataclass
 class Summary:
-    """What a batch did. ``failed`` entries carry a one-line ``reason``."""
+    """What a batch did. ``failed`` entries carry a one-line ``reason``; ``retried`` lists the images
+    whose worker was lost (a process that died, a Dask worker that left) and that were painted
+    again, with how many ``times``, whether they then succeeded or not."""
 
     out_dir: str
     done: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    retried: list[dict[str, Any]] = field(default_factory=list)  # painted again after their worker was lost
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -85,41 +78,17 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"out_dir": self.out_dir, "interrupted": self.interrupted, "seconds": round(self.seconds, 2),
-                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)},
-                "done": self.done, "skipped": self.skipped, "failed": self.failed}
+                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed),
+                           "retried": len(self.retried)},
+                "done": self.done, "skipped": self.skipped, "failed": self.failed, "retried": self.retried}
 
 
 BatchCallback = Callable[[Event], None]
 
 
-
-
-# Reading inputs and the record of finished outputs -----------------------------------------------
-def read_input(path: Path, what: str) -> bytes:
-    """The bytes of an input file; an :class:`ImageError` naming it when it is not a readable file."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        broken = " (a broken symbolic link)" if path.is_symlink() else ""
-        raise ImageError(f"{what} {path}: no such file{broken}; check the path") from None
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{what} {path}: is a folder, not an image file")
-    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would block for ever
-        raise ImageError(f"{what} {path}: not a regular file (a pipe, socket or device); give an image file")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
+# The record of finished outputs ----------------------------------------------------------------
 def input_hash(content_digest: str, style_digests: Sequence[str]) -> str:
-    return _sha256("\n".join([content_digest, *style_digests]).encode())
+    return sha256("\n".join([content_digest, *style_digests]).encode())
 
 
 def options_hash(config: StyleConfig) -> str:
@@ -128,7 +97,7 @@ def options_hash(config: StyleConfig) -> str:
     d = config.to_dict()
     for name in MACHINE_FIELDS:
         d.pop(name, None)
-    return _sha256(json.dumps(d, sort_keys=True).encode())
+    return sha256(json.dumps(d, sort_keys=True).encode())
 
 
 class Ledger:
@@ -250,7 +219,7 @@ class _Run:
     def __init__(self, out: Path, summary: Summary, total: int, callback: BatchCallback | None):
         self.out, self.summary, self.total, self.callback = out, summary, total, callback
         self.ended = 0
-        self.files = _Files()
+        self.files = Files()
 
     def emit(self, status: str, output: str, reason: str = "", step: Step | None = None) -> None:
         if self.callback is not None:
@@ -280,7 +249,9 @@ class _Run:
         return todo
 
     def paint(self, pool: Pool, todo: list[Job], ledger: Ledger) -> None:
-        for job, got in _drive(pool, todo, self.files, self.emit):
+        for job, got, reruns in drive(pool, todo, self.files, self.emit):
+            if reruns:
+                self.summary.retried.append({"output": job.output, "content": str(job.content), "times": reruns})
             if isinstance(got, str):
                 self.fail({"input": str(job.content), "output": job.output, "reason": got})
                 continue
@@ -294,72 +265,13 @@ class _Run:
             self.summary.done.append({"output": job.output, "content": str(job.content),
                                       "styles": [str(s) for s in job.styles],
                                       "seed": rendered.config.seed if rendered.config else None,
-                                      "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations})
+                                      "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations,
+                                      "worker": rendered.worker})
             self.ended += 1
             self.emit("done", job.output)
 
 
-class _Files:
-    """Reads inputs for the coordinator; style files are read and hashed once per batch."""
-
-    def __init__(self) -> None:
-        self.styles: dict[Path, tuple[str, bytes]] = {}
-
-    def style(self, path: Path) -> tuple[str, bytes]:
-        if path not in self.styles:
-            data = read_input(path, "style")
-            self.styles[path] = (_sha256(data), data)
-        return self.styles[path]
-
-    def digests(self, job: Job) -> tuple[str, list[str]]:
-        content = _sha256(read_input(job.content, "content"))
-        return content, [self.style(s)[0] for s in job.styles]
-
-
-Done = tuple[Rendered, str]  # the worker's answer and the content's digest
-
-
-def _drive(pool: Pool, todo: list[Job], files: _Files,
-           emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str]]:
-    """Feed ``pool`` at most ``pool.slots`` jobs at a time (so memory stays bounded however long
-    the batch); yield each job with its result or a one-line reason it failed."""
-    queue = iter(todo)
-    pending: dict[Any, tuple[Job, str]] = {}
-    while True:
-        while len(pending) < pool.slots:
-            job = next(queue, None)
-            if job is None:
-                break
-            try:
-                content = read_input(job.content, "content")
-                styles = [files.style(s) for s in job.styles]
-            except ImageError as e:
-                yield job, str(e)
-                continue
-            spec = Spec(job.config, str(job.content), tuple(map(str, job.styles)), tuple(k for k, _ in styles))
-
-            def on_step(step: Step, job: Job = job) -> None:
-                emit("running", job.output, step=step)
-
-            fut = pool.submit(render, spec, content, *(pool.share(k, d) for k, d in styles), callback=on_step)
-            pending[fut] = (job, _sha256(content))
-        if not pending:
-            return
-        for fut in pool.wait(set(pending)):
-            job, digest = pending.pop(fut)
-            try:
-                got: Rendered = fut.result()
-            except BrokenProcessPool:
-                yield job, ("a worker process died while this image was being painted (out of memory? "
-                            "try a smaller --size or fewer --workers); a rerun retries it")
-                continue
-            except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
-                yield job, f"{type(e).__name__}: {e}".splitlines()[0]
-                continue
-            yield job, (got.error or (got, digest))
-
-
-def _write(out: Path, job: Job, got: Done, files: _Files, ledger: Ledger) -> None:
+def _write(out: Path, job: Job, got: Done, files: Files, ledger: Ledger) -> None:
     rendered, digest = got
     assert rendered.image is not None and rendered.config is not None
     style_digests = [files.style(s)[0] for s in job.styles]

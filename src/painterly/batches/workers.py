@@ -10,6 +10,8 @@ receives file bytes and returns the image, so it needs no shared file system.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import tempfile
 import threading
 from collections import OrderedDict
@@ -25,6 +27,7 @@ from ..events import Step
 from ..images import ImageError, Loaded, load_image
 from ..pipeline import Painter
 from ..pools import (  # noqa: F401  (where jobs run: shared with painterly video, and re-exported here)
+    TRIES,
     DaskPool,
     InProcess,
     Pool,
@@ -63,6 +66,7 @@ class Rendered:
     iterations: int = 0
     loss: float = float("nan")
     error: str = ""
+    worker: str = ""  # "host pid N": which process painted it
 
 
 class StyleTargetCache:
@@ -163,4 +167,4 @@ def render(spec: Spec, content: bytes, *styles: bytes, callback: Callable[[Step]
             torch.cuda.empty_cache()
         return Rendered(error=f"content {spec.content_name}: out of memory; lower --size")
     return Rendered(result.image.cpu(), None if result.alpha is None else result.alpha.cpu(), result.config,
-                    result.seconds, result.iterations, result.loss)
+                    result.seconds, result.iterations, result.loss, worker=f"{socket.gethostname()} pid {os.getpid()}")

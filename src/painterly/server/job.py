@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 import re
 import threading
@@ -47,6 +49,14 @@ class JobFinished(RuntimeError):
     """The job has already finished (or is not in a state that allows what was asked)."""
 
 
+class KeyReused(ValueError):
+    """An Idempotency-Key sent again with a different request."""
+
+
+class KeyInFlight(RuntimeError):
+    """An Idempotency-Key whose first request is still being accepted."""
+
+
 @dataclass
 class Job:
     """One painting request and everything known about its progress."""
@@ -76,6 +86,8 @@ class Job:
     preview_version: int = 0
     error: str | None = None
     result: dict[str, Any] | None = None  # seed, seconds, iterations, loss, size once done
+    key: str | None = None  # the Idempotency-Key it was submitted with
+    fingerprint: str | None = None  # of the request it was submitted by (inputs and options)
     cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -115,3 +127,9 @@ class Job:
 
 def finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def fingerprint(inputs: dict[str, Any], options: dict[str, Any]) -> str:
+    """A digest of a submission (its images' SHA-256 and its options), to tell a retried request from another."""
+    text = json.dumps({"inputs": inputs, "options": options}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

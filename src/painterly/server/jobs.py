@@ -46,13 +46,26 @@ from ..events import Result, Step
 from ..images import ImageError, to_pil
 from ..pipeline import Painter
 from ..weights import WeightsError
-from .job import JOB_ID, RESULT_FILES, Job, JobCancelled, JobFinished, JobStatus, QueueFull, UnknownJob, finite
+from .job import (
+    JOB_ID,
+    RESULT_FILES,
+    Job,
+    JobCancelled,
+    JobFinished,
+    JobStatus,
+    QueueFull,
+    UnknownJob,
+    fingerprint,
+    finite,
+)
+from .keys import Keys
 from .store import Store, StoreError
 from .uploads import Upload
 
 log = logging.getLogger("painterly.server")
 
 HISTORY_POINTS = 2000  # loss-curve points kept per job (thinned beyond that)
+RETRY_AFTER = 5  # seconds a refused client waits when no running job's end can be estimated
 
 
 @dataclass(eq=False)
@@ -86,6 +99,7 @@ class JobManager:
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._jobs: dict[str, Job] = {job.id: job for job in self.store.read_results()}
+        self._keys = Keys(())
         self._queue: deque[str] = deque()
         self._subs: dict[str, set[Subscriber]] = {}
         self._worker: threading.Thread | None = None
@@ -93,13 +107,14 @@ class JobManager:
         self._restore()
 
     def _restore(self) -> None:
-        """Queue again the jobs an earlier run accepted and did not finish."""
+        """Queue again the jobs an earlier run accepted and did not finish; remember their Idempotency-Keys."""
         for job in self.store.read_pending(finished=set(self._jobs)):
             self._jobs[job.id] = job
             if job.status is JobStatus.QUEUED:
                 self._queue.append(job.id)
             else:
                 log.warning("job %s: %s", job.id, job.error)
+        self._keys = Keys(self._jobs.values())
         if self._queue:
             log.info("queued again %d job(s) accepted before the restart", len(self._queue))
             with self._lock:
@@ -108,13 +123,15 @@ class JobManager:
 
     # Public API -----------------------------------------------------------------------
     def submit(self, config: StyleConfig, content: Upload, styles: Sequence[Upload],
-               options: dict[str, Any]) -> Job:
-        """Accept a job: written to disk first (StoreError when that fails), then queued."""
-        job = Job(
-            id=secrets.token_hex(6), config=config, options=options, created=time.time(),
-            inputs={"content": content.describe(), "styles": [s.describe() for s in styles]},
-            content=content.image, styles=[s.image for s in styles],
-        )
+               options: dict[str, Any], *, key: str | None = None) -> tuple[Job, bool]:
+        """Accept a job: written to disk first (StoreError when that fails), then queued. Returns it and
+        True; with an Idempotency-Key ``key`` that a job was accepted with in the last ``keys.KEY_TTL``
+        seconds, that job and False (:class:`KeyReused` when this request differs from its request,
+        :class:`KeyInFlight` while that request is still being accepted)."""
+        inputs = {"content": content.describe(), "styles": [s.describe() for s in styles]}
+        job = Job(id=secrets.token_hex(6), config=config, options=options, created=time.time(), inputs=inputs,
+                  content=content.image, styles=[s.image for s in styles], key=key,
+                  fingerprint=None if key is None else fingerprint(inputs, options))
         return self._accept(job)
 
     def again(self, job_id: str, size: int | None = None) -> Job:
@@ -130,21 +147,41 @@ class JobManager:
                   options={**old.options, "size": config.size, "seed": config.seed},
                   inputs={**old.inputs, "again_of": old.id})
         self.store.load_inputs(job, self.output_dir / old.id)
-        return self._accept(job)
+        return self._accept(job)[0]
 
-    def _accept(self, job: Job) -> Job:
+    def _accept(self, job: Job) -> tuple[Job, bool]:
         with self._lock:
-            self._check_room()
-        self.store.keep(job)
+            first = self._keys.claim(job, self._jobs)
+            if first is not None:
+                return first, False
+            try:
+                self._check_room()
+            except QueueFull:
+                self._keys.release(job)
+                raise
+        try:
+            self.store.keep(job)
+        except StoreError:
+            with self._lock:
+                self._keys.release(job)
+            raise
         with self._lock:
             try:
                 self._check_room()  # again: another request may have taken the last place meanwhile
             except QueueFull:
                 self.store.drop(job.id)
+                self._keys.release(job)
                 raise
             self._jobs[job.id] = job
+            self._keys.settle(job)
             self._enqueue(job)
-        return job
+        return job, True
+
+    def retry_after(self) -> int:
+        """Seconds until the running job is expected to end (a place in the queue frees then), at least 1."""
+        with self._lock:
+            etas = [j.eta for j in self._jobs.values() if j.status is JobStatus.RUNNING and j.eta is not None]
+        return max(1, math.ceil(min(etas))) if etas else RETRY_AFTER
 
     def retry(self, job_id: str) -> Job:
         """Queue an interrupted job again (StoreError when its inputs still cannot be read)."""

@@ -11,10 +11,21 @@ upper bounds that keep one request from occupying the machine for a day.
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ColorMatch, ConfigError, Init, Optimizer, Pooling, PreserveColors, StyleConfig, StyleLossKind
+from ..config import (
+    MIN_SIZE,
+    ColorMatch,
+    ConfigError,
+    Init,
+    Optimizer,
+    Pooling,
+    PreserveColors,
+    StyleConfig,
+    StyleLossKind,
+)
 from ..options import PRESET_NOTES, PRESETS, config_from_options, shown
 
 DEFAULT_PRESET = "balanced"
@@ -102,3 +113,73 @@ def public_config(limits: Limits) -> dict[str, Any]:
         "defaults": {**{k: v for k, v in d.to_dict().items() if k in FIELDS}, "style_weight": d.style_strength},
         "limits": limits.to_dict(),
     }
+
+
+_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+def options_schema(limits: Limits) -> dict[str, Any]:
+    """The JSON Schema of the options object, for the OpenAPI document: each field's type from
+    ``StyleConfig``'s type hints, the choices from :data:`CHOICES`, the bounds from ``limits``.
+    ``build_config`` stays the judge: the schema cannot say that ``style_blend_weights`` has one
+    weight per style image, or that ``content_weight`` and ``style_weight`` are not both 0."""
+    hints = typing.get_type_hints(StyleConfig)
+    props: dict[str, Any] = {"preset": {"type": "string", "enum": list(PRESETS), "description": "a named preset; "
+                                        "the other options override its values"}}
+    for name in FIELDS:
+        hint, nullable = hints[name], False
+        if type(None) in typing.get_args(hint):
+            hint, nullable = next(k for k in typing.get_args(hint) if k is not type(None)), True
+        if name in CHOICES:
+            schema: dict[str, Any] = {"type": "string", "enum": CHOICES[name]}
+        elif typing.get_origin(hint) is tuple:  # the blend weights: none, or not all 0
+            item = _JSON_TYPES[typing.get_args(hint)[0]]
+            schema = {"type": "array", "items": {"type": item, "minimum": 0}, "maxItems": limits.max_styles,
+                      "anyOf": [{"maxItems": 0}, {"contains": {"exclusiveMinimum": 0}}],
+                      "description": "one weight per style image, or none for equal weights"}
+        else:
+            schema = {"type": _JSON_TYPES[hint]}
+        schema.update(_BOUNDS.get(name, {}))
+        if nullable:
+            schema["type"] = [schema["type"], "null"]
+        props[name] = schema
+    props["size"].update(minimum=MIN_SIZE, maximum=limits.max_size)
+    props["iterations"].update(minimum=1, maximum=limits.max_iterations)
+    props["style_scale"]["maximum"] = limits.max_style_scale
+    not_both_zero = {"anyOf": [{"properties": {k: {"exclusiveMinimum": 0}}} for k in ("content_weight", "style_weight")]}
+    return {"type": "object", "title": "JobOptions", "properties": props, "additionalProperties": False,
+            "allOf": [not_both_zero, *_presets_within(limits)],
+            "description": "StyleConfig field names and a preset; every option left out takes the preset's "
+                           "value, else StyleConfig's default (GET /api/config lists both). content_weight and "
+                           "style_weight are not both 0; a preset over this server's limits needs its own size "
+                           "or iterations"}
+
+
+def _presets_within(limits: Limits) -> list[dict[str, Any]]:
+    """'Options whose preset (or, without one, StyleConfig's defaults) has a size or iterations this server
+    refuses give their own', in JSON Schema (anyOf, not if/then: API fuzzers handle it better)."""
+    rules = []
+    for name, values in [(None, defaults_over(limits)), *((n, _over(v, limits)) for n, v in PRESETS.items())]:
+        if values:
+            other = {"properties": {"preset": {"enum": [n for n in PRESETS if n != name]}}, "required": ["preset"]}
+            rules.append({"anyOf": [other, {"required": values}]})
+    return rules
+
+
+def _over(values: dict[str, Any], limits: Limits) -> list[str]:
+    return [k for k, high in (("size", limits.max_size), ("iterations", limits.max_iterations)) if values[k] > high]
+
+
+def defaults_over(limits: Limits) -> list[str]:
+    """The options whose StyleConfig default this server refuses (so a request must give them)."""
+    d = StyleConfig()
+    return _over({"size": d.size, "iterations": d.iterations}, limits)
+
+
+_BOUNDS: dict[str, dict[str, Any]] = {
+    "seed": {"minimum": 0, "maximum": 2**63 - 1},
+    "style_weight": {"minimum": 0},
+    "content_weight": {"minimum": 0},
+    "tv_weight": {"minimum": 0},
+    "style_scale": {"exclusiveMinimum": 0},
+}

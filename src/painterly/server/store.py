@@ -6,7 +6,7 @@
   place, so the gallery never shows half a result.
 - ``<output_dir>/.pending/<job id>/``: an accepted job until it ends: ``job.json`` (creation
   time, the resolved config, the options and inputs as the API shows them, how many times a
-  worker started it) and its inputs as decoded and shrunk for the job, as 16-bit PNG
+  worker started it, the Idempotency-Key it came with) and its inputs as decoded and shrunk for the job, as 16-bit PNG
   (``content.png``, ``style-1.png``, ...; alpha kept). Written before the server answers 201,
   as ``.pending/.tmp-<job id>/`` renamed into place, so it is whole or absent. Removed when the
   job is done, cancelled or fails; kept when the server stops first, so that the next start
@@ -74,7 +74,8 @@ class Store:
             _save_pil(thumb, tmp / "thumb.jpg", "JPEG")
             meta = {"id": job.id, "status": JobStatus.DONE.value, "created": job.created, "started": job.started,
                     "finished": finished, "result": summary, "inputs": job.inputs, "options": job.options,
-                    "history": job.history, "provenance": record, "images": self._keep_inputs(job.id, tmp)}
+                    "history": job.history, "provenance": record, "images": self._keep_inputs(job.id, tmp),
+                    **_key_record(job)}
             _write_json(tmp / META_FILE, meta)
             os.replace(tmp, self.root / job.id)
         except BaseException:
@@ -102,6 +103,7 @@ class Store:
                 log.warning("skipping %s: unreadable %s (%s)", entry, META_FILE, e)
                 continue
             job.done = job.total = int((job.result or {}).get("iterations", 0))
+            job.key, job.fingerprint = _read_key(meta)
             jobs.append(job)
         return jobs
 
@@ -121,7 +123,7 @@ class Store:
                 save_image(img.rgb, tmp / name, alpha=img.alpha, bit_depth=16)
                 images.append({"file": name, "bit_depth": img.bit_depth})
             record = {"id": job.id, "created": job.created, "config": job.config.to_dict(), "options": job.options,
-                      "inputs": job.inputs, "images": images, "starts": 0}
+                      "inputs": job.inputs, "images": images, "starts": 0, **_key_record(job)}
             _write_json(tmp / META_FILE, record)
             os.replace(tmp, self.pending / job.id)
         except (OSError, ImageError) as e:
@@ -176,6 +178,7 @@ class Store:
             job = Job(id=entry.name, config=StyleConfig.from_dict(record["config"]), options=record["options"],
                       inputs=record["inputs"], created=float(record["created"]))
             starts = int(record.get("starts", 0))
+            job.key, job.fingerprint = _read_key(record)
         except (OSError, ValueError, KeyError, TypeError, ConfigError) as e:
             log.warning("leaving %s alone: unreadable %s (%s)", entry, META_FILE, e)
             return None
@@ -215,6 +218,18 @@ class Store:
         if not images:
             raise StoreError("its inputs could not be read back (none listed)")
         job.content, job.styles = images[0], images[1:]
+
+
+def _key_record(job: Job) -> dict[str, Any]:
+    """The job's Idempotency-Key as its job.json keeps it (nothing without one)."""
+    return {"idempotency": {"key": job.key, "fingerprint": job.fingerprint}} if job.key else {}
+
+
+def _read_key(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(Idempotency-Key, fingerprint) from a job.json; (None, None) when it has none or a damaged one."""
+    kept = record.get("idempotency")
+    key, fp = (kept.get("key"), kept.get("fingerprint")) if isinstance(kept, dict) else (None, None)
+    return (key, fp) if isinstance(key, str) and isinstance(fp, str) else (None, None)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

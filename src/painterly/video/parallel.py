@@ -25,7 +25,7 @@ import torch
 from ..events import draw_seed
 from ..images import Loaded, load_image, write_bytes_atomic
 from ..masks import load_mask
-from ..pools import Pool, PoolError, check_workers, local_pool
+from ..pools import TRIES, Pool, PoolError, check_workers, local_pool
 from .chunks import Chunk, ChunkDone, ClipSpec, Planner, as_tensor, cross_fade, paint_chunk
 from .config import VideoConfig
 from .progress import FrameCallback, FrameStep, Pace
@@ -33,7 +33,6 @@ from .render import Clip, Painted, VideoInterrupted
 from .temporal import frame_prior
 from .work import WorkFolder
 
-TRIES = 3  # a chunk whose worker is lost this often fails the run
 POLL = 0.5  # seconds between looks at the work folder
 
 __all__ = ["check_workers", "paint_chunked", "start_pool"]
@@ -193,6 +192,8 @@ class _Coordinator:
             self.result.retried.append(c.first)
             self.queue.insert(0, (c, data, tries + 1))
             return
+        if self.pool.reruns(fut):  # its worker was lost, and the Dask scheduler ran it again by itself
+            self.result.retried.append(c.first)
         if got.error:
             raise PoolError(f"frames {c.first}-{c.end - 1}: {got.error}")
         for name, png in got.files.items():  # a worker that could not see the folder

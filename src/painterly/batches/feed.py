@@ -1,0 +1,129 @@
+"""The batch coordinator's side of the workers: read each job's files, and feed them to a pool.
+
+:func:`drive` keeps at most ``pool.slots`` jobs in flight, each task carrying its files' bytes
+(see :mod:`painterly.pools`: nothing is scattered), submits again a job whose local worker
+process died (up to :data:`painterly.pools.TRIES` times), and says for every job how many times
+it was painted again because its worker was lost (a Dask scheduler reruns those by itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..events import Step
+from ..images import ImageError
+from .jobs import Job
+from .workers import TRIES, Pool, Rendered, Spec, render
+
+
+def read_input(path: Path, what: str) -> bytes:
+    """The bytes of an input file; an :class:`ImageError` naming it when it is not a readable file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        broken = " (a broken symbolic link)" if path.is_symlink() else ""
+        raise ImageError(f"{what} {path}: no such file{broken}; check the path") from None
+    except OSError as e:
+        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{what} {path}: is a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would block for ever
+        raise ImageError(f"{what} {path}: not a regular file (a pipe, socket or device); give an image file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Files:
+    """Reads inputs for the coordinator; style files are read and hashed once per batch."""
+
+    def __init__(self) -> None:
+        self.styles: dict[Path, tuple[str, bytes]] = {}
+
+    def style(self, path: Path) -> tuple[str, bytes]:
+        if path not in self.styles:
+            data = read_input(path, "style")
+            self.styles[path] = (sha256(data), data)
+        return self.styles[path]
+
+    def digests(self, job: Job) -> tuple[str, list[str]]:
+        content = sha256(read_input(job.content, "content"))
+        return content, [self.style(s)[0] for s in job.styles]
+
+
+Done = tuple[Rendered, str]  # the worker's answer and the content's digest
+
+
+@dataclass
+class _Task:
+    """One job in flight: what ``render`` takes, and how often a lost worker made it run again."""
+
+    job: Job
+    args: tuple[Any, ...]
+    digest: str
+    reruns: int = 0
+
+
+def drive(pool: Pool, todo: list[Job], files: Files,
+           emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str, int]]:
+    """Feed ``pool`` at most ``pool.slots`` jobs at a time (so memory stays bounded however long
+    the batch); yield each job with its result or a one-line reason it failed, and how many
+    times it was painted again because its worker was lost (see :mod:`painterly.pools`)."""
+    queue = iter(todo)
+    again: list[_Task] = []  # jobs whose local worker process died, to submit before new ones
+    pending: dict[Any, _Task] = {}
+    while True:
+        while len(pending) < pool.slots:
+            item = again.pop(0) if again else _task(next(queue, None), files)
+            if item is None:
+                break
+            if isinstance(item, tuple):  # its files could not be read
+                yield item[0], item[1], 0
+                continue
+
+            def on_step(step: Step, job: Job = item.job) -> None:
+                emit("running", job.output, step=step)
+
+            pending[pool.submit(render, *item.args, callback=on_step)] = item
+        if not pending:
+            return
+        for fut in pool.wait(set(pending)):
+            task = pending.pop(fut)
+            try:
+                got: Rendered = fut.result()
+            except BrokenProcessPool:
+                task.reruns += 1
+                if task.reruns < TRIES:
+                    again.append(task)
+                    continue
+                yield task.job, (f"a worker process died each of the {TRIES} times this image was being painted "
+                                 "(out of memory? try a smaller --size or fewer --workers)"), task.reruns
+                continue
+            except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
+                yield task.job, f"{type(e).__name__}: {e}".splitlines()[0], task.reruns
+                continue
+            yield task.job, (got.error or (got, task.digest)), task.reruns + pool.reruns(fut)
+
+
+def _task(job: Job | None, files: Files) -> _Task | tuple[Job, str] | None:
+    """The task that paints ``job`` (its files' bytes travel with it), or the job and why its files cannot be read."""
+    if job is None:
+        return None
+    try:
+        content = read_input(job.content, "content")
+        styles = [files.style(s) for s in job.styles]
+    except ImageError as e:
+        return job, str(e)
+    spec = Spec(job.config, str(job.content), tuple(map(str, job.styles)), tuple(k for k, _ in styles))
+    return _Task(job, (spec, content, *(d for _, d in styles)), sha256(content))
