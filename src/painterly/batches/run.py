@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +34,7 @@ from typing import Any
 
 from ..config import ConfigError, StyleConfig
 from ..events import Step
+from ..files import read_input
 from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
 from .jobs import Job, expand
@@ -92,28 +92,7 @@ class Summary:
 BatchCallback = Callable[[Event], None]
 
 
-
-
 # Reading inputs and the record of finished outputs -----------------------------------------------
-def read_input(path: Path, what: str) -> bytes:
-    """The bytes of an input file; an :class:`ImageError` naming it when it is not a readable file."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        broken = " (a broken symbolic link)" if path.is_symlink() else ""
-        raise ImageError(f"{what} {path}: no such file{broken}; check the path") from None
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{what} {path}: is a folder, not an image file")
-    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would block for ever
-        raise ImageError(f"{what} {path}: not a regular file (a pipe, socket or device); give an image file")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -306,12 +285,12 @@ class _Files:
 
     def style(self, path: Path) -> tuple[str, bytes]:
         if path not in self.styles:
-            data = read_input(path, "style")
+            data = read_input(path, "style", error=ImageError)
             self.styles[path] = (_sha256(data), data)
         return self.styles[path]
 
     def digests(self, job: Job) -> tuple[str, list[str]]:
-        content = _sha256(read_input(job.content, "content"))
+        content = _sha256(read_input(job.content, "content", error=ImageError))
         return content, [self.style(s)[0] for s in job.styles]
 
 
@@ -330,7 +309,7 @@ def _drive(pool: Pool, todo: list[Job], files: _Files,
             if job is None:
                 break
             try:
-                content = read_input(job.content, "content")
+                content = read_input(job.content, "content", error=ImageError)
                 styles = [files.style(s) for s in job.styles]
             except ImageError as e:
                 yield job, str(e)
