@@ -147,9 +147,9 @@ def test_alpha_survives(tmp_path, tiny, content_path, style_path):
 
 @pytest.mark.slow
 def test_compile_gives_the_eager_result(tiny, content_path, style_path, monkeypatch):
-    import painterly.pipeline as pipeline
+    import painterly.objective as objective
 
-    monkeypatch.setattr(pipeline, "COMPILE_MIN_SIZE", 0)  # compile even a 64 px scale
+    monkeypatch.setattr(objective, "COMPILE_MIN_SIZE", 0)  # compile even a 64 px scale
     cfg = tiny.replace(iterations=4)
     eager = Painter(cfg).paint(load_image(content_path), [load_image(style_path)])
     compiled = Painter(cfg.replace(compile=True)).paint(load_image(content_path), [load_image(style_path)])
@@ -161,14 +161,13 @@ def test_compile_gives_the_eager_result(tiny, content_path, style_path, monkeypa
 @pytest.mark.slow
 def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_path, monkeypatch):
     import painterly.objective as objective
-    import painterly.pipeline as pipeline
 
     def broken(fn, **kw):
         def run(*a):
             raise RuntimeError("no C++ compiler")
         return run
 
-    monkeypatch.setattr(pipeline, "COMPILE_MIN_SIZE", 0)
+    monkeypatch.setattr(objective, "COMPILE_MIN_SIZE", 0)
     monkeypatch.setattr(objective.torch, "compile", broken)
     cfg = tiny.replace(iterations=3)
     eager = Painter(cfg).paint(load_image(content_path), [load_image(style_path)])
@@ -184,7 +183,7 @@ def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_pa
 ])
 def test_too_thin_images_are_refused_with_a_value_that_works(content_hw, style_hw, options, fix):
     from painterly.config import ConfigError
-    from painterly.pipeline import check_shapes
+    from painterly.plan import check_shapes
 
     cfg = StyleConfig(**options)
     with pytest.raises(ConfigError, match=fix) as e:
@@ -197,7 +196,7 @@ def test_too_thin_images_are_refused_with_a_value_that_works(content_hw, style_h
 
 def test_a_strip_no_size_can_paint_is_refused_with_a_crop():
     from painterly.config import ConfigError
-    from painterly.pipeline import check_shapes
+    from painterly.plan import check_shapes
 
     with pytest.raises(ConfigError, match="crop it to at most 1:2048"):
         check_shapes((10_000, 1), [(64, 64)], StyleConfig(size=512))

@@ -13,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from .files import check_input
 from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS  # noqa: F401  (their home before painterly.vgg)
 
 
@@ -159,7 +161,7 @@ class StyleConfig:
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
     patience: int = 20  # ... over this many iterations
-    init: str = Init.PALETTE.value  # "content", "palette", "random" or an image path
+    init: Init | str = Init.PALETTE  # Init's starts, or the path of an image file (checked when the config is built)
     seed: int | None = None
     # Scale schedule: optimise at coarse sizes first (see pipeline.scale_schedule).
     multiscale: bool = True
@@ -177,7 +179,7 @@ class StyleConfig:
     device: Device = Device.AUTO
     precision: Precision = Precision.FLOAT32
     max_memory: float | None = None  # GB; None: 85% of the memory available at the start
-    compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see pipeline.COMPILE_MIN_SIZE)
+    compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see objective.COMPILE_MIN_SIZE)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -188,6 +190,7 @@ class StyleConfig:
         set_(self, "color_match", ColorMatch.parse(self.color_match, "--color-match"))
         set_(self, "device", Device.parse(self.device, "--device"))
         set_(self, "precision", Precision.parse(self.precision, "--precision"))
+        set_(self, "init", _init(self.init))
         for name in ("content_layers", "style_layers", "content_layer_weights",
                      "style_layer_weights", "style_blend_weights", "style_scales"):
             set_(self, name, tuple(getattr(self, name)))
@@ -284,6 +287,22 @@ class StyleConfig:
         if unknown:
             raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def _init(value: Any) -> Init | str:
+    """``--init``: one of :class:`Init`'s starts, or the path of a readable regular file (an image: it is
+    decoded when the painting is prepared, before the network loads)."""
+    if isinstance(value, Init):
+        return value
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
+        raise ConfigError(f"--init must be one of {', '.join(Init.values())} or an image file, got {str(value)[:40]!r}")
+    text = os.fspath(value)
+    if text.lower() in Init.values():
+        return Init(text.lower())
+    check_input(text, "--init", error=ConfigError)
+    if not os.access(text, os.R_OK):
+        raise ConfigError(f"--init {text}: cannot be read; check its permissions")
+    return text
 
 
 def _finite(option: str, value: float) -> None:

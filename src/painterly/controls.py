@@ -160,19 +160,19 @@ class Controls:
                 pyramid = mask_pyramid(_area(mask, hw).to(device), cfg.style_layers)
                 for k in cfg.style_layers:
                     regions[k].append((pyramid[k], grams[k], w * n))
-            return StyleLoss({}, weights, masks=regions, kind=cfg.style_loss.value)
+            return StyleLoss({}, weights, masks=regions, kind=cfg.style_loss)
         blended: dict[str, torch.Tensor] = {}
         for grams, w in zip(per_style, cfg.blend_weights(n) if per_style else []):
             for k, g in grams.items():
                 blended[k] = blended[k] + w * g if k in blended else w * g
         if not mixing:
-            return StyleLoss(blended, weights, kind=cfg.style_loss.value)
+            return StyleLoss(blended, weights, kind=cfg.style_loss)
         scale = cfg.style_scales[0] if len(cfg.style_scales) == 1 else cfg.style_scale
         a = self._grams(extractor, n, hw, scale, bf16) if self.coarse is not None else blended
         b = self._grams(extractor, len(self.sources) - 1, hw, scale, bf16) if self.fine is not None else blended
         coarse_layers, fine_layers = split_layers(cfg)
         return StyleLoss({k: a[k] for k in coarse_layers} | {k: b[k] for k in fine_layers}, weights,
-                         kind=cfg.style_loss.value)
+                         kind=cfg.style_loss)
 
     def _grams(self, extractor: VGG19Features, i: int, hw: tuple[int, int], scale: float,
                bf16: bool) -> dict[str, torch.Tensor]:

@@ -28,12 +28,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .. import vgg
 from ..config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
-from ..engine import Engine
+from ..engine import Engine, plan_scales
 from ..events import Callback
+from ..features import VGG19Features
 from ..images import ImageSource, fit_long_edge, load_image, resize, to_pil
 from ..losses import content_loss
-from ..optimize import Interrupted
-from ..pipeline import get_extractor, resolve_device, thin_image_hint
+from ..optimize import Interrupted, ObjectiveFn
+from ..pipeline import get_extractor, resolve_device
+from ..plan import thin_image_hint
 from .texture import noise, synthesize_texture
 
 # Defaults of the reconstructions (not StyleConfig's, which are for painting from the
@@ -87,23 +89,28 @@ def reconstruct_content(
     _check_layer(layer, "layer")
     cfg = (config or StyleConfig()).replace(iterations=iterations, seed=seed)
     device = resolve_device(cfg.device)
-    deepest = vgg.network_depth((layer,))
-    net = get_extractor(cfg.weights, cfg.pooling.value, (deepest,), str(device))
-    target_img = fit_image(image, "content", size).to(device)
+    target_img = fit_image(image, "content", size)
+    hw: tuple[int, int] = tuple(target_img.shape[-2:])  # type: ignore[assignment]
+    only = cfg.replace(content_layers=(layer,), content_layer_weights=(), style_layers=(), style_layer_weights=())
+    scales = plan_scales([(hw, iterations)], only, device)  # the memory plan of that one layer's network
+    net = get_extractor(cfg.weights, cfg.pooling.value, (vgg.network_depth((layer,)),), str(device))
+    target_img = target_img.to(device)
     with torch.no_grad():
         target = net(target_img, (layer,))[layer]
 
-    def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss = content_loss(net(x, (layer,))[layer], target)
-        return loss, {f"content:{layer}": loss.detach()}
+    def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
+        def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            loss = content_loss(net(x, (layer,))[layer], target)
+            return loss, {f"content:{layer}": loss.detach()}
 
-    hw = tuple(target_img.shape[-2:])
+        return objective
+
     # Faint per-pixel noise: the content loss has no saddle at a grey image (unlike the
     # Gram loss, see painterly.texture.noise), and high layers leave colour free, so a
     # grey start keeps the reconstruction's colours from being the noise's.
-    init = noise(hw, torch.Generator().manual_seed(seed), cell=1, amplitude=CONTENT_NOISE)  # type: ignore[arg-type]
+    init = noise(hw, torch.Generator().manual_seed(seed), cell=1, amplitude=CONTENT_NOISE)
     engine = Engine(net, cfg, device, callback, finish=lambda img: img.cpu())
-    return engine.run(init, [(hw, iterations)], lambda _net, _hw: objective).image  # type: ignore[list-item]
+    return engine.run(init, scales, objective_for).image
 
 
 def synthesize_style(

@@ -39,10 +39,9 @@ from ..config import ConfigError, StyleConfig
 from ..images import ImageError, Loaded, to_pil
 from ..weights import WeightsError
 from .config import VideoConfig
-from .frames import FrameRenderer, quantise, work_space
+from .frames import FrameRenderer, paint_frames, quantise, work_space
 from .io import VideoError
 from .progress import FrameStep, Pace
-from .render import paint_frames
 from .temporal import FramePrior, frame_prior, warp
 from .work import FRAME_NAME, WorkFolder
 

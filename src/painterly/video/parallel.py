@@ -28,8 +28,8 @@ from ..masks import load_mask
 from ..pools import Pool, PoolError, check_workers, local_pool
 from .chunks import Chunk, ChunkDone, ClipSpec, Planner, as_tensor, cross_fade, paint_chunk
 from .config import VideoConfig
-from .progress import FrameCallback, FrameStep, Pace
-from .render import Clip, Painted, VideoInterrupted
+from .frames import Clip, Painted
+from .progress import FrameCallback, FrameStep, Pace, VideoInterrupted
 from .temporal import frame_prior
 from .work import WorkFolder
 
