@@ -8,7 +8,7 @@ its first later frame, its style loss and the later frames' scale with its memor
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ from ..plan import Plan
 from .config import VideoConfig
 from .io import FramePlan, VideoInfo, read_frames
 from .progress import FrameCallback, FrameStep, Pace
-from .temporal import FramePrior, TemporalObjective, frame_prior
+from .temporal import FramePrior, Motion, TemporalObjective
 
 
 def work_space(x: torch.Tensor, cfg: StyleConfig) -> torch.Tensor:
@@ -153,12 +153,15 @@ class Painted:
 
 def paint_frames(renderer: FrameRenderer, store: FrameStore, inputs: Iterable[tuple[int, torch.Tensor]],
                  hw: tuple[int, int], pace: Pace, callback: FrameCallback | None, *,
-                 shot_frame: torch.Tensor | None = None, start_prior: FramePrior | None = None) -> Painted:
+                 shot_frame: torch.Tensor | None = None, start_prior: FramePrior | None = None,
+                 motions: Mapping[int, Motion] | None = None) -> Painted:
     """Paint ``inputs`` ((index, frame) in order) one after another, skipping the frames ``store``
     holds already (a resumed run continues from them). The first frame, and any frame less than
     ``scene_cut`` of which follows from the one before, is a shot's first (painted like an
     image), unless ``start_prior`` is given for the first frame (a chunk starting inside a shot
-    whose first frame was ``shot_frame``). Ctrl-C propagates."""
+    whose first frame was ``shot_frame``). ``motions``: frame ``k``'s :class:`Motion` from frame
+    ``k - 1``, where it is known already (a chunk's, from the coordinator); the others are computed
+    here. Ctrl-C propagates."""
     cfg, vcfg = renderer.cfg, renderer.vcfg
     out = Painted()
     known_shots = set(store.shots)
@@ -176,7 +179,8 @@ def paint_frames(renderer: FrameRenderer, store: FrameStore, inputs: Iterable[tu
             continue
         prior = start_prior
         if prev_frame is not None and prev_out is not None:
-            prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg), sharp=True, follow=True)
+            motion = motions[k] if motions is not None and k in motions else Motion.between(prev_frame, frame)
+            prior = motion.prior(prev_frame, frame, work_space(prev_out, cfg), sharp=True, follow=True)
             if prior.reliable < vcfg.scene_cut:
                 prior = None
         reliable = prior.reliable if prior is not None else float("nan")
