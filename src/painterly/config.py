@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .files import check_input
-from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS  # noqa: F401  (their home before painterly.vgg)
+from .vgg import LAYER_NAMES, MIN_SIZE
 
 
 class ConfigError(ValueError):
@@ -118,7 +118,7 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 # ``iterations`` is the budget of a scale whose long edge is this many pixels; with the
 # coarse-to-fine schedule every scale gets iterations * ITERATION_REFERENCE_SIZE / its long
-# edge (pipeline.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
+# edge (engine.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
 ITERATION_REFERENCE_SIZE = 512
 
 # Bounds past which a value can only be a mistake: a long edge (of the output, or of a style
@@ -156,14 +156,14 @@ class StyleConfig:
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
     optimizer: Optimizer = Optimizer.LBFGS
-    iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (pipeline.scale_schedule)
+    iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (engine.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
     patience: int = 20  # ... over this many iterations
     init: Init | str = Init.PALETTE  # Init's starts, or the path of an image file (checked when the config is built)
     seed: int | None = None
-    # Scale schedule: optimise at coarse sizes first (see pipeline.scale_schedule).
+    # Scale schedule: optimise at coarse sizes first (see engine.scale_schedule).
     multiscale: bool = True
     min_scale_size: int = 256
     scale_factor: float = 2**0.5

@@ -33,12 +33,13 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .config import LAYER_NAMES, ColorMatch, ConfigError, PreserveColors, StyleConfig
+from .config import ColorMatch, ConfigError, PreserveColors, StyleConfig
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import Region, StyleLoss
 from .masks import MaskSource, keep_content, keep_mask, load_mask, mask_pyramid, region_masks
 from .objective import style_long_edge, style_targets
+from .vgg import LAYER_NAMES
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from typing import Any
 
 import torch
 
-from .config import MIN_SIZE, StyleConfig, StyleLossKind
+from .config import StyleConfig, StyleLossKind
 from .features import VGG19Features
 from .images import fit_long_edge, resize
 from .losses import ContentLoss, StyleLoss, style_target, tv_loss
 from .optimize import ObjectiveFn
+from .vgg import MIN_SIZE
 
 # --compile (opt-in) applies where an iteration is long, against about 20 s of compiling per
 # scale; scales that checkpoint (painterly.memory) stay uncompiled. On a CPU it does not pay

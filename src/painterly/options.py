@@ -25,7 +25,7 @@ from .files import read_input
 
 # Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
 # ``preset`` column). ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets
-# iterations * 512 / its long edge (pipeline.scale_schedule), a single scale exactly that.
+# iterations * 512 / its long edge (engine.scale_schedule), a single scale exactly that.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"size": 256, "iterations": 40, "multiscale": False},
     "balanced": {"size": 384, "iterations": 40, "multiscale": True},

@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 import torch
 
 from . import color
-from .config import MAX_SIZE, MIN_SIZE, ConfigError, Init, StyleConfig
+from .config import MAX_SIZE, ConfigError, Init, StyleConfig
 from .controls import Controls
 from .engine import Scale, plan_scales, scale_schedule
 from .events import draw_seed
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .masks import MaskSource
 from .objective import style_long_edge
+from .vgg import MIN_SIZE
 
 Size = tuple[int, int]
 

