@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .files import check_input
+from .inputs import check_input
 from .vgg import LAYER_NAMES, MIN_SIZE
 
 

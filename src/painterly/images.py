@@ -26,7 +26,8 @@ from PIL import Image, ImageCms, PngImagePlugin
 
 from . import imageformats
 from .errors import ImageError
-from .files import atomic_write, check_writable, read_input, write_bytes_atomic  # noqa: F401  (write_bytes_atomic: public here too)
+from .files import atomic_write, check_writable, write_bytes_atomic  # noqa: F401  (write_bytes_atomic: public here too)
+from .inputs import read_input
 
 ImageSource = Union[str, os.PathLike, Image.Image, torch.Tensor]
 

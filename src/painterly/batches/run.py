@@ -34,8 +34,8 @@ from typing import Any
 
 from ..config import ConfigError, StyleConfig
 from ..events import Step
-from ..files import read_input
 from ..images import ImageError, write_bytes_atomic
+from ..inputs import read_input
 from ..meta import provenance, save_with_provenance
 from .jobs import Job, expand
 from .workers import (

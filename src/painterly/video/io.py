@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..files import check_input
 from ..images import ImageError, check_writable, resize
+from ..inputs import check_input
 from ..vgg import MIN_SIZE
 
 log = logging.getLogger("painterly.video")
