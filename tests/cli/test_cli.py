@@ -192,7 +192,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path,
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody planned for\nsecond line")
 
-    monkeypatch.setattr(painterly.pipeline.Painter, "paint", broken)
+    monkeypatch.setattr(painterly.pipeline.Painter, "run", broken)
     argv = [str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
