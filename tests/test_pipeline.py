@@ -176,6 +176,14 @@ def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_pa
     assert torch.equal(fallback.image, eager.image)
 
 
+def _check_shapes(content_hw, style_hws, cfg):
+    """plan.check_shapes with the schedule plan.prepare makes for a photo of ``content_hw``."""
+    from painterly.images import fit_long_edge
+    from painterly.plan import check_shapes
+
+    check_shapes(content_hw, style_hws, cfg, scale_schedule(fit_long_edge(content_hw, cfg.size), cfg))
+
+
 @pytest.mark.parametrize("content_hw, style_hw, options, fix", [
     ((900, 3), (64, 64), {"size": 512}, "--size"),  # a thin photo: a larger --size works
     ((64, 64), (40, 800), {"size": 128, "style_scale": 0.5}, "--style-scale"),  # a thin style: a larger scale
@@ -183,20 +191,18 @@ def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_pa
 ])
 def test_too_thin_images_are_refused_with_a_value_that_works(content_hw, style_hw, options, fix):
     from painterly.config import ConfigError
-    from painterly.plan import check_shapes
 
     cfg = StyleConfig(**options)
     with pytest.raises(ConfigError, match=fix) as e:
-        check_shapes(content_hw, [style_hw], cfg)
+        _check_shapes(content_hw, [style_hw], cfg)
     value = str(e.value).split(f"use {fix} ")[1].split()[0]
     field = fix.removeprefix("--").replace("-", "_")
     fixed = cfg.replace(**{field: type(getattr(cfg, field))(float(value))})
-    check_shapes(content_hw, [style_hw], fixed.replace(multiscale="--no-multiscale" not in str(e.value)))
+    _check_shapes(content_hw, [style_hw], fixed.replace(multiscale="--no-multiscale" not in str(e.value)))
 
 
 def test_a_strip_no_size_can_paint_is_refused_with_a_crop():
     from painterly.config import ConfigError
-    from painterly.plan import check_shapes
 
     with pytest.raises(ConfigError, match="crop it to at most 1:2048"):
-        check_shapes((10_000, 1), [(64, 64)], StyleConfig(size=512))
+        _check_shapes((10_000, 1), [(64, 64)], StyleConfig(size=512))

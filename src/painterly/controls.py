@@ -84,13 +84,15 @@ class Controls:
         styles: Sequence[torch.Tensor],
         cfg: StyleConfig,
         *,
+        out_hw: tuple[int, int] | None = None,
         masks: Sequence[MaskSource | None] | None = None,
         coarse_style: ImageSource | Loaded | None = None,
         fine_style: ImageSource | Loaded | None = None,
     ) -> Controls:
         """Check the controls against the inputs and prepare the images (cheap: no network).
 
-        ``content`` is (1, 3, H, W) in [0, 1] at any size (resized here to ``cfg.size``),
+        ``content`` is (1, 3, H, W) in [0, 1] at any size (resized here to the output's ``out_hw``,
+        which :func:`painterly.plan.prepare` passes; ``cfg.size`` on the long edge when None),
         ``styles`` likewise. Raises :class:`ConfigError` naming the option at fault.
         """
         styles = list(styles)
@@ -109,7 +111,7 @@ class Controls:
                     f"--coarse-layer {cfg.coarse_layer}: the style layers ({','.join(cfg.style_layers)}) must "
                     "include layers on both sides of it for --coarse-style/--fine-style; choose a middle layer"
                 )
-        out_hw = fit_long_edge(tuple(content.shape[-2:]), cfg.size)  # type: ignore[arg-type]
+        out_hw = out_hw or fit_long_edge(tuple(content.shape[-2:]), cfg.size)  # type: ignore[arg-type]
         original = resize(content, out_hw)
         regions = keep = None
         if masks is not None:

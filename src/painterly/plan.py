@@ -70,12 +70,13 @@ def prepare(
     """The plan of painting ``content`` in the style of ``styles`` with ``cfg`` on ``device`` (see the
     module docstring; the controls are :meth:`painterly.pipeline.Painter.paint`'s). No network is loaded."""
     content_hw: Size = tuple(content.rgb.shape[-2:])  # type: ignore[assignment]
-    check_shapes(content_hw, [tuple(s.rgb.shape[-2:]) for s in styles], cfg)  # type: ignore[misc]
-    controls = Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, masks=masks,
+    out_hw = fit_long_edge(content_hw, cfg.size)  # the output's size: here, once
+    schedule = scale_schedule(out_hw, cfg)
+    check_shapes(content_hw, [tuple(s.rgb.shape[-2:]) for s in styles], cfg, schedule)  # type: ignore[misc]
+    controls = Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, out_hw=out_hw, masks=masks,
                                 coarse_style=coarse_style, fine_style=fine_style)
     cfg = cfg.replace(seed=draw_seed(cfg.seed))
-    out_hw = fit_long_edge(content_hw, cfg.size)
-    scales = plan_scales(scale_schedule(out_hw, cfg), cfg, device)
+    scales = plan_scales(schedule, cfg, device)
     init = None if isinstance(cfg.init, Init) else resize(load_image(cfg.init, what="--init").rgb, out_hw)
     return Plan(cfg, controls, out_hw, scales, device, content.alpha, init)
 
@@ -93,13 +94,14 @@ def palette_start(content: torch.Tensor, styles: Sequence[torch.Tensor], blend: 
 
 
 # Shapes -------------------------------------------------------------------------------------
-def check_shapes(content_hw: Size, style_hws: Sequence[Size], cfg: StyleConfig) -> None:
-    """Refuse, before any work, an image that some scale would shrink below VGG19's smallest side.
+def check_shapes(content_hw: Size, style_hws: Sequence[Size], cfg: StyleConfig,
+                 schedule: Sequence[tuple[Size, int]]) -> None:
+    """Refuse, before any work, an image that some scale of ``schedule`` (the painting's, from coarse to
+    fine) would shrink below VGG19's smallest side.
 
     A 1x10000 strip painted at ``--size 512`` is 512x0 px: the message says what would work (a
     larger ``--size`` or ``--style-scale``, a larger ``--min-scale-size``, or cropping).
     """
-    schedule = scale_schedule(fit_long_edge(content_hw, cfg.size), cfg)
     coarse, final = schedule[0][0], schedule[-1][0]
     if min(coarse) < MIN_SIZE:
         fix = (f"use --min-scale-size {min_long_edge(content_hw)} or --no-multiscale" if MIN_SIZE <= min(final) else
