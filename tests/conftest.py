@@ -52,3 +52,21 @@ def tiny():
     from painterly.config import StyleConfig
 
     return StyleConfig(size=64, iterations=15, multiscale=False, seed=1)
+
+
+@pytest.fixture
+def prepares(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Every call of ``Controls.prepare`` (the real one runs), as the content's (H, W): a painting is
+    prepared once, and nothing downstream prepares it again."""
+    from painterly.controls import Controls
+
+    calls: list[tuple[int, int]] = []
+    real = Controls.prepare.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, content, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(tuple(content.shape[-2:]))
+        return real(cls, content, *args, **kwargs)
+
+    monkeypatch.setattr(Controls, "prepare", classmethod(counted))
+    return calls
+

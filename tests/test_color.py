@@ -179,7 +179,7 @@ def test_luma_swap_mode_keeps_the_content_chroma(tiny, content_path, style_path)
 
 def test_palette_start_takes_the_styles_colours_and_keeps_the_layout():
     from painterly.color import color_stats
-    from painterly.pipeline import palette_start
+    from painterly.plan import palette_start
     from painterly.quality import layout_similarity
 
     g = torch.Generator().manual_seed(3)

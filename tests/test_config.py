@@ -1,6 +1,10 @@
+import os
+
 import pytest
 
-from painterly.config import LAYER_NAMES, ConfigError, Optimizer, PreserveColors, StyleConfig
+from conftest import DATA
+from painterly.config import ConfigError, Init, Optimizer, PreserveColors, StyleConfig
+from painterly.vgg import LAYER_NAMES
 
 
 def test_defaults_are_valid_and_round_trip():
@@ -89,3 +93,40 @@ def test_named_presets_from_the_command_line():
     args = build_parser().parse_args(["a.png", "b.png", "-o", "c.png", "--preset", "fine", "--size", "300"])
     cfg = config_from_args(args)
     assert (cfg.size, cfg.iterations) == (300, 20)  # the preset's size, overridden by the flag
+
+
+def test_init_is_checked_when_the_config_is_built(tmp_path):
+    """A start by name becomes the enum; a path must be a readable regular file, whatever builds the
+    config (the library, a manifest), so a bad one fails before any network loads."""
+    import painterly
+    import painterly.pipeline as pipeline
+    from painterly.options import config_from_options
+
+    assert StyleConfig(init="Random").init is Init.RANDOM and StyleConfig().init is Init.PALETTE
+    assert StyleConfig(init=str(DATA / "style.png")).init == str(DATA / "style.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    for bad, message in [("nothere.png", "--init nothere.png: no such file"), (str(tmp_path), "is a folder"),
+                         (str(tmp_path / "pipe.png"), "not a regular file"), ("/dev/zero", "not a regular file"),
+                         ("", "--init must be one of content, palette, random or an image file"), (3, "--init must be")]:
+        with pytest.raises(ConfigError, match=message):
+            StyleConfig(init=bad)
+    with pytest.raises(ConfigError, match="photos.csv:3: --init nothere.png: no such file"):
+        config_from_options({"init": "nothere.png"}, source="photos.csv:3", text=True)
+    networks = pipeline.get_extractor.cache_info()
+    with pytest.raises(ConfigError, match="--init nothere.png"):
+        painterly.stylize(DATA / "content.png", DATA / "style.png", init="nothere.png")
+    assert pipeline.get_extractor.cache_info() == networks  # refused before any network was asked for
+
+
+def test_an_init_file_that_is_no_image_fails_when_the_painting_is_prepared(tmp_path):
+    import torch
+
+    from painterly.errors import ImageError
+    from painterly.images import load_image
+    from painterly.plan import prepare
+
+    (tmp_path / "notes.png").write_text("not a picture")
+    cfg = StyleConfig(size=32, init=str(tmp_path / "notes.png"))
+    with pytest.raises(ImageError, match="--init .*notes.png: not an image file"):
+        prepare(load_image(DATA / "content.png"), [load_image(DATA / "style.png")], cfg, device=torch.device("cpu"))
+

@@ -86,17 +86,18 @@ def test_kept_memory_is_reused_without_page_faults_and_given_back_after():
 
 
 def test_the_sliced_wasserstein_loss_memory_is_planned():
-    from painterly.config import DEFAULT_STYLE_LAYERS
+    from painterly.config import DEFAULT_STYLE_LAYERS, StyleLossKind
     from painterly.memory import style_loss_bytes
 
     hw = (512, 512)
-    assert style_loss_bytes(hw, DEFAULT_STYLE_LAYERS, "gram") == 0
-    extra = style_loss_bytes(hw, DEFAULT_STYLE_LAYERS, "swd")
+    assert style_loss_bytes(hw, DEFAULT_STYLE_LAYERS, StyleLossKind.GRAM) == 0
+    extra = style_loss_bytes(hw, DEFAULT_STYLE_LAYERS, StyleLossKind.SWD)
     relu1_1 = 4 * 64 * 512 * 512
     assert 1.9 * relu1_1 < extra < 4 * relu1_1  # one gradient map per layer, and a block of projections meanwhile
     hw4k = (2160, 3840)  # a 4K scale gets a few iterations, so a short history
     assert not plan(hw4k, "relu5_1", 3, max_memory_gb=20).checkpoint
-    with_swd = plan(hw4k, "relu5_1", 3, max_memory_gb=20, extra_bytes=style_loss_bytes(hw4k, DEFAULT_STYLE_LAYERS, "swd"))
+    swd_bytes = style_loss_bytes(hw4k, DEFAULT_STYLE_LAYERS, StyleLossKind.SWD)
+    with_swd = plan(hw4k, "relu5_1", 3, max_memory_gb=20, extra_bytes=swd_bytes)
     assert with_swd.checkpoint and with_swd.estimate_bytes <= with_swd.budget_bytes
 
 

@@ -157,9 +157,9 @@ def test_alpha_survives(tmp_path, tiny, content_path, style_path):
 
 @pytest.mark.slow
 def test_compile_gives_the_eager_result(tiny, content_path, style_path, monkeypatch):
-    import painterly.pipeline as pipeline
+    import painterly.objective as objective
 
-    monkeypatch.setattr(pipeline, "COMPILE_MIN_SIZE", 0)  # compile even a 64 px scale
+    monkeypatch.setattr(objective, "COMPILE_MIN_SIZE", 0)  # compile even a 64 px scale
     cfg = tiny.replace(iterations=4)
     eager = Painter(cfg).paint(load_image(content_path), [load_image(style_path)])
     compiled = Painter(cfg.replace(compile=True)).paint(load_image(content_path), [load_image(style_path)])
@@ -171,20 +171,27 @@ def test_compile_gives_the_eager_result(tiny, content_path, style_path, monkeypa
 @pytest.mark.slow
 def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_path, monkeypatch):
     import painterly.objective as objective
-    import painterly.pipeline as pipeline
 
     def broken(fn, **kw):
         def run(*a):
             raise RuntimeError("no C++ compiler")
         return run
 
-    monkeypatch.setattr(pipeline, "COMPILE_MIN_SIZE", 0)
+    monkeypatch.setattr(objective, "COMPILE_MIN_SIZE", 0)
     monkeypatch.setattr(objective.torch, "compile", broken)
     cfg = tiny.replace(iterations=3)
     eager = Painter(cfg).paint(load_image(content_path), [load_image(style_path)])
     with pytest.warns(UserWarning, match="--compile: torch.compile failed, running uncompiled"):
         fallback = Painter(cfg.replace(compile=True)).paint(load_image(content_path), [load_image(style_path)])
     assert torch.equal(fallback.image, eager.image)
+
+
+def _check_shapes(content_hw, style_hws, cfg):
+    """plan.check_shapes with the schedule plan.prepare makes for a photo of ``content_hw``."""
+    from painterly.images import fit_long_edge
+    from painterly.plan import check_shapes
+
+    check_shapes(content_hw, style_hws, cfg, scale_schedule(fit_long_edge(content_hw, cfg.size), cfg))
 
 
 @pytest.mark.parametrize("content_hw, style_hw, options, fix", [
@@ -194,20 +201,18 @@ def test_compile_falls_back_when_the_compiler_fails(tiny, content_path, style_pa
 ])
 def test_too_thin_images_are_refused_with_a_value_that_works(content_hw, style_hw, options, fix):
     from painterly.config import ConfigError
-    from painterly.pipeline import check_shapes
 
     cfg = StyleConfig(**options)
     with pytest.raises(ConfigError, match=fix) as e:
-        check_shapes(content_hw, [style_hw], cfg)
+        _check_shapes(content_hw, [style_hw], cfg)
     value = str(e.value).split(f"use {fix} ")[1].split()[0]
     field = fix.removeprefix("--").replace("-", "_")
     fixed = cfg.replace(**{field: float(value) if field == "style_scale" else int(float(value))})
-    check_shapes(content_hw, [style_hw], fixed.replace(multiscale="--no-multiscale" not in str(e.value)))
+    _check_shapes(content_hw, [style_hw], fixed.replace(multiscale="--no-multiscale" not in str(e.value)))
 
 
 def test_a_strip_no_size_can_paint_is_refused_with_a_crop():
     from painterly.config import ConfigError
-    from painterly.pipeline import check_shapes
 
     with pytest.raises(ConfigError, match="crop it to at most 1:2048"):
-        check_shapes((10_000, 1), [(64, 64)], StyleConfig(size=512))
+        _check_shapes((10_000, 1), [(64, 64)], StyleConfig(size=512))

@@ -10,7 +10,7 @@ and gradients again. On a 2-core CPU that was 34% of an iteration at 512 px and 
 there for the next iteration: no faults, no zeroing. The price is fragmentation: peak RSS was
 2% higher at 256 px, 22% at 512 px and 30% at 1024 px, and a 4K run's 2715 px scale peaked
 at 1.30-1.54 times its memory plan's estimate (painterly.memory.HEAP_SLACK). So the
-pipeline switches it on only for the scales whose memory plan has that much room, gives the
+engine switches it on only for the scales whose memory plan has that much room, gives the
 free heap back between scales (a smaller scale's blocks do not fit a larger one's) and
 restores glibc's behaviour before a scale without room and when the run ends. Linux with
 glibc only; elsewhere the calls do nothing.

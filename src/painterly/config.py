@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS  # noqa: F401  (their home before painterly.vgg)
+from .inputs import check_input
+from .vgg import LAYER_NAMES, MIN_SIZE
 
 
 class ConfigError(ValueError):
@@ -169,7 +171,7 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 # ``iterations`` is the budget of a scale whose long edge is this many pixels; with the
 # coarse-to-fine schedule every scale gets iterations * ITERATION_REFERENCE_SIZE / its long
-# edge (pipeline.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
+# edge (engine.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
 ITERATION_REFERENCE_SIZE = 512
 
 # Bounds past which a value can only be a mistake: a long edge (of the output, or of a style
@@ -219,7 +221,7 @@ class StyleConfig:
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
     patience: int = 20  # ... over this many iterations
-    init: str = Init.PALETTE.value  # "content", "palette", "random" or an image path
+    init: Init | str = Init.PALETTE  # Init's starts, or the path of an image file (checked when the config is built)
     seed: int | None = None
     # Scale schedule: optimise at coarse sizes first (engine.scale_schedule); None: the method's (SCHEDULES).
     multiscale: bool = True
@@ -238,7 +240,7 @@ class StyleConfig:
     threads: int | None = None  # CPU threads (torch.set_num_threads, process-wide); None: torch's choice
     precision: Precision = Precision.FLOAT32
     max_memory: float | None = None  # GB; None: 85% of the memory available at the start (a GPU's free memory on CUDA)
-    compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see pipeline.COMPILE_MIN_SIZE)
+    compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see objective.COMPILE_MIN_SIZE)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -250,6 +252,7 @@ class StyleConfig:
         set_(self, "color_match", ColorMatch.parse(self.color_match, "--color-match"))
         set_(self, "device", parse_device(self.device))
         set_(self, "precision", Precision.parse(self.precision, "--precision"))
+        set_(self, "init", _init(self.init))
         for name in ("content_layers", "style_layers", "content_layer_weights",
                      "style_layer_weights", "style_blend_weights", "style_scales"):
             set_(self, name, tuple(getattr(self, name)))
@@ -356,6 +359,22 @@ class StyleConfig:
         if unknown:
             raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def _init(value: Any) -> Init | str:
+    """``--init``: one of :class:`Init`'s starts, or the path of a readable regular file (an image: it is
+    decoded when the painting is prepared, before the network loads)."""
+    if isinstance(value, Init):
+        return value
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
+        raise ConfigError(f"--init must be one of {', '.join(Init.values())} or an image file, got {str(value)[:40]!r}")
+    text = os.fspath(value)
+    if text.lower() in Init.values():
+        return Init(text.lower())
+    check_input(text, "--init", error=ConfigError)
+    if not os.access(text, os.R_OK):
+        raise ConfigError(f"--init {text}: cannot be read; check its permissions")
+    return text
 
 
 def _finite(option: str, value: float) -> None:

@@ -33,12 +33,13 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .config import LAYER_NAMES, ColorMatch, ConfigError, Method, PreserveColors, StyleConfig
+from .config import ColorMatch, ConfigError, Method, PreserveColors, StyleConfig
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import Region, StyleLoss
 from .masks import MaskSource, keep_content, keep_mask, load_mask, mask_pyramid, region_masks
 from .objective import style_long_edge, style_targets
+from .vgg import LAYER_NAMES
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,15 @@ class Controls:
         styles: Sequence[torch.Tensor],
         cfg: StyleConfig,
         *,
+        out_hw: tuple[int, int] | None = None,
         masks: Sequence[MaskSource | None] | None = None,
         coarse_style: ImageSource | Loaded | None = None,
         fine_style: ImageSource | Loaded | None = None,
     ) -> Controls:
         """Check the controls against the inputs and prepare the images (cheap: no network).
 
-        ``content`` is (1, 3, H, W) in [0, 1] at any size (resized here to ``cfg.size``),
+        ``content`` is (1, 3, H, W) in [0, 1] at any size (resized here to the output's ``out_hw``,
+        which :func:`painterly.plan.prepare` passes; ``cfg.size`` on the long edge when None),
         ``styles`` likewise. Raises :class:`ConfigError` naming the option at fault.
         """
         styles = list(styles)
@@ -111,7 +114,7 @@ class Controls:
                     f"--coarse-layer {cfg.coarse_layer}: the style layers ({','.join(cfg.style_layers)}) must "
                     "include layers on both sides of it for --coarse-style/--fine-style; choose a middle layer"
                 )
-        out_hw = fit_long_edge(tuple(content.shape[-2:]), cfg.size)  # type: ignore[arg-type]
+        out_hw = out_hw or fit_long_edge(tuple(content.shape[-2:]), cfg.size)  # type: ignore[arg-type]
         original = resize(content, out_hw)
         regions = keep = None
         if masks is not None:
@@ -163,19 +166,19 @@ class Controls:
                 pyramid = mask_pyramid(_area(mask, hw).to(device), cfg.style_layers)
                 for k in cfg.style_layers:
                     regions[k].append((pyramid[k], grams[k], w * n))
-            return StyleLoss({}, weights, masks=regions, kind=cfg.style_loss.value)
+            return StyleLoss({}, weights, masks=regions, kind=cfg.style_loss)
         blended: dict[str, torch.Tensor] = {}
         for grams, w in zip(per_style, cfg.blend_weights(n) if per_style else []):
             for k, g in grams.items():
                 blended[k] = blended[k] + w * g if k in blended else w * g
         if not mixing:
-            return StyleLoss(blended, weights, kind=cfg.style_loss.value)
+            return StyleLoss(blended, weights, kind=cfg.style_loss)
         scale = cfg.style_scales[0] if len(cfg.style_scales) == 1 else cfg.style_scale
         a = self._grams(extractor, n, hw, scale, bf16) if self.coarse is not None else blended
         b = self._grams(extractor, len(self.sources) - 1, hw, scale, bf16) if self.fine is not None else blended
         coarse_layers, fine_layers = split_layers(cfg)
         return StyleLoss({k: a[k] for k in coarse_layers} | {k: b[k] for k in fine_layers}, weights,
-                         kind=cfg.style_loss.value)
+                         kind=cfg.style_loss)
 
     def _grams(self, extractor: VGG19Features, i: int, hw: tuple[int, int], scale: float,
                bf16: bool) -> dict[str, torch.Tensor]:

@@ -1,8 +1,10 @@
 """The engine under every command: a schedule of scales, each planned, optimised and reported.
 
 Painting an image, a later video frame, a texture and the explain figure's reconstructions are
-one loop. For each scale: set up the memory plan (gradient checkpointing, malloc keeping freed
-memory, the L-BFGS history), build that scale's objective, run :func:`optimize`, turn its
+one loop over :class:`Scale` s, which only :func:`plan_scales` makes: every caller's scales carry
+their memory plan (on the CPU), made before the network loads. For each scale: apply the memory
+plan (gradient checkpointing, malloc keeping freed memory, the L-BFGS history), build that scale's
+objective, run :func:`optimize`, turn its
 iterations into :class:`Step` events over the whole run, and turn Ctrl-C into
 :class:`Interrupted` holding the best image so far as the caller finishes its results. What
 differs between commands (the objective, the start, the resizing, the finishing) is what a
@@ -12,7 +14,7 @@ caller passes in; this module is the one place that calls :func:`optimize`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -79,7 +81,7 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
         deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
 
         def extra(hw: Size) -> int:
-            return memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value)
+            return memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss)
 
     def needs(hw: Size) -> tuple[int, int]:  # a run at --size max(hw): its last scale's history and extra bytes
         return min(cfg.lbfgs_history, max(scale_schedule(hw, cfg)[-1][1], 1)), extra(hw)
@@ -87,6 +89,23 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
     return {hw: memory.plan(hw, deepest, min(cfg.lbfgs_history, max(n, 1)), cfg.max_memory, extra(hw),
                             free_bytes=free, base_bytes=base, where=where, needs=needs)
             for hw, n in reversed(schedule)}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One scale of a schedule: its size (H, W), its iterations and its memory plan (None off the CPU,
+    where memory is not planned)."""
+
+    hw: Size
+    iterations: int
+    memory: memory.MemoryPlan | None = None
+
+
+def plan_scales(schedule: Schedule, cfg: StyleConfig, device: torch.device) -> tuple[Scale, ...]:
+    """``schedule`` with each scale's memory plan (:func:`memory_plans`, on the CPU and CUDA): refuses a size
+    that cannot fit before any work. The one way to make the scales :meth:`Engine.run` takes."""
+    plans = memory_plans(schedule, cfg, device) or {}
+    return tuple(Scale(hw, n, plans.get(hw)) for hw, n in schedule)
 
 
 def _as_is(image: torch.Tensor) -> torch.Tensor:
@@ -107,11 +126,10 @@ class Outcome:
 class Engine:
     """Runs schedules with one network and one set of options.
 
-    ``plans``: the memory plan per scale size (:func:`memory_plans`; None where memory is not
-    planned: MPS); a device that runs out of memory mid-run raises :class:`OutOfMemory` (one line).
     ``fit``: how an image moves to the next scale's size; ``show``: what a callback's :class:`Step`
-    carries of the current image; ``finish``: what the run returns (and :class:`Interrupted` carries) of the last image.
-    ``coordinates``: what the optimiser moves at a scale instead of its pixels (None: the pixels).
+    carries of the current image; ``finish``: what the run returns (and :class:`Interrupted` carries) of the
+    last image; ``coordinates``: what the optimiser moves at a scale instead of its pixels (None: the pixels).
+    A device that runs out of memory mid-run raises :class:`OutOfMemory` (one line).
     """
 
     extractor: VGG19Features
@@ -119,25 +137,24 @@ class Engine:
     device: torch.device
     callback: Callback | None = None
     image_every: int = 0
-    plans: Mapping[Size, memory.MemoryPlan] | None = None
     fit: Callable[[torch.Tensor, Size], torch.Tensor] = resize
     show: Callable[[torch.Tensor], torch.Tensor] = _as_is
     finish: Callable[[torch.Tensor], torch.Tensor] = _as_is
     coordinates: Callable[[Size], Coordinates] | None = None
 
-    def run(self, x: torch.Tensor, schedule: Schedule,
+    def run(self, x: torch.Tensor, scales: Sequence[Scale],
             objective_for: Callable[[VGG19Features, Size], ObjectiveFn]) -> Outcome:
-        """Optimise ``x`` through ``schedule``; ``objective_for(network, size)`` builds each scale's objective
-        (``network`` is the extractor as the scale's memory plan wants it run)."""
+        """Optimise ``x`` through ``scales`` (:func:`plan_scales`); ``objective_for(network, size)`` builds each
+        scale's objective (``network`` is the extractor as the scale's memory plan wants it run)."""
         start = time.perf_counter()
-        total = sum(n for _, n in schedule)
+        total = sum(s.iterations for s in scales)
         done, loss, iterations = 0, float("nan"), 0
         with allocator.scope():
-            for k, (hw, n) in enumerate(schedule):
-                plan = self.plans.get(hw) if self.plans is not None else None
+            for k, scale in enumerate(scales):
+                hw, n, plan = scale.hw, scale.iterations, scale.memory
                 allocator.keep_freed_memory(self.device.type == "cpu" and plan is not None and memory.heap_has_room(plan))
                 net = self.extractor.checkpointed() if plan is not None and plan.checkpoint else self.extractor
-                report = self._reporter(k, len(schedule), hw, n, done, total, start)
+                report = self._reporter(k, len(scales), hw, n, done, total, start)
                 try:
                     x = self.fit(x, hw).to(self.device)
                     res = optimize(x, objective_for(net, hw), optimizer=self.cfg.optimizer, iterations=n,

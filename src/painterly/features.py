@@ -13,7 +13,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .config import LAYER_NAMES, MIN_SIZE, Pooling
+from .config import Pooling
+from .vgg import CONV_NAMES, LAYER_NAMES, MIN_SIZE, position
 from .weights import Preprocessing, VGGWeights
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -52,15 +53,15 @@ class VGG19Features(nn.Module):
         self.names: list[str] = []
         self.ops = nn.ModuleList()
         for name in LAYER_NAMES[: self.deepest + 1]:
-            if name.startswith("conv"):
-                block, idx = name[4:].split("_")
-                if idx == "1" and block != "1":
+            if name in CONV_NAMES:
+                block, idx = position(name)
+                if idx == 1 and block != 1:
                     # ceil_mode: with an odd side the last row/column still reaches the deeper
                     # layers (floor would leave it to relu1-2 alone, which paints a rim).
                     pool: nn.Module = (nn.MaxPool2d(2, 2, ceil_mode=True) if pooling is Pooling.MAX
                                        else nn.AvgPool2d(2, 2, ceil_mode=True))
                     self.ops.append(pool)
-                    self.names.append(f"pool{int(block) - 1}")
+                    self.names.append(f"pool{block - 1}")
                 w, b = weights.convs[name]
                 conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
                 conv.weight.data.copy_(w)

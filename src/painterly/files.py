@@ -1,4 +1,5 @@
-"""Writing files so that they are whole or untouched, and checking where they go before any work."""
+"""Writing files so that they are whole or untouched, and checking where they go before any work.
+(Input files are read by :mod:`painterly.inputs`.)"""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from PIL import Image, ImageCms, PngImagePlugin
 from . import imageformats
 from .errors import ImageError
 from .files import atomic_write, check_writable, write_bytes_atomic  # noqa: F401  (write_bytes_atomic: public here too)
+from .inputs import read_input
 
 ImageSource = Union[str, os.PathLike, Image.Image, torch.Tensor]
 
@@ -73,20 +74,9 @@ def load_image(source: ImageSource, *, what: str = "image") -> Loaded:
             return _from_pil(source)
     path = Path(source)
     label = f"{what} {path}"
-    data = _read_file(path, label)
+    data = read_input(path, what, error=ImageError)
     with imageformats.quiet_decoding(label, log):
         return _decode(data, label)
-
-
-def _read_file(path: Path, label: str) -> bytes:
-    if not path.exists():
-        raise ImageError(f"{label}: no such file; check the path")
-    if path.is_dir():
-        raise ImageError(f"{label}: is a folder, not an image file")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"{label}: cannot be read ({e.strerror}); check its permissions") from None
 
 
 def _decode(data: bytes, label: str) -> Loaded:

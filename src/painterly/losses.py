@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import StyleLossKind
+
 
 class _Gram(torch.autograd.Function):
     """``F F^T`` for (B, C, N) ``F``, with the backward pass as one product: ``(dG + dG^T) F``.
@@ -159,31 +161,32 @@ def _weighted_moments(flat: torch.Tensor, mask: torch.Tensor | None) -> tuple[to
     return mean, (d * w) @ d.T
 
 
-def style_target(kind: str, features: torch.Tensor) -> torch.Tensor:
+def style_target(kind: StyleLossKind | str, features: torch.Tensor) -> torch.Tensor:
     """A style image's statistic of one layer's features (1, C, H, W), for ``kind`` (above)."""
-    if kind in ("gram", "classic"):
+    kind = StyleLossKind(kind)
+    if kind in (StyleLossKind.GRAM, StyleLossKind.CLASSIC):
         return gram_matrix(features)
     flat = _positions(features)
-    if kind == "meancov":
+    if kind is StyleLossKind.MEANCOV:
         mean, cov = _weighted_moments(flat, None)
         return torch.cat([mean, cov], 1)  # (C, 1 + C)
-    if kind == "swd":  # a block of directions at a time, as in layer_style_loss
-        directions = swd_directions(flat.shape[0], flat.device).to(flat.dtype)
-        rows = max(1, _CHUNK // max(flat.shape[1], 1))
-        return torch.cat([resample_sorted((d @ flat).sort(dim=1).values, SWD_QUANTILES)
-                          for d in directions.split(rows)])
-    raise ValueError(f"unknown style loss {kind!r}")
+    # swd: a block of directions at a time, as in layer_style_loss
+    directions = swd_directions(flat.shape[0], flat.device).to(flat.dtype)
+    rows = max(1, _CHUNK // max(flat.shape[1], 1))
+    return torch.cat([resample_sorted((d @ flat).sort(dim=1).values, SWD_QUANTILES)
+                      for d in directions.split(rows)])
 
 
-def layer_style_loss(kind: str, features: torch.Tensor, target: torch.Tensor,
+def layer_style_loss(kind: StyleLossKind | str, features: torch.Tensor, target: torch.Tensor,
                      mask: torch.Tensor | None = None) -> torch.Tensor:
     """One layer's style loss of ``features`` against a :func:`style_target` (0 at the target)."""
-    if kind == "gram":
+    kind = StyleLossKind(kind)
+    if kind is StyleLossKind.GRAM:
         return style_loss(gram_matrix(features, mask), target)
-    if kind == "classic":
+    if kind is StyleLossKind.CLASSIC:
         return F.mse_loss(gram_matrix(features, mask), target)
-    flat = _positions(features, mask if kind == "swd" else None)
-    if kind == "meancov":
+    flat = _positions(features, mask if kind is StyleLossKind.SWD else None)
+    if kind is StyleLossKind.MEANCOV:
         mean, cov = _weighted_moments(flat, mask)
         t_mean, t_cov = target[:, :1], target[:, 1:]
         return (F.mse_loss(mean, t_mean) / t_mean.pow(2).mean().clamp_min(1e-12)
@@ -299,9 +302,9 @@ class StyleLoss(nn.Module):
     """
 
     def __init__(self, targets: dict[str, torch.Tensor], weights: dict[str, float],
-                 masks: dict[str, list[Region]] | None = None, kind: str = "gram"):
+                 masks: dict[str, list[Region]] | None = None, kind: StyleLossKind | str = StyleLossKind.GRAM):
         super().__init__()
-        self.kind = kind
+        self.kind = StyleLossKind(kind)
         self.targets = {k: v.detach() for k, v in targets.items()}
         self.weights = weights
         self.masks: dict[str, list[tuple[torch.Tensor, torch.Tensor, float]]] = {}

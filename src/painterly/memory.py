@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import vgg
-from .config import ConfigError, StyleConfig
+from .config import ConfigError, Optimizer, StyleConfig, StyleLossKind
 from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS
 
 BASE_BYTES = 700 * 2**20
@@ -90,12 +90,12 @@ def activation_bytes(hw: tuple[int, int], deepest: str, checkpoint: bool) -> int
     return 4 * (kept + 2 * widest)
 
 
-def style_loss_bytes(hw: tuple[int, int], layers: tuple[str, ...], kind: str) -> int:
+def style_loss_bytes(hw: tuple[int, int], layers: tuple[str, ...], kind: StyleLossKind) -> int:
     """Bytes the style loss adds to the network's: for ``swd``, one gradient map per style layer
     kept for the backward pass, and a block of projections (painterly.losses: at most 2**22
     values, and their goal and ranks) while it is computed. The Gram losses' C x C matrices
     are small."""
-    if kind != "swd":
+    if StyleLossKind(kind) is not StyleLossKind.SWD:
         return 0
     sizes = [layer_values(k, hw) for k in layers]
     return 4 * (sum(sizes) + 6 * min(max(sizes, default=0), 2**22))
@@ -186,8 +186,8 @@ def process_bytes(cfg: StyleConfig) -> int:
     with malloc keeping freed memory (:data:`HEAP_SLACK`): what a pool of workers must leave room for, each."""
     hw = (cfg.size, cfg.size)
     deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
-    history = cfg.lbfgs_history if cfg.optimizer.value == "lbfgs" else 1
-    plan = (BASE_BYTES + activation_bytes(hw, deepest, False) + style_loss_bytes(hw, cfg.style_layers, cfg.style_loss.value)
+    history = cfg.lbfgs_history if cfg.optimizer is Optimizer.LBFGS else 1
+    plan = (BASE_BYTES + activation_bytes(hw, deepest, False) + style_loss_bytes(hw, cfg.style_layers, cfg.style_loss)
             + 2 * 4 * 3 * hw[0] * hw[1] * history)
     return int(HEAP_SLACK * plan)
 

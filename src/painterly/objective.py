@@ -1,6 +1,7 @@
 """The weighted objective of one scale: content + style (+ TV), built from target images.
 
-Reads the extractor's feature dict; holds no state but the targets. Style images are
+:func:`scale_objective` is where every command's objective of a scale is made (images, video
+frames, textures). It reads the extractor's feature dict; holds no state but the targets. Style images are
 resized relative to the output (``style_scale`` times the output's long edge) and their
 Gram matrices blended with the normalised blend weights (jcjohnson/neural-style's
 ``-style_blend_weights``), so several styles form one target.
@@ -15,11 +16,19 @@ from typing import Any
 
 import torch
 
-from .config import MIN_SIZE, StyleConfig
+from .config import StyleConfig, StyleLossKind
 from .features import VGG19Features
 from .images import fit_long_edge, resize
 from .losses import ContentLoss, StyleLoss, style_target, tv_loss
 from .optimize import ObjectiveFn
+from .vgg import MIN_SIZE
+
+# --compile (opt-in) applies where an iteration is long, against about 20 s of compiling per
+# scale; scales that checkpoint (painterly.memory) stay uncompiled. On a CPU it does not pay
+# (docs/performance.md, benchmarks/compile_lever.py); not measured on a GPU.
+COMPILE_MIN_SIZE = 1024
+
+TargetFields = tuple[tuple[int, int], tuple[str, ...], StyleLossKind, tuple[float, ...], tuple[float, ...]]
 
 
 def autocast(device: torch.device, enabled: bool):  # type: ignore[no-untyped-def]
@@ -34,6 +43,14 @@ def style_long_edge(scale: float, out_hw: tuple[int, int]) -> int:
     return max(MIN_SIZE, round(scale * max(out_hw)))
 
 
+def target_fields(cfg: StyleConfig, n_styles: int, out_hw: tuple[int, int]) -> TargetFields:
+    """Everything of the options that :func:`style_targets` reads, for ``n_styles`` images and an output
+    of ``out_hw``: (size, style layers, style loss, blend weights, style scales). It reads them from
+    here only, so a key built from this tuple (with the images and the network) names the targets exactly."""
+    return (tuple(out_hw), cfg.style_layers, cfg.style_loss,  # type: ignore[return-value]
+            tuple(cfg.blend_weights(n_styles)), tuple(cfg.scales_for(n_styles)))
+
+
 def style_targets(
     extractor: VGG19Features,
     styles: Sequence[torch.Tensor],
@@ -43,19 +60,28 @@ def style_targets(
     bf16: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Blended style targets (``cfg.style_loss``'s statistic per layer: quantiles for swd, Gram matrices for gram)
-    for an output of ``out_hw`` (H, W)."""
-    blend = cfg.blend_weights(len(styles))
-    scales = cfg.scales_for(len(styles))
+    for an output of ``out_hw`` (H, W). Of ``cfg`` only :func:`target_fields` is read."""
+    out, layers, kind, blend, scales = target_fields(cfg, len(styles), out_hw)
     device = next(extractor.buffers()).device
     target: dict[str, torch.Tensor] = {}
     for img, w, s in zip(styles, blend, scales):
-        hw = fit_long_edge(tuple(img.shape[-2:]), style_long_edge(s, out_hw))  # type: ignore[arg-type]
+        hw = fit_long_edge(tuple(img.shape[-2:]), style_long_edge(s, out))  # type: ignore[arg-type]
         with torch.no_grad(), autocast(device, bf16):
-            feats = extractor(resize(img, hw).to(device), cfg.style_layers)
-        for k in cfg.style_layers:
-            g = style_target(cfg.style_loss.value, feats[k])
+            feats = extractor(resize(img, hw).to(device), layers)
+        for k in layers:
+            g = style_target(kind, feats[k])
             target[k] = target[k] + w * g if k in target else w * g
     return target
+
+
+def scale_objective(net: VGG19Features, hw: tuple[int, int], cfg: StyleConfig, *, content: torch.Tensor | None,
+                    style: StyleLoss, bf16: bool = False,
+                    tv: Callable[[torch.Tensor], torch.Tensor] = tv_loss) -> ObjectiveFn:
+    """The objective of one scale of ``hw`` (H, W), for every command: ``content`` ((1, 3, H, W) on the
+    network's device, or None for none: textures), ``style`` the scale's style loss, ``tv`` the total
+    variation (textures wrap it around). Compiled (``--compile``) where an iteration is long."""
+    objective = Objective(net, content, style, cfg, bf16=bf16, tv=tv)
+    return Compiled(objective) if cfg.compile and max(hw) >= COMPILE_MIN_SIZE and not net.checkpoint else objective
 
 
 class Objective:
@@ -65,15 +91,17 @@ class Objective:
         self,
         extractor: VGG19Features,
         content: torch.Tensor | None,
-        grams: dict[str, torch.Tensor],
+        style: StyleLoss | dict[str, torch.Tensor],
         cfg: StyleConfig,
         *,
         bf16: bool = False,
-        style_loss: StyleLoss | None = None,
+        tv: Callable[[torch.Tensor], torch.Tensor] = tv_loss,
     ):
+        """``style``: the style loss, or the targets of ``cfg``'s (:func:`style_targets`)."""
         self.extractor = extractor
         self.cfg = cfg
         self.bf16 = bf16
+        self.tv = tv
         self.device = next(extractor.buffers()).device
         self.layers = tuple(dict.fromkeys(cfg.style_layers + (cfg.content_layers if content is not None else ())))
         self.content: ContentLoss | None = None
@@ -81,7 +109,8 @@ class Objective:
             with torch.no_grad(), autocast(self.device, bf16):
                 feats = extractor(content.to(self.device), cfg.content_layers)
             self.content = ContentLoss(feats, cfg.layer_weights("content"))
-        self.style = style_loss or StyleLoss(grams, cfg.layer_weights("style"), kind=cfg.style_loss.value)
+        self.style = style if isinstance(style, StyleLoss) else \
+            StyleLoss(style, cfg.layer_weights("style"), kind=cfg.style_loss)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
@@ -99,7 +128,7 @@ class Objective:
             for k, v in per_layer.items():
                 terms[f"style:{k}"] = cfg.style_strength * v.detach()
         if cfg.tv_weight > 0:
-            terms["tv"] = cfg.tv_weight * tv_loss(image)
+            terms["tv"] = cfg.tv_weight * self.tv(image)
             total = total + terms["tv"]
         return total, terms
 

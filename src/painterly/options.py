@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, StyleConfig
+from .inputs import read_input
 
 # Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
 # ``preset`` column): sizes, each painted coarse to fine with the method's schedule
@@ -37,6 +38,8 @@ PRESET_NOTES = {
     "balanced": "384 px: about a minute on a laptop CPU",
     "fine": "768 px: best with a GPU (several minutes on a CPU)",
 }
+
+PRESET_BYTES = 2**20  # a file of options (TOML, or a result's JSON record) is a few KB
 
 FIELDS = {f.name for f in dataclasses.fields(StyleConfig)}
 _HINTS = typing.get_type_hints(StyleConfig)
@@ -80,10 +83,8 @@ def preset_values(preset: Any) -> dict[str, Any]:
         raise ConfigError(f"--preset {preset[:80]}: unknown preset; use {', '.join(PRESETS)}, a .toml file of options "
                           "or a result's .json record")
     try:
-        text = p.read_text()
+        text = read_input(p, "--preset", limit=PRESET_BYTES, error=ConfigError).decode()
         data = tomllib.loads(text) if kind == ".toml" else _json_options(text)
-    except (FileNotFoundError, IsADirectoryError):
-        raise ConfigError(f"--preset {p}: no such file") from None
     except (tomllib.TOMLDecodeError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ConfigError(f"--preset {p}: not valid {kind[1:].upper()} ({e})") from None
     unknown = sorted(set(data) - FIELDS)

@@ -15,7 +15,7 @@ from .images import check_output_path, write_bytes_atomic
 
 
 class LossRecorder:
-    """A callback that records every :class:`~painterly.pipeline.Step`'s loss terms.
+    """A callback that records every :class:`~painterly.events.Step`'s loss terms.
 
     ``recorder = LossRecorder(path)`` checks ``path`` at once (like ``--output``); call
     ``recorder(step)`` from the run's callback and ``recorder.write()`` at the end. With

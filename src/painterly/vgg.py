@@ -23,11 +23,18 @@ MIN_SIZE = 2 ** (len(BLOCKS) - 1)
 SHARED_DEPTH = "relu5_1"
 
 
-def block(layer: str) -> int:
-    """1-based block of a layer name (``relu3_1`` -> 3): the number of poolings before it, plus 1."""
+def position(layer: str) -> tuple[int, int]:
+    """(block, index in the block), both 1-based, of a layer name: ``relu3_2`` -> (3, 2). The one
+    place a name is taken apart."""
     if layer not in LAYER_NAMES:
         raise ValueError(f"not a VGG19 layer name: {layer!r}")
-    return int(layer.split("_")[0][-1])
+    b, i = layer.rsplit("_", 1)
+    return int(b[-1]), int(i)
+
+
+def block(layer: str) -> int:
+    """1-based block of a layer name (``relu3_1`` -> 3): the number of poolings before it, plus 1."""
+    return position(layer)[0]
 
 
 def channels(layer: str) -> int:

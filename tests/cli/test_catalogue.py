@@ -10,6 +10,7 @@ half-written output. docs/reliability.md promises this; the list below is what i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -112,6 +113,17 @@ CASES: list[tuple[str, list[str], int]] = [
     ("--weights missing", [*P, *OUT, "--weights", "nope.pth"], USAGE),
     ("--weights not weights", [*P, *OUT, "--weights", "text.jpg", *T], FAILURE),
     ("unknown option", [*P, *OUT, "--colour", "red"], USAGE),
+    # not regular files: a pipe blocks for ever and /dev/zero never ends; each is refused at once, unread
+    ("photo is a FIFO", ["pipe.png", "style.png", *OUT], USAGE),
+    ("photo is /dev/zero", ["/dev/zero", "style.png", *OUT], USAGE),
+    ("style is a FIFO", ["photo.png", "pipe.png", *OUT], USAGE),
+    ("style is /dev/zero", ["photo.png", "/dev/zero", *OUT], USAGE),
+    ("--mask is a FIFO", [*P, *OUT, "--mask", "pipe.png"], USAGE),
+    ("--mask is /dev/zero", [*P, *OUT, "--mask", "/dev/zero"], USAGE),
+    ("--init is a FIFO", [*P, *OUT, "--init", "pipe.png"], USAGE),
+    ("--preset is a FIFO", [*P, *OUT, "--preset", "pipe.toml"], USAGE),
+    ("video input is a FIFO", ["video", "pipe.mp4", "style.png", "-o", "out.mp4"], USAGE),
+    ("video style is /dev/zero", ["video", "clip.mp4", "/dev/zero", "-o", "out.mp4"], USAGE),
     # presets, masks, controls
     ("--preset missing", [*P, *OUT, "--preset", "nope.toml"], USAGE),
     ("--preset not TOML", [*P, *OUT, "--preset", "broken.toml"], USAGE),
@@ -222,6 +234,11 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "truncated.png").write_bytes((d / "photo.png").read_bytes()[:200])
     (d / "bomb.png").write_bytes(_png_with_header(100_000, 100_000, 8, 2))
     (d / "bomb16.png").write_bytes(_png_with_header(100_000, 100_000, 16, 2))
+    # A named pipe, reached through links (the runner copies the folder, and a pipe cannot be copied).
+    pipe = tmp_path_factory.mktemp("pipes") / "pipe"
+    os.mkfifo(pipe)
+    for name in ("pipe.png", "pipe.toml", "pipe.mp4"):
+        (d / name).symlink_to(pipe)
     (d / "broken.toml").write_text("style_weight = = 3\n")
     (d / "unknown.toml").write_text("colour = 'red'\n")
     (d / "inf.toml").write_text("style_weight = inf\n")
@@ -268,6 +285,8 @@ def test_bad_input(results: dict[str, dict[str, object]], name: str, argv: list[
     assert len(stderr.splitlines()) == 1, f"expected one line on stderr, got:\n{stderr}"
     assert r["code"] == code, stderr
     assert r["changed"] == [], f"the folder changed: {r['changed']}"
+    if "FIFO" in name or "/dev/zero" in name:
+        assert float(r["seconds"]) < 10, f"took {r['seconds']} s: was it read?"  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

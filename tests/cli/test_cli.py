@@ -28,6 +28,13 @@ def test_paints_and_records_provenance(tmp_path, content_path, style_path):
 
 
 @pytest.mark.slow
+def test_a_painting_is_prepared_once(tmp_path, content_path, style_path, prepares):
+    """The CLI validates by preparing the painting before the network loads, and paints that plan."""
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "out.png"), *FAST]) == 0
+    assert len(prepares) == 1
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name, extra", [("o.jpg", []), ("o.webp", []), ("o.tif", ["--bit-depth", "16"])])
 def test_output_formats(tmp_path, content_path, style_path, name, extra):
     out = tmp_path / name
@@ -185,7 +192,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path,
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody planned for\nsecond line")
 
-    monkeypatch.setattr(painterly.pipeline.Painter, "paint", broken)
+    monkeypatch.setattr(painterly.pipeline.Painter, "run", broken)
     argv = [str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()

@@ -97,6 +97,16 @@ def test_video_config_validates(kw, flag):
 
 # End to end ------------------------------------------------------------------------------------
 @pytest.mark.slow
+def test_each_shot_is_prepared_once(tmp_path, style_path, prepares):
+    """The clip's check prepares the first shot's painting, which paints it; every later shot is
+    prepared once, at its first frame (--scene-cut 0.93 makes five shots of its first ten frames)."""
+    result = stylize_video(CLIP, [style_path], tmp_path / "out.mp4", TINY,
+                           VideoConfig(duration=0.4, frame_iterations=1, scene_cut=0.93))
+    assert 1 < len(result.shots) < result.frames  # several shots, with later frames in them
+    assert len(prepares) == len(result.shots)
+
+
+@pytest.mark.slow
 def test_cli_keeps_frames_rate_duration_and_audio(tmp_path, style_path, capsys):
     out = tmp_path / "out.mp4"
     assert main([str(CLIP), str(style_path), "-o", str(out), *FAST]) == 0

@@ -9,7 +9,6 @@ it was painted again because its worker was lost (a Dask scheduler reruns those 
 from __future__ import annotations
 
 import hashlib
-import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -18,27 +17,9 @@ from typing import Any
 
 from ..events import Step
 from ..images import ImageError
+from ..inputs import read_input
 from .jobs import Job
 from .workers import TRIES, Pool, Rendered, Spec, render
-
-
-def read_input(path: Path, what: str) -> bytes:
-    """The bytes of an input file; an :class:`ImageError` naming it when it is not a readable file."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        broken = " (a broken symbolic link)" if path.is_symlink() else ""
-        raise ImageError(f"{what} {path}: no such file{broken}; check the path") from None
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{what} {path}: is a folder, not an image file")
-    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would block for ever
-        raise ImageError(f"{what} {path}: not a regular file (a pipe, socket or device); give an image file")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"{what} {path}: cannot be read ({e.strerror}); check its permissions") from None
 
 
 def sha256(data: bytes) -> str:
@@ -53,12 +34,12 @@ class Files:
 
     def style(self, path: Path) -> tuple[str, bytes]:
         if path not in self.styles:
-            data = read_input(path, "style")
+            data = read_input(path, "style", error=ImageError)
             self.styles[path] = (sha256(data), data)
         return self.styles[path]
 
     def digests(self, job: Job) -> tuple[str, list[str]]:
-        content = sha256(read_input(job.content, "content"))
+        content = sha256(read_input(job.content, "content", error=ImageError))
         return content, [self.style(s)[0] for s in job.styles]
 
 
@@ -121,7 +102,7 @@ def _task(job: Job | None, files: Files) -> _Task | tuple[Job, str] | None:
     if job is None:
         return None
     try:
-        content = read_input(job.content, "content")
+        content = read_input(job.content, "content", error=ImageError)
         styles = [files.style(s) for s in job.styles]
     except ImageError as e:
         return job, str(e)

@@ -25,6 +25,7 @@ import torch
 from ..config import ConfigError, StyleConfig
 from ..events import Step
 from ..images import ImageError, Loaded, load_image
+from ..objective import target_fields
 from ..pipeline import Painter
 from ..pools import (  # noqa: F401  (where jobs run: shared with painterly video, and re-exported here)
     TRIES,
@@ -70,9 +71,9 @@ class Rendered:
 
 
 class StyleTargetCache:
-    """A small, thread-safe LRU of blended style targets (Gram matrices), so that images that
-    share a style and an output size compute them once. Keyed by the style images' pixels, the
-    size and the options that shape the targets."""
+    """A small, thread-safe LRU of blended style targets (each style loss's statistic), so that images
+    that share a style and an output size compute them once. Keyed by the style images' pixels, the
+    network and :func:`painterly.objective.target_fields` (every option the targets are made of)."""
 
     def __init__(self, maxsize: int = 32):
         self.maxsize = maxsize
@@ -116,9 +117,9 @@ class CachingPainter(Painter):
 
     def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
-        n = len(styles)
-        key = (tuple(self._digest(x) for x in styles), tuple(hw), cfg.style_layers, tuple(cfg.blend_weights(n)),
-               tuple(cfg.scales_for(n)), cfg.weights, cfg.pooling.value, str(self.device), self.bf16)
+        # The images, the network, and every option the targets are made of (objective.target_fields).
+        key = (tuple(self._digest(x) for x in styles), target_fields(cfg, len(styles), hw), cfg.weights,
+               cfg.pooling.value, str(self.device), self.bf16)
         return self.cache.get(key, lambda: Painter.style_targets(self, styles, hw, cfg))
 
 

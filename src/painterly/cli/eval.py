@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ..config import MIN_SIZE, ConfigError
+from ..config import ConfigError
+from ..vgg import MIN_SIZE
 from .guard import EXIT_OK, Parser, command
 
 

@@ -9,7 +9,6 @@ named preset or a TOML file) sets values before the flags. The defaults themselv
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from ..config import (
@@ -61,12 +60,6 @@ def parse_layers(text: str) -> tuple[str, ...]:
     return names
 
 
-def _init(text: str) -> str:
-    if text in Init.values() or Path(text).is_file():
-        return text
-    raise argparse.ArgumentTypeError(f"{text!r} is neither {', '.join(map(repr, Init.values()))} nor an existing image file")
-
-
 def _add_method_options(parser: argparse.ArgumentParser) -> None:
     """``--method`` and the losses of ``--method gatys``."""
     g = parser.add_argument_group("method")
@@ -103,9 +96,9 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                    help=f"iterations at a 512 px scale; with multiscale each scale gets N*512/its long edge "
                    f"(default {_D.iterations})")
     g.add_argument("--learning-rate", type=float, help="default 1.0 for lbfgs, 0.02 for adam")
-    g.add_argument("--init", type=_init, metavar="content|palette|random|PATH",
+    g.add_argument("--init", metavar="content|palette|random|PATH",
                    help="start from the photo, the photo in the painting's colours, noise, or an image "
-                   f"(default {_D.init})")
+                   f"(default {_D.init.value if isinstance(_D.init, Init) else _D.init})")
     g.add_argument("--seed", type=int, help="make the run repeatable (default: random, recorded with the result)")
     g.add_argument("--tolerance", type=float, help=f"stop early below this relative improvement (default {_D.tolerance})")
     g.add_argument("--patience", type=int, help=f"... over this many iterations (default {_D.patience})")

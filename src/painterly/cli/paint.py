@@ -88,16 +88,17 @@ def paint(argv: list[str], commands: str = "") -> int:
 def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, Any], **record: object) -> int:
     """Check the outputs, load the inputs, paint, write the result with its record (plus ``record``'s keys).
     ``args``: the output flags (:func:`add_output_options`), ``content``, ``styles`` and ``preset``."""
-    from ..controls import Controls  # heavy imports only once the command line is valid
+    from ..devices import resolve_device  # heavy imports only once the command line is valid
     from ..events import Step
     from ..pipeline import Painter
+    from ..plan import prepare
     from ..plot import LossRecorder
     from .progress import ProgressBar
 
     out = _check_outputs(args, cfg, controls)
     content = load_image(args.content, what="content")
     styles = [load_image(s, what="style") for s in args.styles]
-    Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, **controls)  # masks, colour modes: before the network
+    plan = prepare(content, styles, cfg, device=resolve_device(cfg.device), **controls)  # every check, before the network
     recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
     painter = Painter(cfg)
     inputs = _inputs_record(args, cfg, controls)
@@ -118,9 +119,9 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
                            quality=args.quality)
 
         try:
-            result = painter.paint(content, styles, callback=callback, image_every=args.save_every or 0, **controls)
+            result = painter.run(plan, callback=callback, image_every=args.save_every or 0)
         except Interrupted as e:
-            write(e.image, content.alpha, painter.config, interrupted=True)
+            write(e.image, content.alpha, plan.cfg, interrupted=True)
             print(f"painterly: interrupted; best image so far written to {out}", file=sys.stderr)
             return EXIT_INTERRUPTED
     write(result.image, result.alpha, result.config, seconds=round(result.seconds, 2), iterations=result.iterations,

@@ -1,4 +1,4 @@
-"""A terminal progress bar fed by :class:`painterly.pipeline.Step` events (CLI only)."""
+"""A terminal progress bar fed by :class:`painterly.events.Step` events (CLI only)."""
 
 from __future__ import annotations
 

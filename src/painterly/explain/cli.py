@@ -16,13 +16,14 @@ from .. import __version__
 from ..cli.guard import EXIT_INTERRUPTED, EXIT_OK, Parser, command
 from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, add_device_option, parse_floats, parse_layers, save_every
 from ..cli.progress import ProgressBar
-from ..config import MIN_SIZE, ConfigError, Optimizer, Pooling, StyleConfig
+from ..config import ConfigError, Optimizer, Pooling, StyleConfig
 from ..events import Step, draw_seed
 from ..images import check_output_path, load_image, refuse_overwriting_inputs, save_image
 from ..meta import describe_input, provenance, save_with_provenance
 from ..optimize import Interrupted
 from ..options import config_from_options
 from ..plot import LossRecorder
+from ..vgg import MIN_SIZE
 from .figure import (
     FIGURE1_CONTENT_LAYERS,
     FIGURE1_PANELS,

@@ -5,7 +5,7 @@ Building blocks:
 * :func:`reconstruct_content` optimises noise until one layer's activations match an
   image's: low layers give back the pixels, high layers keep the layout and lose the detail.
 * :func:`synthesize_style` optimises noise until the Gram matrices of a set of layers
-  match an image's (texture synthesis, :mod:`painterly.texture`): growing layer sets
+  match an image's (texture synthesis, :mod:`painterly.explain.texture`): growing layer sets
   reproduce the texture at growing scales.
 * :func:`figure1` runs both for the paper's layers and lays the results out, labelled.
 * :class:`LossRecorder` + :func:`plot_losses` draw the loss curves of any run (the
@@ -13,7 +13,7 @@ Building blocks:
 
 Deviations from the paper: the content loss is a mean (not a sum) of squared differences
 and the start is not full-range white noise: faint noise around grey for content
-reconstructions, coarse noise for style reconstructions (:func:`painterly.texture.noise`
+reconstructions, coarse noise for style reconstructions (:func:`painterly.explain.texture.noise`
 says why).
 """
 
@@ -27,13 +27,16 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import vgg
-from ..config import LAYER_NAMES, MIN_SIZE, ConfigError, StyleConfig
-from ..engine import Engine
+from ..config import ConfigError, Method, StyleConfig
+from ..engine import Engine, plan_scales
 from ..events import Callback
+from ..features import VGG19Features
 from ..images import ImageSource, fit_long_edge, load_image, resize, to_pil
 from ..losses import content_loss
-from ..optimize import Interrupted
-from ..pipeline import get_extractor, resolve_device, thin_image_hint
+from ..optimize import Interrupted, ObjectiveFn
+from ..pipeline import get_extractor, resolve_device
+from ..plan import thin_image_hint
+from ..vgg import LAYER_NAMES, MIN_SIZE
 from .texture import noise, synthesize_texture
 
 # Defaults of the reconstructions (not StyleConfig's, which are for painting from the
@@ -82,28 +85,33 @@ def reconstruct_content(
     edge. ``config`` supplies the network and optimiser options (``pooling``, ``weights``,
     ``optimizer``, ``learning_rate``, ``tolerance``, ``device``). Returns (1, 3, H, W) in
     [0, 1] at the resized image's size. ``callback`` receives a
-    :class:`~painterly.pipeline.Step` per iteration (with the image on the last one).
+    :class:`~painterly.events.Step` per iteration (with the image on the last one).
     """
     _check_layer(layer, "layer")
-    cfg = (config or StyleConfig()).replace(iterations=iterations, seed=seed)
+    cfg = (config or StyleConfig()).replace(iterations=iterations, seed=seed, method=Method.GATYS)  # the paper's
     device = resolve_device(cfg.device)
-    deepest = vgg.network_depth((layer,))
-    net = get_extractor(cfg.weights, cfg.pooling.value, (deepest,), str(device))
-    target_img = fit_image(image, "content", size).to(device)
+    target_img = fit_image(image, "content", size)
+    hw: tuple[int, int] = tuple(target_img.shape[-2:])  # type: ignore[assignment]
+    only = cfg.replace(content_layers=(layer,), content_layer_weights=(), style_layers=(), style_layer_weights=())
+    scales = plan_scales([(hw, iterations)], only, device)  # the memory plan of that one layer's network
+    net = get_extractor(cfg.weights, cfg.pooling.value, (vgg.network_depth((layer,)),), str(device))
+    target_img = target_img.to(device)
     with torch.no_grad():
         target = net(target_img, (layer,))[layer]
 
-    def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss = content_loss(net(x, (layer,))[layer], target)
-        return loss, {f"content:{layer}": loss.detach()}
+    def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
+        def objective(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            loss = content_loss(net(x, (layer,))[layer], target)
+            return loss, {f"content:{layer}": loss.detach()}
 
-    hw = tuple(target_img.shape[-2:])
+        return objective
+
     # Faint per-pixel noise: the content loss has no saddle at a grey image (unlike the
-    # Gram loss, see painterly.texture.noise), and high layers leave colour free, so a
+    # Gram loss, see painterly.explain.texture.noise), and high layers leave colour free, so a
     # grey start keeps the reconstruction's colours from being the noise's.
-    init = noise(hw, torch.Generator().manual_seed(seed), cell=1, amplitude=CONTENT_NOISE)  # type: ignore[arg-type]
+    init = noise(hw, torch.Generator().manual_seed(seed), cell=1, amplitude=CONTENT_NOISE)
     engine = Engine(net, cfg, device, callback, finish=lambda img: img.cpu())
-    return engine.run(init, [(hw, iterations)], lambda _net, _hw: objective).image  # type: ignore[list-item]
+    return engine.run(init, scales, objective_for).image
 
 
 def synthesize_style(
@@ -120,9 +128,9 @@ def synthesize_style(
     """Optimise noise until the Gram matrices of ``layers`` match ``image``'s (style only).
 
     ``size`` is the output's (H, W) (default: the image's own size); the image is used at
-    its own scale up to 512 px (:data:`painterly.texture.DEFAULT_SAMPLE_SIZE`). With
+    its own scale up to 512 px (:data:`painterly.explain.texture.DEFAULT_SAMPLE_SIZE`). With
     ``tileable`` the output wraps seamlessly. Returns (1, 3, H, W) in [0, 1]. See
-    :func:`painterly.texture.synthesize_texture` for the details and the full options.
+    :func:`painterly.explain.texture.synthesize_texture` for the details and the full options.
     """
     for layer in layers:
         _check_layer(layer, "layers")
@@ -130,7 +138,8 @@ def synthesize_style(
         raise ConfigError("layers: give at least one layer")
     sample = load_image(image, what="style").rgb
     # One scale, like the content reconstructions (and so that figure1's progress counts add up).
-    cfg = (config or StyleConfig()).replace(iterations=iterations, seed=seed, style_layer_weights=(), multiscale=False)
+    cfg = (config or StyleConfig()).replace(iterations=iterations, seed=seed, style_layer_weights=(), multiscale=False,
+                                            method=Method.GATYS)
     hw = size or tuple(sample.shape[-2:])
     return synthesize_texture(sample, hw, config=cfg, tileable=tileable, layers=tuple(layers),  # type: ignore[arg-type]
                               callback=callback).image
@@ -152,7 +161,7 @@ def figure1(
     Top row: the content image, then reconstructions from ``relu1_2 .. relu5_2`` alone.
     Bottom row: the style image, then style reconstructions from ``relu1_1``,
     ``+relu2_1``, ... ``+relu5_1``. Both images are resized to ``size`` on their long edge.
-    ``callback`` receives a :class:`~painterly.pipeline.Step` per iteration; its ``scale``
+    ``callback`` receives a :class:`~painterly.events.Step` per iteration; its ``scale``
     indexes :data:`FIGURE1_PANELS` and ``done``/``total`` count over the whole figure.
     Ctrl-C raises :class:`~painterly.optimize.Interrupted` whose image is the figure so far
     ((1, 3, H, W); unfinished panels show their best image so far, or stay blank).

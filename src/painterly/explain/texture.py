@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,14 +39,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import vgg
-from ..config import MIN_SIZE, ConfigError, StyleConfig
-from ..engine import Engine, scale_schedule
+from ..config import ConfigError, Method, StyleConfig, StyleLossKind
+from ..engine import Engine, plan_scales, scale_schedule
 from ..events import Callback, draw_seed
 from ..features import VGG19Features
 from ..images import fit_long_edge, resize
 from ..losses import StyleLoss, gram_matrix, tv_loss
+from ..objective import scale_objective
 from ..pipeline import get_extractor, resolve_device
 from ..quality import gram_error as _gram_error
+from ..vgg import MIN_SIZE
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
@@ -57,7 +59,7 @@ WRAP_MULTIPLE = 16
 # that size, and the texture's scale in the output is the sample's scale at this size.
 DEFAULT_SAMPLE_SIZE = 512
 # Iterations of a 512 px scale when none are given (scales get N * 512 / their long edge,
-# as for painting: pipeline.scale_schedule): from noise, textures need more than
+# as for painting: engine.scale_schedule): from noise, textures need more than
 # painting from the content image (StyleConfig.iterations) does.
 TEXTURE_ITERATIONS = 200
 # The starting noise is drawn on a grid this many times coarser than the output (see :func:`noise`).
@@ -153,32 +155,6 @@ def sample_grams(extractor: VGG19Features, sample: torch.Tensor, layers: Sequenc
     return {k: gram_matrix(feats[k]) for k in layers}
 
 
-def style_objective(
-    extractor: VGG19Features,
-    grams: dict[str, torch.Tensor],
-    cfg: StyleConfig,
-    layers: Sequence[str],
-    *,
-    tileable: bool = False,
-) -> Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
-    """``objective(image) -> (total, {"style", "style:<layer>", "tv"})``: Gram matching only."""
-    weights = dict(zip(layers, cfg.style_layer_weights)) if cfg.style_layer_weights else {k: 1.0 for k in layers}
-    loss = StyleLoss(grams, weights)
-    tv = circular_tv if tileable else tv_loss
-
-    def objective(image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        per_layer = loss.per_layer(extractor(image, layers))
-        style = cfg.style_strength * torch.stack(list(per_layer.values())).sum()
-        terms = {"style": style, **{f"style:{k}": cfg.style_strength * v.detach() for k, v in per_layer.items()}}
-        total = style
-        if cfg.tv_weight > 0:
-            terms["tv"] = cfg.tv_weight * tv(image)
-            total = total + terms["tv"]
-        return total, terms
-
-    return objective
-
-
 # Synthesis ---------------------------------------------------------------------------
 def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     """``"WxH"`` or ``"N"`` (square) -> (H, W); raises :class:`ConfigError` naming ``option``."""
@@ -221,32 +197,35 @@ def synthesize_texture(
     used as it is; never enlarged): that fixes the texture's scale in the output. Starts
     from coarse noise (:func:`noise`) drawn from ``config.seed`` (random when None; the seed
     used is returned). Large outputs run coarse-to-fine like paintings
-    (:func:`painterly.pipeline.scale_schedule`). ``callback`` receives a
-    :class:`~painterly.pipeline.Step` per iteration. Ctrl-C raises
+    (:func:`painterly.engine.scale_schedule`), each scale with its memory plan. ``callback`` receives a
+    :class:`~painterly.events.Step` per iteration. Ctrl-C raises
     :class:`~painterly.optimize.Interrupted` with the best texture so far, at ``size``.
     """
-    cfg = config or StyleConfig(iterations=TEXTURE_ITERATIONS)
+    # A texture is the painting's statistics and nothing else: Gatys et al.'s method by definition,
+    # with its schedule (a nearest-neighbour target needs a photo to take its features from).
+    cfg = (config or StyleConfig(iterations=TEXTURE_ITERATIONS)).replace(method=Method.GATYS)
     layers = tuple(layers or cfg.style_layers)
     check_size(size)
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(layers):
         raise ConfigError(f"--style-layer-weights has {len(cfg.style_layer_weights)} values for {len(layers)} layers")
+    cfg = cfg.replace(style_layers=layers)  # the style terms, the objective's layers and the memory plan
     seed = draw_seed(cfg.seed)
     device = resolve_device(cfg.device)
-    base = get_extractor(cfg.weights, cfg.pooling.value, (vgg.network_depth(layers),), str(device))
     sample = prepare_sample(sample, sample_size)
+    scales = plan_scales([(wrap_size(hw) if tileable else hw, n) for hw, n in scale_schedule(size, cfg)], cfg, device)
+    base = get_extractor(cfg.weights, cfg.pooling.value, (vgg.network_depth(layers),), str(device))
     # Tileable: the sample's statistics without zero-padding borders (reflect padding
     # continues it plausibly), the output's on a torus. Otherwise the paper's network.
     grams = sample_grams(with_padding(base, "reflect") if tileable else base, sample, layers)
-    net = with_padding(base, "circular") if tileable else base
-    objective = style_objective(net, grams, cfg, layers, tileable=tileable)
-    schedule = [(wrap_size(hw) if tileable else hw, n) for hw, n in scale_schedule(size, cfg)]
+    style = StyleLoss(grams, cfg.layer_weights("style"), kind=StyleLossKind.GRAM)
+    tv = circular_tv if tileable else tv_loss
     fit = resize_periodic if tileable else resize
-    x = noise(schedule[0][0], torch.Generator().manual_seed(seed), periodic=tileable)
-    engine = Engine(base, cfg, device, callback, image_every, fit=lambda img, hw: fit(img.cpu(), hw),
-                    show=lambda img: fit(img.detach().clamp(0, 1).cpu(), size),
+    x = noise(scales[0].hw, torch.Generator().manual_seed(seed), periodic=tileable)
+    engine = Engine(with_padding(base, "circular") if tileable else base, cfg, device, callback, image_every,
+                    fit=lambda img, hw: fit(img.cpu(), hw), show=lambda img: fit(img.detach().clamp(0, 1).cpu(), size),
                     finish=lambda img: fit(img.cpu(), size))
-    out = engine.run(x, schedule, lambda _net, _hw: objective)
-    return Texture(out.image, seed, out.loss, out.iterations, out.seconds, schedule[-1][0])
+    out = engine.run(x, scales, lambda net, hw: scale_objective(net, hw, cfg, content=None, style=style, tv=tv))
+    return Texture(out.image, seed, out.loss, out.iterations, out.seconds, scales[-1].hw)
 
 
 def prepare_sample(sample: torch.Tensor, sample_size: int | None) -> torch.Tensor:

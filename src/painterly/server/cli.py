@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from ..cli.guard import EXIT_FAILURE, EXIT_OK, Parser, command
-from ..config import MIN_SIZE, ConfigError
+from ..config import ConfigError
+from ..vgg import MIN_SIZE
 from .guard import check_token
 
 DEFAULT_OUTPUT_DIR = "painterly-output"

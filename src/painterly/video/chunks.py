@@ -39,11 +39,10 @@ from ..config import ConfigError, StyleConfig
 from ..images import ImageError, Loaded, to_pil
 from ..weights import WeightsError
 from .config import VideoConfig
-from .frames import FrameRenderer, quantise, work_space
+from .frames import FrameRenderer, paint_frames, quantise, work_space
 from .io import VideoError
 from .progress import FrameStep, Pace
-from .render import paint_frames
-from .temporal import FramePrior, frame_prior, warp
+from .temporal import FramePrior, Motion, warp
 from .work import FRAME_NAME, WorkFolder
 
 
@@ -126,24 +125,26 @@ def fade_weight(chunk: Chunk, k: int) -> float:
     return (k - chunk.first + 1) / (chunk.lead + 1)
 
 
-def sync_prior(frames: list[torch.Tensor], image: torch.Tensor, cfg: StyleConfig) -> FramePrior:
+def sync_prior(frames: list[torch.Tensor], image: torch.Tensor, cfg: StyleConfig,
+               motions: list[Motion] | None = None) -> FramePrior:
     """``image`` (painted for ``frames[0]``) carried to ``frames[-1]`` along the flow between each
-    pair of frames, with the pixels that any step cannot trust left free.
+    pair of frames (``motions[i]``: from ``frames[i]`` to ``frames[i + 1]``, computed here when not
+    given), with the pixels that any step cannot trust left free.
 
     The flows are composed and ``image`` is sampled once at the end: warping it frame after frame
     would blur it a little at every step (bilinear), and a chain's frames stay sharp (each is
     painted again), so a blurred start would differ from the chain before it by more than the
     motion. The map (source coordinates, scaled to [0, 1]) and the mask ride through
-    :func:`frame_prior` as the channels of the "painted" frame."""
+    :meth:`Motion.prior` as the channels of the "painted" frame."""
     h, w = image.shape[-2:]
     ys, xs = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
     carried = torch.stack([xs, ys, torch.ones_like(xs)])[None]
-    for prev, frame in zip(frames, frames[1:]):
-        prior = frame_prior(prev, frame, carried)
+    for i, (prev, frame) in enumerate(zip(frames, frames[1:])):
+        prior = (motions[i] if motions is not None else Motion.between(prev, frame)).prior(prev, frame, carried)
         carried = torch.cat([prior.warped[:, :2], prior.warped[:, 2:] * prior.mask], 1)
     at = carried[0, :2].permute(1, 2, 0).numpy() * np.array([w - 1, h - 1], np.float32)
     flow = at - np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
-    return FramePrior(warp(work_space(image, cfg), flow, cubic=True).clamp(0, 1), carried[:, 2:])  # as frame_prior(sharp=True)
+    return FramePrior(warp(work_space(image, cfg), flow, cubic=True).clamp(0, 1), carried[:, 2:])  # as Motion.prior(sharp=True)
 
 
 # On a worker ------------------------------------------------------------------------------------
@@ -205,11 +206,13 @@ def as_tensor(frame: np.ndarray) -> torch.Tensor:
 
 
 def paint_chunk(clip: ClipSpec, chunk: Chunk, frames: np.ndarray, shot_frame: np.ndarray, sync: np.ndarray | None,
-                callback: Callable[[FrameStep], None] | None = None) -> ChunkDone:
+                motions: list[Motion] | None = None, callback: Callable[[FrameStep], None] | None = None) -> ChunkDone:
     """Paint ``chunk`` on a worker. ``frames``: input frames ``chunk.reads_from`` .. ``chunk.end - 1``
     ((N, H, W, 3) uint8); ``shot_frame``: the shot's first; ``sync``: the previous chunk's first
-    painted frame (when ``chunk.sync``). Frames already in the work folder are kept (a chunk
-    painted again continues where it stopped). Expected failures come back as ``ChunkDone.error``."""
+    painted frame (when ``chunk.sync``); ``motions``: each of those frames' :class:`Motion` from the
+    one before (N - 1, as the coordinator found the cuts with them; computed here when None). Frames
+    already in the work folder are kept (a chunk painted again continues where it stopped).
+    Expected failures come back as ``ChunkDone.error``."""
     started = time.perf_counter()
     try:
         renderer = FrameRenderer(clip.cfg, clip.vcfg, clip.styles, clip.controls)
@@ -217,12 +220,14 @@ def paint_chunk(clip: ClipSpec, chunk: Chunk, frames: np.ndarray, shot_frame: np
         store = ChunkStore(chunk, WorkFolder.attach(Path(clip.folder), clip.key))
         inputs = [as_tensor(f) for f in frames]
         prior = None
+        lead = chunk.first - chunk.reads_from
         if sync is not None and store.load(chunk.first, clip.hw) is None:
-            prior = sync_prior(inputs[: chunk.first - chunk.reads_from + 1], as_tensor(sync), renderer.cfg)
+            prior = sync_prior(inputs[: lead + 1], as_tensor(sync), renderer.cfg, motions[:lead] if motions else None)
         todo = range(chunk.first, chunk.end)
         pace = Pace(len(todo), len(todo), started)
+        by_frame = None if motions is None else {chunk.reads_from + 1 + i: m for i, m in enumerate(motions)}
         done = paint_frames(renderer, store, ((k, inputs[k - chunk.reads_from]) for k in todo), clip.hw, pace,
-                            callback, shot_frame=as_tensor(shot_frame), start_prior=prior)
+                            callback, shot_frame=as_tensor(shot_frame), start_prior=prior, motions=by_frame)
     except (ImageError, ConfigError, WeightsError, VideoError) as e:
         return ChunkDone(error=str(e))
     except (MemoryError, torch.cuda.OutOfMemoryError):

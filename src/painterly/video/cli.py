@@ -132,7 +132,8 @@ def _run(argv: list[str]) -> int:
     _check_chunking(args)
     from ..cli.progress import ProgressBar  # heavy imports only once the command line is valid
     from ..pools import PoolError
-    from .render import VideoInterrupted, stylize_video
+    from .progress import VideoInterrupted
+    from .render import stylize_video
 
     with ProgressBar("frames", enabled=not args.quiet, eta=False) as bar:
         def callback(step: FrameStep) -> None:

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import MIN_SIZE
 from ..images import ImageError, check_writable, resize
+from ..inputs import check_input
+from ..vgg import MIN_SIZE
 
 log = logging.getLogger("painterly.video")
 
@@ -71,10 +72,7 @@ class VideoInfo:
 
 def _open(path: Path, what: str):  # type: ignore[no-untyped-def]
     av = _av()
-    if not path.exists():
-        raise VideoError(f"{what} {path}: no such file; check the path")
-    if path.is_dir():
-        raise VideoError(f"{what} {path}: is a folder, not a video file")
+    check_input(path, what, limit=None, error=VideoError)  # a video is streamed, not read whole: no size limit
     try:
         return av.open(str(path))
     except PermissionError:

@@ -2,7 +2,8 @@
 
 This process (the coordinator) decodes the clip, finds the cuts and plans the chunks as the
 frames arrive (:class:`painterly.video.chunks.Planner`), and sends each chunk's input frames
-(8-bit) to a worker (:func:`painterly.video.chunks.paint_chunk`; the pools are
+(8-bit) and the motion between each pair of them (:class:`painterly.video.temporal.Motion`: the
+flows, computed once, here, to find the cuts) to a worker (:func:`painterly.video.chunks.paint_chunk`; the pools are
 :mod:`painterly.pools`, shared with ``painterly batch``). A chunk after a shot's first waits
 only for the previous chunk's first frame, which it starts from. Workers that see the work
 folder (the same path: a local pool, or a cluster on a shared file system) write each frame
@@ -28,14 +29,16 @@ from ..masks import load_mask
 from ..pools import TRIES, Pool, PoolError, check_workers, local_pool
 from .chunks import Chunk, ChunkDone, ClipSpec, Planner, as_tensor, cross_fade, paint_chunk
 from .config import VideoConfig
-from .progress import FrameCallback, FrameStep, Pace
-from .render import Clip, Painted, VideoInterrupted
-from .temporal import frame_prior
+from .frames import Clip, Painted
+from .progress import FrameCallback, FrameStep, Pace, VideoInterrupted
+from .temporal import Motion
 from .work import WorkFolder
 
 POLL = 0.5  # seconds between looks at the work folder
 
 __all__ = ["check_workers", "paint_chunked", "start_pool"]
+
+ChunkInputs = tuple[np.ndarray, np.ndarray, list[Motion]]  # a chunk's frames, its shot's first, their motions
 
 
 def start_pool(workers: int | None, scheduler: str | None, cfg: Any, chunks: int) -> Pool:
@@ -88,12 +91,13 @@ class _Coordinator:
                  started: float):
         self.pool, self.work, self.spec, self.clip = pool, work, spec, clip
         self.emit = callback or (lambda step: None)
-        self.inputs: Iterator[tuple[int, np.ndarray, bool]] | None = self._frames()
+        self.inputs: Iterator[tuple[int, np.ndarray, Motion | None]] | None = self._frames()
         self.buffer: dict[int, np.ndarray] = {}  # input frames that planned chunks may still need
+        self.motions: dict[int, Motion] = {}  # frame k's motion from frame k - 1, while planned chunks may need it
         self.planner = Planner(spec.vcfg.chunk_frames, spec.vcfg.overlap)
         self.painter_of: dict[int, Chunk] = {}  # first and last frame -> the chunk that paints it
-        self.queue: list[tuple[Chunk, tuple[np.ndarray, np.ndarray], int]] = []  # (chunk, (frames, shot frame), tries)
-        self.pending: dict[Any, tuple[Chunk, tuple[np.ndarray, np.ndarray], int]] = {}
+        self.queue: list[tuple[Chunk, ChunkInputs, int]] = []  # (chunk, (frames, shot frame, motions), tries)
+        self.pending: dict[Any, tuple[Chunk, ChunkInputs, int]] = {}
         self.watching: dict[int, Chunk | None] = {}  # unfinished frames -> the chunk whose lead-in fades there
         self.result = Painted()
         missing = sum(1 for k in range(clip.frames) if not work.frame(k).is_file())
@@ -116,15 +120,15 @@ class _Coordinator:
             raise PoolError(f"frames {missing[0]}..{missing[-1]} were not painted ({len(missing)} frames)")
 
     # Planning ---------------------------------------------------------------------------------
-    def _frames(self) -> Iterator[tuple[int, np.ndarray, bool]]:
-        """(index, 8-bit frame, starts a shot): frames travel to workers in 8 bits, and cuts are found
-        on the same pixels the workers see, so both agree on them."""
+    def _frames(self) -> Iterator[tuple[int, np.ndarray, Motion | None]]:
+        """(index, 8-bit frame, its motion from the frame before; None for the first): frames travel to
+        workers in 8 bits, and the motions are found on the same pixels the workers see, so both agree
+        on the cuts, and the workers need not compute the flows again."""
         prev: torch.Tensor | None = None
         for k, x in enumerate(self.clip.read()):
             frame = as_bytes(x)
             here = as_tensor(frame)
-            cut = prev is None or frame_prior(prev, here, prev).reliable < self.spec.vcfg.scene_cut
-            yield k, frame, cut
+            yield k, frame, None if prev is None else Motion.between(prev, here)
             prev = here
 
     def _plan_ahead(self) -> None:
@@ -135,9 +139,11 @@ class _Coordinator:
                 self.inputs = None
                 self._enqueue(self.planner.close(self.clip.frames))
                 break
-            k, frame, cut = item
-            self._enqueue(self.planner.add(k, cut))
+            k, frame, motion = item
+            self._enqueue(self.planner.add(k, motion is None or motion.reliable < self.spec.vcfg.scene_cut))
             self.buffer[k] = frame
+            if motion is not None:
+                self.motions[k] = motion
 
     def _enqueue(self, chunks: list[Chunk]) -> None:
         buffer = self.buffer
@@ -154,9 +160,12 @@ class _Coordinator:
                     self.watching[k] = c
             if not all(self.work.frame(k, c.role(k)).is_file() for k in range(c.first, c.end)):  # else: kept
                 frames = np.stack([buffer[k] for k in range(c.reads_from, c.end)])
-                self.queue.append((c, (frames, buffer[c.shot]), 0))
+                motions = [self.motions[k] for k in range(c.reads_from + 1, c.end)]
+                self.queue.append((c, (frames, buffer[c.shot], motions), 0))
             for k in [k for k in buffer if k < c.first and k != c.shot]:
                 del buffer[k]  # the next chunk reads from this one's first frame on
+            for k in [k for k in self.motions if k <= c.first]:
+                del self.motions[k]
 
     # Running ----------------------------------------------------------------------------------
     def _sync_role(self, c: Chunk) -> str:
@@ -177,7 +186,7 @@ class _Coordinator:
                     waiting.append((c, data, tries))
                     continue
                 sync = as_bytes(image)
-            fut = self.pool.submit(paint_chunk, self.spec, c, data[0], data[1], sync, callback=self._relay)
+            fut = self.pool.submit(paint_chunk, self.spec, c, data[0], data[1], sync, data[2], callback=self._relay)
             self.pending[fut] = (c, data, tries)
         self.queue = waiting
 

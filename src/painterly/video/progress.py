@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -77,3 +78,11 @@ class Pace:
         return FrameStep(k, self.frames, iteration, iterations, loss, terms or {}, self.painted, self.to_paint,
                          elapsed=time.perf_counter() - self.started, done=self.done, seconds_per_frame=spf,
                          eta=spf * (self.to_paint - self.painted), **flags)  # type: ignore[arg-type]
+
+
+class VideoInterrupted(Exception):
+    """Ctrl-C: ``done`` of ``frames`` frames are finished and kept in ``folder`` for a rerun."""
+
+    def __init__(self, done: int, frames: int, folder: Path):
+        super().__init__(f"interrupted with {done} of {frames} frames finished")
+        self.done, self.frames, self.folder = done, frames, folder

@@ -2,13 +2,14 @@
 
 ``stylize_video(input, styles, output, config, video)`` runs these steps:
 
-1. **Probe and plan** (:mod:`painterly.videoio`): decode once to time every frame, select
+1. **Probe and plan** (:mod:`.io`): decode once to time every frame, select
    the frames in ``--start``/``--duration`` at ``--fps``, pick an even output size, check
-   the encoder and that the audio can be copied; all before the network loads.
+   the encoder and that the audio can be copied, prepare the first frame's painting
+   (:func:`painterly.plan.prepare`: the styles and controls checked); all before the network loads.
 2. **Paint, frame by frame.** The first frame of a shot is painted like an image
    (:meth:`painterly.pipeline.Painter.paint`: content init, the full scale schedule). Each
    later frame starts from the previous stylised frame warped onto it by optical flow
-   (:mod:`painterly.temporal`) and is optimised at the output size for
+   (:mod:`.temporal`) and is optimised at the output size for
    ``frame_iterations`` with the image objective plus ``temporal_weight`` times the
    temporal loss. Style targets (and colour / mask / scale-mix controls) are prepared
    once per shot, not per frame. When less than ``scene_cut`` of a frame can be traced back
@@ -30,36 +31,24 @@ Nothing here prints; progress goes to ``callback`` as :class:`FrameStep` events.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import torch
+from typing import Any
 
 from ..config import MACHINE_FIELDS, StyleConfig
-from ..controls import Controls
 from ..events import draw_seed
 from ..images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
 from ..masks import MaskSource
 from ..meta import describe_input
 from ..optimize import Interrupted
+from ..pipeline import resolve_device
+from ..plan import prepare
 from .config import VideoConfig
-from .frames import FrameRenderer, quantise, work_space
-from .io import (
-    FramePlan,
-    VideoError,
-    VideoInfo,
-    check_encoders,
-    check_output,
-    encode,
-    output_size,
-    plan_frames,
-    probe,
-    read_frames,
-)
-from .progress import FrameCallback, FrameStep, Pace
-from .temporal import FramePrior, frame_prior
+from .frames import Clip, FrameRenderer, Painted, paint_frames
+from .io import FramePlan, VideoError, check_encoders, check_output, encode, output_size, plan_frames, probe, read_frames
+from .parallel import check_workers, paint_chunked, start_pool
+from .progress import FrameCallback, FrameStep, Pace, VideoInterrupted
 from .work import WorkFolder, describe, digest, work_folder_for
 
 __all__ = ["FrameStep", "VideoConfig", "VideoError", "VideoInterrupted", "VideoResult", "stylize_video",
@@ -81,36 +70,9 @@ class VideoResult:
     retried: list[int] = field(default_factory=list)  # chunked runs: first frames of chunks painted again
 
 
-class VideoInterrupted(Exception):
-    """Ctrl-C: ``done`` of ``frames`` frames are finished and kept in ``folder`` for a rerun."""
-
-    def __init__(self, done: int, frames: int, folder: Path):
-        super().__init__(f"interrupted with {done} of {frames} frames finished")
-        self.done, self.frames, self.folder = done, frames, folder
-
-
 # Painting --------------------------------------------------------------------------------
 def _load_styles(styles: Sequence[ImageSource | Loaded]) -> list[Loaded]:
     return [s if isinstance(s, Loaded) else load_image(s, what="style") for s in styles]
-
-
-@dataclass(frozen=True)
-class Clip:
-    """A clip checked and planned (everything before the network loads)."""
-
-    info: VideoInfo
-    plan: FramePlan
-    hw: tuple[int, int]
-    cfg: StyleConfig  # size set to the output's long edge
-    styles: list[Loaded]
-    controls: dict[str, Any]
-
-    @property
-    def frames(self) -> int:
-        return len(self.plan.sources)
-
-    def read(self) -> Iterable[torch.Tensor]:
-        return read_frames(self.info, self.plan, self.hw)
 
 
 def stylize_video(
@@ -147,8 +109,6 @@ def stylize_video(
     out = check_output(output)
     chunked = workers is not None or scheduler is not None
     if chunked:
-        from .parallel import check_workers, paint_chunked, start_pool
-
         check_workers(workers, scheduler, "chunks")
     refuse_overwriting_inputs({"--output": out}, [input, *styles, *(masks or []), coarse_style, fine_style, cfg.init],
                               error=VideoError)
@@ -183,14 +143,14 @@ def _check(input: str | Path, styles: Sequence[ImageSource | Loaded], out: Path,
     first_frame = next(reader)
     reader.close()
     cfg = cfg.replace(size=max(hw))
-    Controls.prepare(first_frame, [s.rgb for s in style_imgs], cfg, **controls)
-    return Clip(info, fplan, hw, cfg, style_imgs, controls)
+    plan = prepare(Loaded(first_frame), style_imgs, cfg, device=resolve_device(cfg.device), **controls)
+    return Clip(info, fplan, hw, cfg, style_imgs, controls, (first_frame, plan))
 
 
 def _paint_whole(work: WorkFolder, clip: Clip, vcfg: VideoConfig, callback: FrameCallback | None,
                  started: float) -> Painted:
     """The clip in one piece, in this process."""
-    renderer = FrameRenderer(clip.cfg, vcfg, clip.styles, clip.controls)  # loads the network
+    renderer = FrameRenderer(clip.cfg, vcfg, clip.styles, clip.controls, clip.first)  # loads the network
     work.open(clip.frames, draw_seed(clip.cfg.seed))
     renderer.seed(work.seed)  # a resumed run keeps the seed it started with
     done = sum(1 for k in range(clip.frames) if work.frame(k).is_file())
@@ -219,74 +179,3 @@ def _work_key(input: str | Path, clip: Clip, cfg: StyleConfig, vcfg: VideoConfig
     if chunked:  # one process or many: the same frames
         key["chunks"] = [vcfg.chunk_frames, vcfg.overlap]
     return digest(key)
-
-
-# The loop over frames: a whole clip, or one chunk ---------------------------------------------------
-class FrameStore(Protocol):
-    """Where a loop's frames are kept: the work folder, or a chunk's view of it."""
-
-    @property
-    def shots(self) -> list[int]: ...
-    def load(self, k: int, hw: tuple[int, int]) -> torch.Tensor | None: ...
-    def save(self, k: int, x: torch.Tensor) -> None: ...
-    def add_shot(self, k: int) -> None: ...
-
-
-@dataclass
-class Painted:
-    starts: list[int] = field(default_factory=list)  # frames that started a shot (kept ones included)
-    painted: list[int] = field(default_factory=list)  # frames painted by this loop
-    retried: list[int] = field(default_factory=list)  # chunked runs: first frames of chunks painted again
-
-
-def paint_frames(renderer: FrameRenderer, store: FrameStore, inputs: Iterable[tuple[int, torch.Tensor]],
-                 hw: tuple[int, int], pace: Pace, callback: FrameCallback | None, *,
-                 shot_frame: torch.Tensor | None = None, start_prior: FramePrior | None = None) -> Painted:
-    """Paint ``inputs`` ((index, frame) in order) one after another, skipping the frames ``store``
-    holds already (a resumed run continues from them). The first frame, and any frame less than
-    ``scene_cut`` of which follows from the one before, is a shot's first (painted like an
-    image), unless ``start_prior`` is given for the first frame (a chunk starting inside a shot
-    whose first frame was ``shot_frame``). Ctrl-C propagates."""
-    cfg, vcfg = renderer.cfg, renderer.vcfg
-    out = Painted()
-    known_shots = set(store.shots)
-    prev_frame: torch.Tensor | None = None
-    prev_out: torch.Tensor | None = None
-    emit: Callable[[FrameStep], None] = callback or (lambda step: None)
-    for k, frame in inputs:
-        existing = store.load(k, hw)
-        if existing is not None:
-            if k in known_shots or shot_frame is None:
-                shot_frame, renderer.shot = frame, None
-                out.starts.append(k)
-            emit(pace.step(k, finished=True, resumed=True, shot_start=k in known_shots, image=existing))
-            prev_frame, prev_out = frame, existing
-            continue
-        prior = start_prior
-        if prev_frame is not None and prev_out is not None:
-            prior = frame_prior(prev_frame, frame, work_space(prev_out, cfg), sharp=True, follow=True)
-            if prior.reliable < vcfg.scene_cut:
-                prior = None
-        reliable = prior.reliable if prior is not None else float("nan")
-
-        def report(i: int, n: int, loss: float, terms: dict[str, float], k: int = k, first: bool = prior is None,
-                   reliable: float = reliable) -> None:
-            emit(pace.step(k, iteration=i, iterations=n, loss=loss, terms=terms, shot_start=first, reliable=reliable))
-
-        if prior is None:
-            store.add_shot(k)
-            out.starts.append(k)
-            shot_frame, renderer.shot = frame, None
-            image = renderer.first(frame, report)
-        else:
-            if renderer.shot is None:
-                assert shot_frame is not None
-                renderer.start_shot(shot_frame)
-            image = renderer.next(frame, prior, report)
-        image = quantise(image)
-        store.save(k, image)
-        out.painted.append(k)
-        pace.finish()
-        emit(pace.step(k, finished=True, shot_start=prior is None, reliable=reliable, image=image))
-        prev_frame, prev_out = frame, image
-    return out

@@ -161,12 +161,43 @@ class FramePrior:
         return float(self.mask.mean())
 
 
+@dataclass(frozen=True)
+class Motion:
+    """How input frame t follows from frame t-1: the ``backward`` flow (t -> t-1, (H, W, 2)) and
+    ``mask`` ((1, 1, H, W)), where it can be trusted. Made once per pair (:meth:`between`): a chunked
+    run's coordinator finds the cuts with it and sends it to the worker that paints the pair."""
+
+    backward: np.ndarray
+    mask: torch.Tensor
+
+    @property
+    def reliable(self) -> float:
+        """Fraction of frame t that follows from frame t-1 (below ``scene_cut``: a cut)."""
+        return float(self.mask.mean())
+
+    @classmethod
+    def between(cls, prev_frame: torch.Tensor, frame: torch.Tensor) -> Motion:
+        """Flow both ways between the input frames t-1 and t (each (1, 3, H, W)), and where the flows
+        disagree (:func:`consistency_mask`) or the input itself changed (:func:`appearance_mask`)."""
+        backward = optical_flow(frame, prev_frame)
+        forward = optical_flow(prev_frame, frame)
+        return cls(backward, consistency_mask(forward, backward) * appearance_mask(prev_frame, frame, backward))
+
+    def prior(self, prev_frame: torch.Tensor, frame: torch.Tensor, prev_stylised: torch.Tensor, *,
+              sharp: bool = False, follow: bool = False) -> FramePrior:
+        """The previous stylised frame (same size) warped onto frame t (see :func:`frame_prior`)."""
+        warped = warp(prev_stylised, self.backward, cubic=sharp)
+        if follow:
+            warped = warped + (1 - self.mask) * (luminance(frame) - luminance(warp(prev_frame, self.backward)))
+        return FramePrior(warped.clamp(0, 1), self.mask)
+
+
 def frame_prior(prev_frame: torch.Tensor, frame: torch.Tensor, prev_stylised: torch.Tensor, *,
                 sharp: bool = False, follow: bool = False) -> FramePrior:
     """Flow both ways between the input frames t-1 and t (each (1, 3, H, W)), warp the
     previous stylised frame (same size) onto frame t, and mark where it cannot be trusted:
     where the flows disagree (:func:`consistency_mask`) or the input itself changed
-    (:func:`appearance_mask`).
+    (:func:`appearance_mask`): :meth:`Motion.between`, then :meth:`Motion.prior`.
 
     ``sharp`` warps the stylised frame bicubically. Painting starts each later frame from it:
     bilinear sampling softens the brush marks a little at every frame, and the softening adds up
@@ -178,13 +209,7 @@ def frame_prior(prev_frame: torch.Tensor, frame: torch.Tensor, prev_stylised: to
     painting's colours. (From the old picture, three iterations left it open; starting those
     pixels from the frame itself in the painting's palette left them flat; adding the change in
     RGB brought the photo's skin tones in.) Outside the mask it changes nothing the temporal loss sees."""
-    backward = optical_flow(frame, prev_frame)
-    forward = optical_flow(prev_frame, frame)
-    mask = consistency_mask(forward, backward) * appearance_mask(prev_frame, frame, backward)
-    warped = warp(prev_stylised, backward, cubic=sharp)
-    if follow:
-        warped = warped + (1 - mask) * (luminance(frame) - luminance(warp(prev_frame, backward)))
-    return FramePrior(warped.clamp(0, 1), mask)
+    return Motion.between(prev_frame, frame).prior(prev_frame, frame, prev_stylised, sharp=sharp, follow=follow)
 
 
 def warping_error(prev_out: torch.Tensor, out: torch.Tensor, prev_frame: torch.Tensor, frame: torch.Tensor) -> float:
