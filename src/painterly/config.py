@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from .checks import at_least, finite, non_negative, positive
+from .errors import ConfigError
 from .inputs import check_input
 from .vgg import LAYER_NAMES, MIN_SIZE
-
-
-class ConfigError(ValueError):
-    """An option has a value painterly cannot use. The message names the option."""
 
 
 class _Choice(str, enum.Enum):
@@ -259,21 +256,21 @@ class StyleConfig:
         self._validate()
 
     def _validate(self) -> None:
-        _at_least("--size", self.size, MIN_SIZE, MAX_SIZE)
+        at_least("--size", self.size, MIN_SIZE, MAX_SIZE)
         for s in (self.style_scale, *self.style_scales):
-            _positive("--style-scale", s, MAX_SIZE / self.size)
+            positive("--style-scale", s, MAX_SIZE / self.size)
         for opt in ("content_weight", "style_strength", "tv_weight"):
-            _non_negative("--" + opt.replace("_", "-").replace("strength", "weight"), getattr(self, opt))
+            non_negative("--" + opt.replace("_", "-").replace("strength", "weight"), getattr(self, opt))
         if self.content_weight == 0 and self.style_strength == 0:
             raise ConfigError("--content-weight and --style-weight are both 0: nothing to optimise")
-        _at_least("--iterations", self.iterations, 0, MAX_ITERATIONS)
+        at_least("--iterations", self.iterations, 0, MAX_ITERATIONS)
         if self.learning_rate is not None:
-            _positive("--learning-rate", self.learning_rate)
-        _at_least("--lbfgs-history", self.lbfgs_history, 1)
-        _non_negative("--tolerance", self.tolerance)
-        _at_least("--patience", self.patience, 1)
-        _at_least("--min-scale-size", self.schedule.min_scale_size, MIN_SIZE)
-        _finite("--scale-factor", self.schedule.scale_factor)
+            positive("--learning-rate", self.learning_rate)
+        at_least("--lbfgs-history", self.lbfgs_history, 1)
+        non_negative("--tolerance", self.tolerance)
+        at_least("--patience", self.patience, 1)
+        at_least("--min-scale-size", self.schedule.min_scale_size, MIN_SIZE)
+        finite("--scale-factor", self.schedule.scale_factor)
         if not self.schedule.scale_factor > 1:
             raise ConfigError(f"--scale-factor must be greater than 1, got {self.schedule.scale_factor}")
         _layers("--content-layers", self.content_layers, self.content_layer_weights,
@@ -281,13 +278,13 @@ class StyleConfig:
         _layers("--style-layers", self.style_layers, self.style_layer_weights,
                 "--style-layer-weights")
         for w in self.style_blend_weights:
-            _non_negative("--style-blend-weights", w)
+            non_negative("--style-blend-weights", w)
         if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
             raise ConfigError("--style-blend-weights must not all be 0")
         if self.max_memory is not None:
-            _positive("--max-memory", self.max_memory, MAX_MEMORY_GB)
+            positive("--max-memory", self.max_memory, MAX_MEMORY_GB)
         if self.threads is not None:
-            _at_least("--threads", self.threads, 1, MAX_THREADS)
+            at_least("--threads", self.threads, 1, MAX_THREADS)
         if self.coarse_layer not in LAYER_NAMES:
             raise ConfigError(f"--coarse-layer: unknown layer {self.coarse_layer!r}; layers are named like "
                               "relu3_1 (conv1_1 ... relu5_4)")
@@ -377,32 +374,6 @@ def _init(value: Any) -> Init | str:
     return text
 
 
-def _finite(option: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ConfigError(f"{option} must be a finite number, got {value!r}")
-
-
-def _positive(option: str, value: float, high: float = math.inf) -> None:
-    _finite(option, value)
-    if not value > 0:
-        raise ConfigError(f"{option} must be greater than 0, got {value}")
-    if value > high:
-        raise ConfigError(f"{option} must be at most {high:g}, got {value:g}")
-
-
-def _non_negative(option: str, value: float) -> None:
-    _finite(option, value)
-    if not value >= 0:
-        raise ConfigError(f"{option} must not be negative, got {value}")
-
-
-def _at_least(option: str, value: int, low: int, high: int | None = None) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"{option} must be a whole number of at least {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ConfigError(f"{option} must be at most {high}, got {value}")
-
-
 def _layers(option: str, layers: tuple[str, ...], weights: tuple[float, ...], wopt: str) -> None:
     for name in layers:
         if name not in LAYER_NAMES:
@@ -413,5 +384,5 @@ def _layers(option: str, layers: tuple[str, ...], weights: tuple[float, ...], wo
     if weights and len(weights) != len(layers):
         raise ConfigError(f"{wopt} has {len(weights)} values for {len(layers)} layers in {option}")
     for w in weights:
-        _non_negative(wopt, w)
+        non_negative(wopt, w)
 

@@ -96,9 +96,7 @@ class Controls:
         ``styles`` likewise. Raises :class:`ConfigError` naming the option at fault.
         """
         styles = list(styles)
-        if cfg.method is not Method.GATYS and (masks is not None or coarse_style is not None or fine_style is not None):
-            raise ConfigError(f"--mask, --coarse-style and --fine-style work with --method gatys, not {cfg.method.value}; "
-                              "add --method gatys")
+        _gatys_only(cfg, masks is not None or coarse_style is not None or fine_style is not None)
         coarse = _rgb(coarse_style, "--coarse-style")
         fine = _rgb(fine_style, "--fine-style")
         if not styles and (coarse is None or fine is None):
@@ -218,6 +216,13 @@ def _area(mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     mode = "area" if hw[0] * hw[1] <= mask.shape[-2] * mask.shape[-1] else "bilinear"
     kw = {"align_corners": False} if mode == "bilinear" else {}
     return F.interpolate(mask, size=hw, mode=mode, **kw).clamp(0, 1)
+
+
+def _gatys_only(cfg: StyleConfig, used: bool) -> None:
+    """Masks and the scale mix shape Gatys et al.'s statistics: refused, in one line, with another method."""
+    if used and cfg.method is not Method.GATYS:
+        raise ConfigError(f"--mask, --coarse-style and --fine-style work with --method gatys, not {cfg.method.value}; "
+                          "add --method gatys")
 
 
 def _rgb(source: ImageSource | Loaded | None, what: str) -> torch.Tensor | None:

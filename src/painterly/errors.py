@@ -3,7 +3,9 @@ catch them (and Ctrl-C) from its first line, before torch is loaded."""
 
 from __future__ import annotations
 
-from .config import ConfigError
+
+class ConfigError(ValueError):
+    """An option has a value painterly cannot use. The message names the option."""
 
 
 class ImageError(Exception):

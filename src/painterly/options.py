@@ -29,9 +29,9 @@ from .inputs import read_input
 # ``preset`` column): sizes, each painted coarse to fine with the method's schedule
 # (engine.scale_schedule); their times are in docs/performance.md.
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"size": 256},
-    "balanced": {"size": 384},
-    "fine": {"size": 768},
+    "quick": {"size": 256, "iterations": 20, "multiscale": True},
+    "balanced": {"size": 384, "iterations": 20, "multiscale": True},
+    "fine": {"size": 768, "iterations": 20, "multiscale": True},
 }
 PRESET_NOTES = {
     "quick": "256 px: about half a minute on a laptop CPU",

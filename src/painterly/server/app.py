@@ -6,19 +6,14 @@ Routes (all errors are JSON ``{"error": message, "status": code}``):
 - ``GET /api/config`` presets, choices, defaults and limits for the form
 - ``POST /api/jobs`` multipart: ``content`` (one image), ``style`` (one or more images),
   ``options`` (JSON object, see :mod:`painterly.server.params`) -> 201 and the job
-- ``GET /api/jobs`` running and queued jobs; ``GET /api/jobs/{id}`` one job
-- ``GET /api/jobs/{id}/events`` ``text/event-stream``: ``state``, ``progress``, ``preview``
-- ``POST /api/jobs/{id}/cancel``; ``POST /api/jobs/{id}/retry`` queues an ``interrupted`` job again
-  (one accepted before a restart that could not be queued again by itself, see :mod:`.jobs`)
-- ``POST /api/jobs/{id}/again`` (body empty or ``{"size": N}``) -> 201 and a new job painting a finished
-  one again: its inputs (kept with the result), options and seed, at its size or ``N``
+- ``GET /api/jobs``, ``GET /api/jobs/{id}``, ``.../events`` (``text/event-stream``), ``POST .../cancel``,
+  ``.../retry`` (an ``interrupted`` job, :mod:`.jobs`), ``.../again`` (a finished one, its kept inputs)
 - ``GET /api/jobs/{id}/preview.jpg``, ``.../result.png`` (``?download=1`` to save),
   ``.../sheet.png``, ``.../thumb.jpg``
 - ``GET /api/gallery`` finished results kept in the output folder, newest first
 - ``GET /api/openapi.json`` the contract (:mod:`.contract`): every route's body, statuses and models
 
-``POST /api/jobs`` takes an ``Idempotency-Key`` header (:mod:`.keys`); a 503 carries
-``Retry-After`` and a 405 ``Allow``.
+``POST /api/jobs`` takes an ``Idempotency-Key`` header (:mod:`.keys`); a 503 has ``Retry-After``, a 405 ``Allow``.
 """
 
 from __future__ import annotations
@@ -53,7 +48,7 @@ from .guard import Guard, check_token
 from .job import RESULT_FILES, Job, JobFinished, JobStatus, KeyInFlight, KeyReused, QueueFull, UnknownJob
 from .jobs import JobManager
 from .keys import KEY_PATTERN
-from .params import Limits, build_config, public_config
+from .params import Limits, again_size, build_config, public_config
 from .store import StoreError
 from .uploads import Upload, UploadError, decode_upload, formats
 
@@ -269,7 +264,10 @@ def _add_again_route(app: FastAPI, manager: JobManager, limits: Limits, common: 
               responses={**errors(*common, 403, 404, 409, 422, 503), 201: {"description": "the new job"}})
     async def again_job(job: JobDep, request: Request) -> dict[str, Any]:
         """Paint a finished job again: its inputs, options and seed; the body ``{"size": N}`` at another size."""
-        size = await _again_size(request, len(job.inputs.get("styles", [])), limits)
+        try:
+            size = again_size(await request.body(), len(job.inputs.get("styles", [])), limits)
+        except ConfigError as e:
+            raise ApiError(422, str(e)) from None
         try:
             new = await run_in_threadpool(manager.again, job.id, size)
         except (JobFinished, StoreError) as e:
@@ -389,25 +387,6 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits, key
     except KeyInFlight as e:
         raise ApiError(409, str(e)) from None
     except KeyReused as e:
-        raise ApiError(422, str(e)) from None
-
-
-async def _again_size(request: Request, n_styles: int, limits: Limits) -> int | None:
-    """``POST .../again``'s optional JSON body ``{"size": N}``, checked as a new job's size is; None: the job's own."""
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ApiError(422, 'again: the body must be empty or a JSON object such as {"size": 1024}') from None
-    if not isinstance(body, dict) or set(body) - {"size"}:
-        raise ApiError(422, 'again: the body must be empty or a JSON object such as {"size": 1024}')
-    if body.get("size") is None:
-        return None
-    try:
-        return build_config({"size": body["size"]}, n_styles, limits).size
-    except ConfigError as e:
         raise ApiError(422, str(e)) from None
 
 

@@ -2,11 +2,10 @@
 
 The CPU (or the one GPU) is the bottleneck, so jobs run strictly one after another in a
 single worker thread, through the same :class:`painterly.pipeline.Painter` and the same
-:class:`~painterly.pipeline.Step` events the CLI draws its progress bar from. Every state
+:class:`~painterly.events.Step` events the CLI draws its progress bar from. Every state
 change is published to the job's subscribers (one per open browser tab) as a small dict:
 
-- ``state``: the full public snapshot (status, queue position, progress, loss history,
-  result links); sent first to every new subscriber and on every status change;
+- ``state``: the full public snapshot (status, queue position, progress, loss history, result links);
 - ``progress``: one iteration (done/total, loss, elapsed, ETA);
 - ``preview``: a new preview image is available at ``/api/jobs/{id}/preview.jpg``.
 
@@ -135,9 +134,8 @@ class JobManager:
         return self._accept(job)
 
     def again(self, job_id: str, size: int | None = None) -> Job:
-        """A new job painting a finished one again: its kept inputs, options and seed, at ``size`` if given
-        (checked by the caller against the server's limits). JobFinished if it is not a finished painting,
-        StoreError if its inputs were not kept (a result from before painterly kept them)."""
+        """A new job painting a finished one again (its kept inputs, options and seed) at ``size`` if given;
+        JobFinished if it is not a finished painting, StoreError if its inputs were not kept."""
         old = self.get(job_id)
         if old.status is not JobStatus.DONE:
             raise JobFinished(f"job {job_id} is {old.status.value}; only a finished painting can be painted again")

@@ -10,6 +10,7 @@ upper bounds that keep one request from occupying the machine for a day.
 
 from __future__ import annotations
 
+import json
 import re
 import typing
 from dataclasses import dataclass
@@ -183,3 +184,16 @@ _BOUNDS: dict[str, dict[str, Any]] = {
     "tv_weight": {"minimum": 0},
     "style_scale": {"exclusiveMinimum": 0},
 }
+
+
+def again_size(raw: bytes, n_styles: int, limits: Limits) -> int | None:
+    """``POST .../again``'s optional JSON body ``{"size": N}``, checked as a new job's size is; None: the job's own."""
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict) or set(body) - {"size"}:
+        raise ConfigError('again: the body must be empty or a JSON object such as {"size": 1024}')
+    return None if body.get("size") is None else build_config({"size": body["size"]}, n_styles, limits).size
