@@ -14,6 +14,12 @@ from painterly.vgg import block as layer_block
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
+@pytest.fixture
+def tiny(tiny):
+    """Masks are Gatys et al.'s controls (--method gatys)."""
+    return tiny.replace(method="gatys")
+
+
 
 def _half(h: int, w: int, left: bool = True) -> torch.Tensor:
     m = torch.zeros(1, 1, h, w)

@@ -101,3 +101,21 @@ def test_cosine_a_layer_at_a_time_is_the_cosine_of_the_stacked_hypercolumns():
     targets = torch.nn.functional.normalize(torch.randn(cols.shape, generator=g), dim=1)
     expected = (torch.nn.functional.normalize(cols, dim=1) * targets).sum(1)
     assert torch.allclose(nb.cosine_to(feats, targets), expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_colour_correction_gives_the_paintings_colour_statistics():
+    from painterly import color
+    from painterly.config import StyleConfig
+    from painterly.pipeline import Painter
+
+    g = torch.Generator().manual_seed(6)
+    output = (0.3 + 0.4 * torch.rand(1, 3, 40, 50, generator=g)).clamp(0, 1)  # a dull, greyish picture
+    painting = torch.stack([0.2 + 0.5 * torch.rand(30, 30, generator=g), 0.3 * torch.rand(30, 30, generator=g),
+                            0.6 + 0.3 * torch.rand(30, 30, generator=g)])[None]  # blue-violet
+    corrected = Painter(StyleConfig(size=64)).finish_colours(output, [painting])
+    mean, cov = color.color_stats(corrected)
+    want_mean, want_cov = color.color_stats(painting)
+    assert torch.allclose(mean, want_mean, atol=0.01) and torch.allclose(cov, want_cov, atol=0.003)
+    kept = Painter(StyleConfig(size=64, preserve_colors="luminance")).finish_colours(output, [painting])
+    assert torch.equal(kept, output)  # the photo's colours asked for: no correction

@@ -11,6 +11,12 @@ from painterly.losses import gram_matrix
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
+@pytest.fixture
+def tiny(tiny):
+    """These check Gatys et al.'s pipeline: its loss terms, schedule and statistics (--method gatys)."""
+    return tiny.replace(method="gatys")
+
+
 
 def _gram_error(ex, x, style):
     fx = ex(x, STYLE_LAYERS)
@@ -23,7 +29,7 @@ def _gram_error(ex, x, style):
 def test_result_moves_towards_style_and_keeps_content(weights, content_path, style_path):
     content, style = load_image(content_path), load_image(style_path)
     losses = []
-    cfg = StyleConfig(size=96, iterations=40, multiscale=False, seed=3)
+    cfg = StyleConfig(size=96, iterations=40, multiscale=False, seed=3, method="gatys")
     result = Painter(cfg).paint(content, [style], callback=lambda s: losses.append(s.loss))
     assert losses[-1] < 0.5 * losses[0]  # the loss falls
     ex = VGG19Features(weights, ["relu5_1"])
@@ -123,7 +129,7 @@ def test_preview_and_full_render_look_alike(weights, content_path, style_path):
 
     content, style = load_image(content_path), load_image(style_path)
     # The schedule's property, on the Gram loss the measure reads (16 iterations at 64 px, 11 at 91, 8 at 128).
-    cfg = StyleConfig(iterations=2, min_scale_size=64, seed=5, style_loss="gram", init="content")
+    cfg = StyleConfig(iterations=2, min_scale_size=64, seed=5, style_loss="gram", init="content", method="gatys")
     preview = Painter(cfg.replace(size=64)).paint(content, [style]).image
     full = Painter(cfg.replace(size=128)).paint(content, [style]).image
     small = resize(full, preview.shape[-2:]).clamp(0, 1)
@@ -140,7 +146,7 @@ def test_preview_and_full_render_look_alike(weights, content_path, style_path):
 @pytest.mark.slow
 def test_multiscale_run_ends_at_full_size(content_path, style_path):
     steps = []
-    cfg = StyleConfig(size=64, iterations=1, min_scale_size=32, seed=1)  # 16, 11, 8 iterations
+    cfg = StyleConfig(size=64, iterations=1, min_scale_size=32, seed=1, method="gatys")  # 16, 11, 8 iterations
     img = stylize(content_path, style_path, cfg, callback=steps.append)
     assert img.size == (64, 44)
     assert sorted({s.scale for s in steps}) == [0, 1, 2]
