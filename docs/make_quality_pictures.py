@@ -1,5 +1,5 @@
 """What each style loss does: the bundled building photo as The Starry Night with every
-``--style-loss``, all other options at their defaults, side by side, and eval's measures.
+``--style-loss`` (``--method gatys``), all other options at their defaults, side by side, and eval's measures.
 
     python docs/make_quality_pictures.py [--size 384]
 
@@ -33,7 +33,7 @@ def main() -> None:
     reports = []
     for kind in StyleLossKind.values():
         start = time.perf_counter()
-        result = Painter(StyleConfig(size=args.size, style_loss=kind, seed=1)).paint(content, [style])
+        result = Painter(StyleConfig(size=args.size, method="gatys", style_loss=kind, seed=1)).paint(content, [style])
         seconds = time.perf_counter() - start
         panels.append((f"--style-loss {kind}", result.pil()))
         reports.append(ev(result.image, f"{kind} ({seconds:.0f} s)"))

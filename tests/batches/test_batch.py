@@ -231,11 +231,12 @@ def test_a_manifest_mixing_style_losses_paints_each_line_with_its_own_targets(al
                                      "photos/building.png,style.png,gram,gram.png\n"
                                      "photos/building.png,style.png,swd,swd.png\n")
     workers.TARGETS._items.clear()
-    mixed = batch([root / "losses.csv"], [], tmp_path / "mixed", CFG, workers=1)  # one process: one cache
+    gatys = CFG.replace(method="gatys")  # the style losses are Gatys et al.'s
+    mixed = batch([root / "losses.csv"], [], tmp_path / "mixed", gatys, workers=1)  # one process: one cache
     assert sorted(d["output"] for d in mixed.done) == ["gram.png", "swd.png"] and not mixed.failed
     workers.TARGETS._items.clear()
     (root / "swd.csv").write_text("content,style,style_loss,output\nphotos/building.png,style.png,swd,swd.png\n")
-    alone = batch([root / "swd.csv"], [], tmp_path / "alone", CFG, workers=1)
+    alone = batch([root / "swd.csv"], [], tmp_path / "alone", gatys, workers=1)
     assert not alone.failed
     assert np.array_equal(_pixels(tmp_path / "mixed" / "swd.png"), _pixels(tmp_path / "alone" / "swd.png"))
     assert not np.array_equal(_pixels(tmp_path / "mixed" / "swd.png"), _pixels(tmp_path / "mixed" / "gram.png"))

@@ -25,6 +25,7 @@ import torch
 from ..config import ConfigError, StyleConfig
 from ..events import Step
 from ..images import ImageError, Loaded, load_image
+from ..neighbors import StyleBank
 from ..objective import target_fields
 from ..pipeline import Painter
 from ..pools import (  # noqa: F401  (where jobs run: shared with painterly video, and re-exported here)
@@ -71,18 +72,20 @@ class Rendered:
 
 
 class StyleTargetCache:
-    """A small, thread-safe LRU of blended style targets (each style loss's statistic), so that images
-    that share a style and an output size compute them once. Keyed by the style images' pixels, the
-    network and :func:`painterly.objective.target_fields` (every option the targets are made of)."""
+    """A small, thread-safe LRU of what a scale is pulled towards (each style loss's blended statistic,
+    or nnst's :class:`~painterly.neighbors.StyleBank`), so that images that share a style and an output
+    size compute it once. Keyed by the style images' pixels, the network and every option it is made of
+    (:func:`painterly.objective.target_fields`; for a bank, the size, blend weights and style scales).
+    At most ``maxsize`` entries and ``max_bytes`` of tensors (a 512 px bank is about 400 MB)."""
 
-    def __init__(self, maxsize: int = 32):
-        self.maxsize = maxsize
+    def __init__(self, maxsize: int = 32, max_bytes: int = 2**30):
+        self.maxsize, self.max_bytes = maxsize, max_bytes
         self.hits = 0
         self.misses = 0
-        self._items: OrderedDict[Any, dict[str, torch.Tensor]] = OrderedDict()
+        self._items: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -92,9 +95,16 @@ class StyleTargetCache:
         with self._lock:
             self.misses += 1
             self._items[key] = value
-            while len(self._items) > self.maxsize:
+            while len(self._items) > 1 and (len(self._items) > self.maxsize
+                                            or sum(map(_nbytes, self._items.values())) > self.max_bytes):
                 self._items.popitem(last=False)
         return value
+
+
+def _nbytes(value: Any) -> int:
+    """Bytes of the tensors in a cached value (a dict of targets, or a bank's fields)."""
+    parts = value.values() if isinstance(value, dict) else vars(value).values()
+    return sum(t.numel() * t.element_size() for t in parts if isinstance(t, torch.Tensor))
 
 
 class CachingPainter(Painter):
@@ -120,7 +130,13 @@ class CachingPainter(Painter):
         # The images, the network, and every option the targets are made of (objective.target_fields).
         key = (tuple(self._digest(x) for x in styles), target_fields(cfg, len(styles), hw), cfg.weights,
                cfg.pooling.value, str(self.device), self.bf16)
-        return self.cache.get(key, lambda: Painter.style_targets(self, styles, hw, cfg))
+        return self.cache.get(key, lambda: Painter.style_targets(self, styles, hw, cfg))  # type: ignore[no-any-return]
+
+    def style_bank(self, styles: Sequence[torch.Tensor], hw: tuple[int, int], cfg: StyleConfig) -> StyleBank:
+        # The images, the network, and what Painter.style_bank reads of the options.
+        key = ("nnst", tuple(self._digest(x) for x in styles), tuple(hw), tuple(cfg.blend_weights(len(styles))),
+               tuple(cfg.scales_for(len(styles))), cfg.weights, cfg.pooling.value, str(self.device))
+        return self.cache.get(key, lambda: Painter.style_bank(self, styles, hw, cfg))  # type: ignore[no-any-return]
 
 
 # Process-wide worker state: the network is cached by painterly.pipeline.get_extractor.
