@@ -21,6 +21,7 @@ from ..config import (
     ColorMatch,
     ConfigError,
     Init,
+    Method,
     Optimizer,
     Pooling,
     PreserveColors,
@@ -50,10 +51,12 @@ class Limits:
 
 # The options the web API accepts (StyleConfig field names): no file paths from the network,
 # so neither ``weights`` nor ``init=PATH``; ``init`` takes the named starts only.
-FIELDS = ("size", "iterations", "seed", "style_loss", "style_weight", "content_weight", "tv_weight", "style_scale",
-          "style_blend_weights", "preserve_colors", "color_match", "optimizer", "pooling", "init", "multiscale")
+FIELDS = ("size", "iterations", "seed", "method", "style_loss", "style_weight", "content_weight", "tv_weight",
+          "style_scale", "style_blend_weights", "preserve_colors", "color_match", "optimizer", "pooling", "init",
+          "multiscale")
 
 CHOICES = {
+    "method": Method.values(),
     "preserve_colors": PreserveColors.values(),
     "color_match": ColorMatch.values(),
     "optimizer": Optimizer.values(),
