@@ -260,12 +260,12 @@ def _add_event_route(app: FastAPI, manager: JobManager, common: tuple[int, ...])
 
 def _add_again_route(app: FastAPI, manager: JobManager, limits: Limits, common: tuple[int, ...]) -> None:
     @app.post("/api/jobs/{job_id}/again", status_code=201, response_model=contract.JobOut, operation_id="again_job",
-              openapi_extra=contract.again_body(),
+              openapi_extra=contract.again_body(limits),
               responses={**errors(*common, 403, 404, 409, 422, 503), 201: {"description": "the new job"}})
     async def again_job(job: JobDep, request: Request) -> dict[str, Any]:
         """Paint a finished job again: its inputs, options and seed; the body ``{"size": N}`` at another size."""
         try:
-            size = again_size(await request.body(), len(job.inputs.get("styles", [])), limits)
+            size = again_size(await request.body(), limits)
         except ConfigError as e:
             raise ApiError(422, str(e)) from None
         try:

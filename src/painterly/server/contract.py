@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from PIL import Image
 from pydantic import BaseModel, Field
 
+from ..vgg import MIN_SIZE
 from .job import JobStatus
 from .params import Limits, defaults_over, options_schema
 from .uploads import format_names, formats
@@ -184,12 +185,12 @@ def job_body() -> dict[str, Any]:
         "encoding": {"content": images, "style": images, "options": {"contentType": "application/json"}}}}}}
 
 
-def again_body() -> dict[str, Any]:
+def again_body(limits: Limits) -> dict[str, Any]:
     """``openapi_extra`` of ``POST /api/jobs/{job_id}/again``: no body (the job's own size) or ``{"size": N}``."""
     return {"requestBody": {"required": False, "content": {"application/json": {"schema": {
         "type": "object", "additionalProperties": False,
-        "properties": {"size": {"type": ["integer", "null"], "description": "the new long edge in px; "
-                                "checked as a new job's size is"}}}}}}}
+        "properties": {"size": {"type": ["integer", "null"], "minimum": MIN_SIZE, "maximum": limits.max_size,
+                                "description": "the new long edge in px (null or absent: the job's own)"}}}}}}}
 
 
 def job_links() -> dict[str, Any]:

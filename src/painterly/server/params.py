@@ -28,7 +28,7 @@ from ..config import (
     StyleConfig,
     StyleLossKind,
 )
-from ..options import PRESET_NOTES, PRESETS, config_from_options, shown
+from ..options import PRESET_NOTES, PRESETS, config_from_options, field_value, shown
 
 DEFAULT_PRESET = "balanced"
 
@@ -189,8 +189,8 @@ _BOUNDS: dict[str, dict[str, Any]] = {
 }
 
 
-def again_size(raw: bytes, n_styles: int, limits: Limits) -> int | None:
-    """``POST .../again``'s optional JSON body ``{"size": N}``, checked as a new job's size is; None: the job's own."""
+def again_size(raw: bytes, limits: Limits) -> int | None:
+    """``POST .../again``'s optional JSON body ``{"size": N}``, within the server's sizes; None: the job's own."""
     if not raw.strip():
         return None
     try:
@@ -199,4 +199,9 @@ def again_size(raw: bytes, n_styles: int, limits: Limits) -> int | None:
         body = None
     if not isinstance(body, dict) or set(body) - {"size"}:
         raise ConfigError('again: the body must be empty or a JSON object such as {"size": 1024}')
-    return None if body.get("size") is None else build_config({"size": body["size"]}, n_styles, limits).size
+    if body.get("size") is None:
+        return None
+    size = field_value("size", body["size"])  # as the options road reads a size (16.0 is 16)
+    if not MIN_SIZE <= size <= limits.max_size:
+        raise ConfigError(f"size must be from {MIN_SIZE} to {limits.max_size}, got {size}")
+    return int(size)
