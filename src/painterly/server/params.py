@@ -11,7 +11,6 @@ upper bounds that keep one request from occupying the machine for a day.
 from __future__ import annotations
 
 import json
-import re
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 from ..config import (
     MIN_SIZE,
     ColorMatch,
-    ConfigError,
     Init,
     Method,
     Optimizer,
@@ -28,6 +26,7 @@ from ..config import (
     StyleConfig,
     StyleLossKind,
 )
+from ..errors import ConfigError
 from ..options import PRESET_NOTES, PRESETS, config_from_options, shown
 
 DEFAULT_PRESET = "balanced"
@@ -66,17 +65,14 @@ CHOICES = {
 }
 
 
-def _web_message(message: str) -> str:
-    """StyleConfig names options as CLI flags (``--style-weight``); the API calls them ``style_weight``."""
-    return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), message)
-
-
 def build_config(options: Any, n_styles: int, limits: Limits) -> StyleConfig:
     """Validate the page's/API's options into a StyleConfig; raises ConfigError naming the option."""
     try:
         return _build(options, n_styles, limits)
     except ConfigError as e:
-        raise ConfigError(_web_message(str(e))) from None
+        if e.option is None:
+            raise
+        raise ConfigError(e.named(e.option)) from None  # the API's name of the option: its field name
 
 
 def _build(options: Any, n_styles: int, limits: Limits) -> StyleConfig:
