@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .config import ConfigError, StyleConfig
-from .errors import ImageError, WeightsError
+from .config import StyleConfig
+from .errors import ConfigError, ImageError, WeightsError
 
 __version__ = "0.1.0"
 

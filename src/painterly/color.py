@@ -151,7 +151,7 @@ def color_transform(
 def stats_transform(mu_s: torch.Tensor, cov_s: torch.Tensor, mu_c: torch.Tensor, cov_c: torch.Tensor,
                     method: ColorMatch | str = ColorMatch.PCA, *, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
     """The affine map taking colour mean ``mu_s`` and covariance ``cov_s`` to ``mu_c``, ``cov_c``."""
-    method = ColorMatch.parse(method, "--color-match")
+    method = ColorMatch.parse(method, "color_match")
     eye = torch.eye(3, dtype=torch.float64)
     cov_s, cov_c = cov_s + eps * eye, cov_c + eps * eye
     if method is ColorMatch.CHOL:
@@ -215,7 +215,7 @@ def style_map(style: torch.Tensor, content: torch.Tensor, mode: PreserveColors |
     images, it can then be applied to the style at any size (:func:`apply_map`) without
     clipping, so the statistics the network sees are exactly the content's.
     """
-    mode = PreserveColors.parse(mode, "--preserve-colors")
+    mode = PreserveColors.parse(mode, "preserve_colors")
     if mode is PreserveColors.MATCH:
         return color_transform(style, content, method)
     if mode is PreserveColors.LUMINANCE:
@@ -248,7 +248,7 @@ def prepare(
     recoloured by :func:`match_color`. ``none``/``luma-swap``: unchanged. (The styles are
     clipped to [0, 1] here; :func:`style_map` gives the unclipped map.)
     """
-    mode = PreserveColors.parse(mode, "--preserve-colors")
+    mode = PreserveColors.parse(mode, "preserve_colors")
     seen = gray3(luminance(content)) if mode is PreserveColors.LUMINANCE else content
     return seen, [apply_map(s, style_map(s, content, mode, method), clamp=True) for s in styles]
 
@@ -256,7 +256,7 @@ def prepare(
 def finish(image: torch.Tensor, content: torch.Tensor, mode: PreserveColors) -> torch.Tensor:
     """The final colours: for ``luminance`` and ``luma-swap`` the image's luminance under
     the content's chroma (``content`` is (1, 3, H, W) RGB, resized here to ``image``)."""
-    mode = PreserveColors.parse(mode, "--preserve-colors")
+    mode = PreserveColors.parse(mode, "preserve_colors")
     if mode not in (PreserveColors.LUMINANCE, PreserveColors.LUMA_SWAP):
         return image
     return combine(luminance(image), chroma(resize(content.to(image.device), image.shape[-2:])))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .checks import at_least, finite, non_negative, positive
-from .errors import ConfigError
+from .errors import ConfigError, flag
 from .inputs import check_input
 from .vgg import LAYER_NAMES, MIN_SIZE
 
@@ -31,9 +31,8 @@ class _Choice(str, enum.Enum):
         try:
             return cls(str(value).lower())
         except ValueError:
-            raise ConfigError(
-                f"{option}: unknown value {str(value)[:40]!r}; choose one of {', '.join(cls.values())}"
-            ) from None
+            raise ConfigError(f": unknown value {str(value)[:40]!r}; choose one of {', '.join(cls.values())}",
+                              option) from None
 
     @classmethod
     def values(cls) -> list[str]:
@@ -111,7 +110,7 @@ class Device(_Choice):
 _CUDA_INDEX = re.compile(r"cuda:(\d{1,4})")
 
 
-def parse_device(value: Any, option: str = "--device") -> str:
+def parse_device(value: Any, option: str = "device") -> str:
     """``value`` as a ``--device`` value (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``), lower case;
     :class:`ConfigError` otherwise. Whether this machine has that device is checked when a painter
     starts (:func:`painterly.devices.resolve_device`)."""
@@ -121,8 +120,8 @@ def parse_device(value: Any, option: str = "--device") -> str:
     m = _CUDA_INDEX.fullmatch(text)
     if m:
         return f"cuda:{int(m.group(1))}"
-    raise ConfigError(f"{option}: unknown device {str(value)[:40]!r}; choose one of "
-                      f"{', '.join(Device.values())} or cuda:N (N = 0, 1, ... a GPU's index)")
+    raise ConfigError(f": unknown device {str(value)[:40]!r}; choose one of "
+                      f"{', '.join(Device.values())} or cuda:N (N = 0, 1, ... a GPU's index)", option)
 
 
 class Precision(_Choice):
@@ -241,14 +240,14 @@ class StyleConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "method", Method.parse(self.method, "--method"))
-        set_(self, "optimizer", Optimizer.parse(self.optimizer, "--optimizer"))
-        set_(self, "style_loss", StyleLossKind.parse(self.style_loss, "--style-loss"))
-        set_(self, "pooling", Pooling.parse(self.pooling, "--pooling"))
-        set_(self, "preserve_colors", PreserveColors.parse(self.preserve_colors, "--preserve-colors"))
-        set_(self, "color_match", ColorMatch.parse(self.color_match, "--color-match"))
+        set_(self, "method", Method.parse(self.method, "method"))
+        set_(self, "optimizer", Optimizer.parse(self.optimizer, "optimizer"))
+        set_(self, "style_loss", StyleLossKind.parse(self.style_loss, "style_loss"))
+        set_(self, "pooling", Pooling.parse(self.pooling, "pooling"))
+        set_(self, "preserve_colors", PreserveColors.parse(self.preserve_colors, "preserve_colors"))
+        set_(self, "color_match", ColorMatch.parse(self.color_match, "color_match"))
         set_(self, "device", parse_device(self.device))
-        set_(self, "precision", Precision.parse(self.precision, "--precision"))
+        set_(self, "precision", Precision.parse(self.precision, "precision"))
         set_(self, "init", _init(self.init))
         for name in ("content_layers", "style_layers", "content_layer_weights",
                      "style_layer_weights", "style_blend_weights", "style_scales"):
@@ -256,40 +255,39 @@ class StyleConfig:
         self._validate()
 
     def _validate(self) -> None:
-        at_least("--size", self.size, MIN_SIZE, MAX_SIZE)
+        at_least("size", self.size, MIN_SIZE, MAX_SIZE)
         for s in (self.style_scale, *self.style_scales):
-            positive("--style-scale", s, MAX_SIZE / self.size)
-        for opt in ("content_weight", "style_strength", "tv_weight"):
-            non_negative("--" + opt.replace("_", "-").replace("strength", "weight"), getattr(self, opt))
+            positive("style_scale", s, MAX_SIZE / self.size)
+        for opt, value in (("content_weight", self.content_weight), ("style_weight", self.style_strength),
+                           ("tv_weight", self.tv_weight)):
+            non_negative(opt, value)
         if self.content_weight == 0 and self.style_strength == 0:
-            raise ConfigError("--content-weight and --style-weight are both 0: nothing to optimise")
-        at_least("--iterations", self.iterations, 0, MAX_ITERATIONS)
+            raise ConfigError("is 0 and so is the content weight: nothing to optimise", "style_weight")
+        at_least("iterations", self.iterations, 0, MAX_ITERATIONS)
         if self.learning_rate is not None:
-            positive("--learning-rate", self.learning_rate)
-        at_least("--lbfgs-history", self.lbfgs_history, 1)
-        non_negative("--tolerance", self.tolerance)
-        at_least("--patience", self.patience, 1)
-        at_least("--min-scale-size", self.schedule.min_scale_size, MIN_SIZE)
-        finite("--scale-factor", self.schedule.scale_factor)
+            positive("learning_rate", self.learning_rate)
+        at_least("lbfgs_history", self.lbfgs_history, 1)
+        non_negative("tolerance", self.tolerance)
+        at_least("patience", self.patience, 1)
+        at_least("min_scale_size", self.schedule.min_scale_size, MIN_SIZE)
+        finite("scale_factor", self.schedule.scale_factor)
         if not self.schedule.scale_factor > 1:
-            raise ConfigError(f"--scale-factor must be greater than 1, got {self.schedule.scale_factor}")
-        _layers("--content-layers", self.content_layers, self.content_layer_weights,
-                "--content-layer-weights")
-        _layers("--style-layers", self.style_layers, self.style_layer_weights,
-                "--style-layer-weights")
+            raise ConfigError(f"must be greater than 1, got {self.schedule.scale_factor}", "scale_factor")
+        _layers("content_layers", self.content_layers, self.content_layer_weights, "content_layer_weights")
+        _layers("style_layers", self.style_layers, self.style_layer_weights, "style_layer_weights")
         for w in self.style_blend_weights:
-            non_negative("--style-blend-weights", w)
+            non_negative("style_blend_weights", w)
         if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
-            raise ConfigError("--style-blend-weights must not all be 0")
+            raise ConfigError("must not all be 0", "style_blend_weights")
         if self.max_memory is not None:
-            positive("--max-memory", self.max_memory, MAX_MEMORY_GB)
+            positive("max_memory", self.max_memory, MAX_MEMORY_GB)
         if self.threads is not None:
-            at_least("--threads", self.threads, 1, MAX_THREADS)
+            at_least("threads", self.threads, 1, MAX_THREADS)
         if self.coarse_layer not in LAYER_NAMES:
-            raise ConfigError(f"--coarse-layer: unknown layer {self.coarse_layer!r}; layers are named like "
-                              "relu3_1 (conv1_1 ... relu5_4)")
+            raise ConfigError(f": unknown layer {self.coarse_layer!r}; layers are named like "
+                              "relu3_1 (conv1_1 ... relu5_4)", "coarse_layer")
         if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise ConfigError(f"--seed must be between 0 and 2**63-1, got {self.seed}")
+            raise ConfigError(f"must be between 0 and 2**63-1, got {self.seed}", "seed")
 
     # Derived values -------------------------------------------------------------------
     @property
@@ -321,10 +319,8 @@ class StyleConfig:
         """Normalised weights of ``n_styles`` style images (sum 1)."""
         w = list(self.style_blend_weights) or [1.0] * n_styles
         if len(w) != n_styles:
-            raise ConfigError(
-                f"--style-blend-weights has {len(w)} values for {n_styles} style images; "
-                "give one weight per style image"
-            )
+            raise ConfigError(f"has {len(w)} values for {n_styles} style images; give one weight per style image",
+                              "style_blend_weights")
         total = sum(w)
         return [x / total for x in w]
 
@@ -333,10 +329,8 @@ class StyleConfig:
         if len(s) == 1 and n_styles > 1:
             s = s * n_styles
         if len(s) != n_styles:
-            raise ConfigError(
-                f"--style-scale has {len(s)} values for {n_styles} style images; "
-                "give one value, or one per style image"
-            )
+            raise ConfigError(f"has {len(s)} values for {n_styles} style images; give one value, or one per style image",
+                              "style_scale")
         return s
 
     def replace(self, **changes: Any) -> StyleConfig:
@@ -364,25 +358,22 @@ def _init(value: Any) -> Init | str:
     if isinstance(value, Init):
         return value
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
-        raise ConfigError(f"--init must be one of {', '.join(Init.values())} or an image file, got {str(value)[:40]!r}")
+        raise ConfigError(f"must be one of {', '.join(Init.values())} or an image file, got {str(value)[:40]!r}", "init")
     text = os.fspath(value)
     if text.lower() in Init.values():
         return Init(text.lower())
     check_input(text, "--init", error=ConfigError)
     if not os.access(text, os.R_OK):
-        raise ConfigError(f"--init {text}: cannot be read; check its permissions")
+        raise ConfigError(f"{text}: cannot be read; check its permissions", "init")
     return text
 
 
 def _layers(option: str, layers: tuple[str, ...], weights: tuple[float, ...], wopt: str) -> None:
     for name in layers:
         if name not in LAYER_NAMES:
-            raise ConfigError(
-                f"{option}: unknown layer {name!r}; layers are named like relu4_2 "
-                f"(conv1_1 ... relu5_4)"
-            )
+            raise ConfigError(f": unknown layer {name!r}; layers are named like relu4_2 (conv1_1 ... relu5_4)", option)
     if weights and len(weights) != len(layers):
-        raise ConfigError(f"{wopt} has {len(weights)} values for {len(layers)} layers in {option}")
+        raise ConfigError(f"has {len(weights)} values for {len(layers)} layers in {flag(option)}", wopt)
     for w in weights:
         non_negative(wopt, w)
 

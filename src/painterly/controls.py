@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .config import ColorMatch, ConfigError, Method, PreserveColors, StyleConfig
+from .config import ColorMatch, Method, PreserveColors, StyleConfig
+from .errors import ConfigError
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import Region, StyleLoss

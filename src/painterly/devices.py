@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from .config import MAX_THREADS, ConfigError, Device, parse_device
+from .config import MAX_THREADS, Device, parse_device
+from .errors import ConfigError
 
 __all__ = ["MAX_THREADS", "Device", "describe", "free_bytes", "name", "parse_device", "resolve_device", "use_threads"]
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import vgg
-from .config import ConfigError
+from .errors import ConfigError
 from .images import ImageError, load_image
 
 MaskSource = str | os.PathLike | Image.Image | torch.Tensor

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import vgg
-from .config import ConfigError, Optimizer, StyleConfig, StyleLossKind
+from .config import Optimizer, StyleConfig, StyleLossKind
+from .errors import ConfigError
 from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS
 
 BASE_BYTES = 700 * 2**20

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, StyleConfig
+from .config import StyleConfig
+from .errors import ConfigError
 from .inputs import read_input
 
 # Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
@@ -66,7 +67,9 @@ def config_from_options(options: Mapping[str, Any], *, source: str = "", base: S
         values.update({key: field_value(key, value, text=text) for key, value in options.items() if key != "preset"})
         return StyleConfig.from_dict(values)
     except ConfigError as e:
-        raise ConfigError(f"{source}: {e}" if source else str(e)) from None
+        if not source:
+            raise
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def preset_values(preset: Any) -> dict[str, Any]:
@@ -111,7 +114,7 @@ def field_value(key: str, value: Any, *, text: bool = False) -> Any:
     to ``StyleConfig``."""
     if key not in _HINTS:
         raise ConfigError(f"unknown option {str(key)[:40]!r}; options are StyleConfig's fields, e.g. size, style_weight")
-    hint, flag = _HINTS[key], "--" + key.replace("_", "-")
+    hint = _HINTS[key]
     kinds = typing.get_args(hint)
     if type(None) in kinds:  # Optional
         if value is None or (text and isinstance(value, str) and value.strip().lower() in ("none", "null")):
@@ -120,43 +123,43 @@ def field_value(key: str, value: Any, *, text: bool = False) -> Any:
     if typing.get_origin(hint) is tuple:
         items = [v for v in value.split(",") if v.strip()] if text and isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
-            raise ConfigError(f"{flag} must be a list, got {shown(value)}")
-        return tuple(_scalar(flag, typing.get_args(hint)[0], v, text) for v in items)
-    return _scalar(flag, hint, value, text)
+            raise ConfigError(f"must be a list, got {shown(value)}", key)
+        return tuple(_scalar(key, typing.get_args(hint)[0], v, text) for v in items)
+    return _scalar(key, hint, value, text)
 
 
-def _scalar(flag: str, kind: Any, value: Any, text: bool) -> Any:
+def _scalar(key: str, kind: Any, value: Any, text: bool) -> Any:
     if text and isinstance(value, str):
         value = value.strip()
     if kind is bool:
-        return _boolean(flag, value, text)
+        return _boolean(key, value, text)
     if kind in (int, float):
-        return _number(flag, kind, value, text)
+        return _number(key, kind, value, text)
     if not isinstance(value, str):  # names: strings and enum values (StyleConfig checks the choice)
-        raise ConfigError(f"{flag} must be a name (a string), got {shown(value)}")
+        raise ConfigError(f"must be a name (a string), got {shown(value)}", key)
     return value
 
 
-def _boolean(flag: str, value: Any, text: bool) -> bool:
+def _boolean(key: str, value: Any, text: bool) -> bool:
     if isinstance(value, bool):
         return value
     if text and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
         return value.lower() in ("1", "true", "yes", "on")
-    raise ConfigError(f"{flag} must be true or false, got {shown(value)}")
+    raise ConfigError(f"must be true or false, got {shown(value)}", key)
 
 
-def _number(flag: str, kind: type, value: Any, text: bool) -> int | float:
+def _number(key: str, kind: type, value: Any, text: bool) -> int | float:
     if text and isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
-            raise ConfigError(f"{flag} must be a number, got {shown(value)}") from None
+            raise ConfigError(f"must be a number, got {shown(value)}", key) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{flag} must be a number, got {shown(value)}")
+        raise ConfigError(f"must be a number, got {shown(value)}", key)
     if not math.isfinite(value):
-        raise ConfigError(f"{flag} must be a finite number, got {shown(value)}")
+        raise ConfigError(f"must be a finite number, got {shown(value)}", key)
     if kind is int:
         if not float(value).is_integer():
-            raise ConfigError(f"{flag} must be a whole number, got {shown(value)}")
+            raise ConfigError(f"must be a whole number, got {shown(value)}", key)
         return int(value)
     return float(value)

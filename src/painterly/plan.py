@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from . import color
-from .config import MAX_SIZE, ConfigError, Init, StyleConfig
+from .config import MAX_SIZE, Init, StyleConfig
 from .controls import Controls
 from .engine import Scale, plan_scales, scale_schedule
+from .errors import ConfigError
 from .events import draw_seed
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .masks import MaskSource

@@ -34,7 +34,8 @@ from typing import Any
 import torch
 
 from . import memory
-from .config import ConfigError, StyleConfig
+from .config import StyleConfig
+from .errors import ConfigError
 from .optimize import Interrupted
 from .pipeline import resolve_device
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import MACHINE_FIELDS, ConfigError, StyleConfig
+from ..config import MACHINE_FIELDS, StyleConfig
+from ..errors import ConfigError
 from ..events import Step
 from ..images import ImageError, write_bytes_atomic
 from ..meta import provenance, save_with_provenance

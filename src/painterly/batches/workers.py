@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError, StyleConfig
+from ..config import StyleConfig
+from ..errors import ConfigError
 from ..events import Step
 from ..images import ImageError, Loaded, load_image
 from ..neighbors import StyleBank

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError, StyleConfig
+from ..config import StyleConfig
 from ..devices import name, resolve_device, use_threads
-from ..errors import ImageError
+from ..errors import ConfigError, ImageError
 from ..meta import file_digest, read_record, versions
 from ..options import config_from_options
 from .guard import Parser, command

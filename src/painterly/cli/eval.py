@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..vgg import MIN_SIZE
 from .guard import EXIT_OK, Parser, command
 

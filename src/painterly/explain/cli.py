@@ -16,7 +16,8 @@ from .. import __version__
 from ..cli.guard import EXIT_INTERRUPTED, EXIT_OK, Parser, command
 from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, add_device_option, parse_floats, parse_layers, save_every
 from ..cli.progress import ProgressBar
-from ..config import ConfigError, Optimizer, Pooling, StyleConfig
+from ..config import Optimizer, Pooling, StyleConfig
+from ..errors import ConfigError
 from ..events import Step, draw_seed
 from ..images import check_output_path, load_image, refuse_overwriting_inputs, save_image
 from ..meta import describe_input, provenance, save_with_provenance

@@ -27,8 +27,9 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import vgg
-from ..config import ConfigError, Method, StyleConfig
+from ..config import Method, StyleConfig
 from ..engine import Engine, plan_scales
+from ..errors import ConfigError
 from ..events import Callback
 from ..features import VGG19Features
 from ..images import ImageSource, fit_long_edge, load_image, resize, to_pil

@@ -39,8 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import vgg
-from ..config import ConfigError, Method, StyleConfig, StyleLossKind
+from ..config import Method, StyleConfig, StyleLossKind
 from ..engine import Engine, plan_scales, scale_schedule
+from ..errors import ConfigError
 from ..events import Callback, draw_seed
 from ..features import VGG19Features
 from ..images import fit_long_edge, resize

@@ -40,7 +40,7 @@ from starlette.routing import Match
 from starlette.types import Message, Receive
 
 from .. import __version__
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..objective import style_long_edge
 from . import contract
 from .contract import errors, image

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..cli.guard import EXIT_FAILURE, EXIT_OK, Parser, command
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..vgg import MIN_SIZE
 from .guard import check_token
 

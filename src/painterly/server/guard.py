@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 COOKIE = "painterly_token"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{8,128}$")

@@ -40,11 +40,11 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError, StyleConfig
+from ..config import StyleConfig
+from ..errors import ConfigError, ImageError, WeightsError
 from ..events import Result, Step
-from ..images import ImageError, to_pil
+from ..images import to_pil
 from ..pipeline import Painter
-from ..weights import WeightsError
 from .job import (
     JOB_ID,
     RESULT_FILES,

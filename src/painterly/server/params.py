@@ -11,7 +11,6 @@ upper bounds that keep one request from occupying the machine for a day.
 from __future__ import annotations
 
 import json
-import re
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 from ..config import (
     MIN_SIZE,
     ColorMatch,
-    ConfigError,
     Init,
     Method,
     Optimizer,
@@ -28,6 +26,7 @@ from ..config import (
     StyleConfig,
     StyleLossKind,
 )
+from ..errors import ConfigError
 from ..options import PRESET_NOTES, PRESETS, config_from_options, field_value, shown
 
 DEFAULT_PRESET = "balanced"
@@ -66,17 +65,14 @@ CHOICES = {
 }
 
 
-def _web_message(message: str) -> str:
-    """StyleConfig names options as CLI flags (``--style-weight``); the API calls them ``style_weight``."""
-    return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), message)
-
-
 def build_config(options: Any, n_styles: int, limits: Limits) -> StyleConfig:
     """Validate the page's/API's options into a StyleConfig; raises ConfigError naming the option."""
     try:
         return _build(options, n_styles, limits)
     except ConfigError as e:
-        raise ConfigError(_web_message(str(e))) from None
+        if e.option is None:
+            raise
+        raise ConfigError(e.named(e.option)) from None  # the API's name of the option: its field name
 
 
 def _build(options: Any, n_styles: int, limits: Limits) -> StyleConfig:
@@ -201,7 +197,10 @@ def again_size(raw: bytes, limits: Limits) -> int | None:
         raise ConfigError('again: the body must be empty or a JSON object such as {"size": 1024}')
     if body.get("size") is None:
         return None
-    size = field_value("size", body["size"])  # as the options road reads a size (16.0 is 16)
+    try:
+        size = field_value("size", body["size"])  # as the options road reads a size (16.0 is 16)
+    except ConfigError as e:
+        raise ConfigError(e.named("size")) from None
     if not MIN_SIZE <= size <= limits.max_size:
         raise ConfigError(f"size must be from {MIN_SIZE} to {limits.max_size}, got {size}")
     return int(size)

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, StyleConfig
+from ..config import StyleConfig
+from ..errors import ConfigError
 from ..events import Result
 from ..images import ImageError, Loaded, load_image, save_image, to_pil, write_bytes_atomic
 from ..meta import provenance, save_with_provenance

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import ConfigError, StyleConfig
+from ..config import StyleConfig
+from ..errors import ConfigError
 from ..images import ImageError, Loaded, to_pil
 from ..weights import WeightsError
 from .config import VideoConfig

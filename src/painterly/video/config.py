@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ConfigError, StyleConfig
+from ..config import StyleConfig
+from ..errors import ConfigError
 
 # A later frame starts from the previous one warped onto it (sharply: temporal.frame_prior), so
 # it needs a few iterations where a still needs a schedule: 3 of the default 20 cost 0.08 of a still
