@@ -35,8 +35,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fine": {"size": 768, "iterations": 20, "multiscale": True},
 }
 PRESET_NOTES = {
-    "quick": "256 px: about half a minute on a laptop CPU",
-    "balanced": "384 px: about a minute on a laptop CPU",
+    "quick": "256 px: under a minute on a laptop CPU",
+    "balanced": "384 px: about a minute and a quarter on a laptop CPU",
     "fine": "768 px: best with a GPU (several minutes on a CPU)",
 }
 
