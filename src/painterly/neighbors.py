@@ -145,18 +145,22 @@ def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BL
 
 
 def principal_axes(x: torch.Tensor, dims: int) -> torch.Tensor:
-    """(D, k) leading principal directions of the rows of ``x`` (N, D), k = min(dims, D, N)."""
+    """(D, k) leading principal directions of the rows of ``x`` (N, D), k = min(dims, D, N).
+
+    Exact (an SVD) when k is the whole rank; otherwise a randomized range finder (Halko, Martinsson and
+    Tropp 2011, three power iterations) from its own fixed-seed generator, so that the axes are the
+    same every run and no global random state is touched (two painters may run in two threads).
+    """
     centred = x - x.mean(0, keepdim=True)
     k = min(dims, *centred.shape)
     if k == min(centred.shape):
         return torch.linalg.svd(centred, full_matrices=False).Vh[:k].T
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(0)  # pca_lowrank draws a random sketch: the same axes every run
-        _, _, v = torch.pca_lowrank(centred, q=k, center=False, niter=3)
-    finally:
-        torch.random.set_rng_state(gen_state)
-    return v
+    sketch = torch.randn(centred.shape[1], min(k + 16, min(centred.shape)),
+                         generator=torch.Generator().manual_seed(0)).to(centred)
+    basis = torch.linalg.qr(centred @ sketch).Q
+    for _ in range(3):
+        basis = torch.linalg.qr(centred @ torch.linalg.qr(centred.T @ basis).Q).Q
+    return torch.linalg.svd(basis.T @ centred, full_matrices=False).Vh[:k].T
 
 
 def rotations(image: torch.Tensor) -> list[torch.Tensor]:
