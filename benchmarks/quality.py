@@ -3,6 +3,7 @@
     python benchmarks/quality.py --name default                      # painterly's defaults
     python benchmarks/quality.py --name gatys -- --method gatys      # any painterly flags after --
     python benchmarks/quality.py --name default --sheets out/quality   # also content | style | classic | ours
+    python benchmarks/quality.py --name default --beside gatys --overview docs/img/quality-defaults.jpg
 
 The pairs are the classic pairs of jcjohnson/neural-style and a portrait style with no classic
 result, kept in a folder ``classics`` beside this repository's (``../shared/classics``: the Tübingen
@@ -13,7 +14,9 @@ Wikimedia Commons). For each pair, paints it with the given flags at 512 px
 (``--seed 1``; an existing result under out/quality/NAME/ is reused unless --again), times it
 (wall seconds and peak RSS of the CLI), and measures the result and the classic one with
 ``painterly eval`` (docs/quality.md). Prints a table per pair and the per-measure wins of the
-settings over the classic results; ``--json`` keeps every row.
+settings over the classic results; ``--json`` keeps every row. ``--beside NAME`` adds the results an
+earlier run kept under out/quality/NAME/ to the sheets; ``--overview`` stacks every pair's
+photo | painting | classic | results at thumbnail size into one picture.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import PY, timed
+from PIL import Image
 
 from painterly.quality import Evaluator, table
+from painterly.sheet import contact_sheet
 
 CLASSICS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "classics")
 # (photo, painting, neural-style's result or None), as in ../shared/classics/README.md
@@ -40,12 +45,20 @@ PAIRS = [("tubingen", "starry_night", "tubingen_starry"), ("tubingen", "the_scre
 BETTER_LOW = ("gram", "swd", "color", "color_rel", "content", "copied")
 
 
+def sheet(shown: list[tuple[str, str]], height: int) -> Image.Image:
+    """(label, path) panels side by side, ``height`` px tall."""
+    return contact_sheet([(label, Image.open(p).convert("RGB")) for label, p in shown], height=height)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="default", help="folder name under out/quality for these settings")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--again", action="store_true", help="repaint even if a result exists")
     ap.add_argument("--sheets", metavar="DIR", help="write content | style | classic | result sheets here")
+    ap.add_argument("--beside", nargs="*", default=[], metavar="NAME",
+                    help="also show the results of these earlier runs (out/quality/NAME) in the sheets")
+    ap.add_argument("--overview", metavar="PATH", help="write every pair's sheet, at thumbnail size, into one picture")
     ap.add_argument("--json", default=None, help="default out/quality/NAME/eval.jsonl")
     ap.add_argument("flags", nargs="*", help="painterly flags (after --)")
     args = ap.parse_args()
@@ -57,6 +70,7 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     wins = {m: 0 for m in BETTER_LOW}
     classics = 0
+    overview: list[Image.Image] = []
     for photo, painting, classic in PAIRS:
         content = os.path.join(CLASSICS, f"{photo}.jpg")
         style = os.path.join(CLASSICS, f"{painting}.jpg")
@@ -78,15 +92,18 @@ def main() -> None:
                 wins[m] += getattr(reports[1], m) <= getattr(reports[0], m)
         for r in reports:
             rows.append({"pair": f"{photo}_{painting}", **r.to_dict(), **(timing if r is reports[-1] else {})})
+        shown = [("photo", content), ("painting", style)] + ([("neural-style", reference)] if reference else [])
+        shown += [(f"painterly {n}", os.path.join("out", "quality", n, f"{photo}_{painting}.png")) for n in args.beside]
+        shown.append((f"painterly {args.name}", ours))
         if args.sheets:
-            from PIL import Image
-
-            from painterly.sheet import contact_sheet
-
             os.makedirs(args.sheets, exist_ok=True)
-            shown = [("photo", content), ("painting", style)] + ([("neural-style", reference)] if reference else [])
-            panels = [(label, Image.open(p).convert("RGB")) for label, p in [*shown, (f"painterly {args.name}", ours)]]
-            contact_sheet(panels).save(os.path.join(args.sheets, f"{photo}_{painting}.png"))
+            sheet(shown, 384).save(os.path.join(args.sheets, f"{photo}_{painting}.png"))
+        overview.append(sheet(shown, 160))
+    if args.overview:
+        stack = Image.new("RGB", (max(s.width for s in overview), sum(s.height for s in overview)), "white")
+        for i, s in enumerate(overview):
+            stack.paste(s, (0, sum(o.height for o in overview[:i])))
+        stack.save(args.overview, quality=90)
     print(f"\n{args.name} at least as good as the classic result, pairs of {classics}: "
           + ", ".join(f"{m} {wins[m]}" for m in BETTER_LOW))
     with open(args.json or os.path.join(folder, "eval.jsonl"), "w") as f:

@@ -64,3 +64,24 @@ def test_adam_stops_on_a_non_finite_loss():
     res = optimize(torch.full((1, 3, 4, 8), 0.5), quadratic(spike_at=3, factor=float("inf")), optimizer=Optimizer.ADAM,
                    iterations=30, lr=0.01)
     assert res.iterations == 3 and res.loss < float("inf")
+
+
+def clamped_cosine(x):
+    """A bounded loss of the image seen clamped to [0, 1], like --method nnst's: a step that lands
+    outside [0, 1] finds no gradient there, however far it went."""
+    seen = x.clamp(0, 1).flatten()
+    loss = 1 - torch.nn.functional.cosine_similarity(seen - 0.5, TARGET.flatten() - 0.5, dim=0)
+    return loss, {"style": loss}
+
+
+def test_a_step_that_leaves_a_bounded_loss_stuck_is_undone_with_a_small_blowup():
+    # Steps 100 times too long send the image out of [0, 1]: the loss rises at most to 2 (so the
+    # 1e6x guard never fires), and the pixels left outside get no gradient back (measured: 15% of the
+    # start's loss after 30 iterations); a guard of 2x undoes such a step (0.2%).
+    def run(**kw):
+        return optimize(torch.full((1, 3, 4, 8), 0.45) + 0.1 * (TARGET - 0.5), clamped_cosine,
+                        optimizer=Optimizer.LBFGS, iterations=30, lr=100.0, **kw)
+
+    start = float(clamped_cosine(torch.full((1, 3, 4, 8), 0.45) + 0.1 * (TARGET - 0.5))[0])
+    stuck, res = run(), run(blowup=2.0)
+    assert stuck.loss > 0.1 * start and res.loss < 0.01 * start

@@ -26,7 +26,7 @@ from .events import Callback, Step
 from .features import VGG19Features
 from .images import fit_long_edge, resize
 from .objective import style_long_edge
-from .optimize import Coordinates, Interrupted, ObjectiveFn, optimize
+from .optimize import BLOWUP, Coordinates, Interrupted, ObjectiveFn, optimize
 
 Size = tuple[int, int]
 Schedule = Sequence[tuple[Size, int]]  # [((H, W), iterations), ...] from coarse to fine
@@ -128,7 +128,8 @@ class Engine:
 
     ``fit``: how an image moves to the next scale's size; ``show``: what a callback's :class:`Step`
     carries of the current image; ``finish``: what the run returns (and :class:`Interrupted` carries) of the
-    last image; ``coordinates``: what the optimiser moves at a scale instead of its pixels (None: the pixels).
+    last image; ``coordinates``: what the optimiser moves at a scale instead of its pixels (None: the pixels);
+    ``blowup``: how many times the best loss so far a step may reach before it is undone (:func:`optimize`).
     A device that runs out of memory mid-run raises :class:`OutOfMemory` (one line).
     """
 
@@ -141,6 +142,7 @@ class Engine:
     show: Callable[[torch.Tensor], torch.Tensor] = _as_is
     finish: Callable[[torch.Tensor], torch.Tensor] = _as_is
     coordinates: Callable[[Size], Coordinates] | None = None
+    blowup: float = BLOWUP
 
     def run(self, x: torch.Tensor, scales: Sequence[Scale],
             objective_for: Callable[[VGG19Features, Size], ObjectiveFn]) -> Outcome:
@@ -160,7 +162,8 @@ class Engine:
                     res = optimize(x, objective_for(net, hw), optimizer=self.cfg.optimizer, iterations=n,
                                    lr=self.cfg.lr, lbfgs_history=plan.lbfgs_history if plan else self.cfg.lbfgs_history,
                                    tolerance=self.cfg.tolerance, patience=self.cfg.patience, report=report,
-                                   coordinates=self.coordinates(hw) if self.coordinates else None)
+                                   coordinates=self.coordinates(hw) if self.coordinates else None,
+                                   blowup=self.blowup)
                 except Interrupted as e:
                     raise Interrupted(self.finish(e.image)) from None
                 except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError: the plan said it fits, the device disagreed

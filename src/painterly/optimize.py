@@ -76,17 +76,19 @@ def optimize(
     patience: int = 20,
     report: ReportFn | None = None,
     coordinates: Coordinates | None = None,
+    blowup: float = BLOWUP,
 ) -> OptimizeResult:
     """Minimise ``objective`` over the pixels of ``init`` ((1, 3, H, W) in [0, 1]).
 
     Stops after ``iterations``, or earlier when the loss improved by less than
     ``tolerance`` (relative) over the last ``patience`` iterations. L-BFGS runs without a
     line search (one function evaluation per iteration), as in jcjohnson/neural-style;
-    when the loss becomes non-finite or :data:`BLOWUP` times the best so far, the image
+    when the loss becomes non-finite or ``blowup`` times the best so far, the image
     goes back to the best iterate and L-BFGS forgets its curvature pairs and halves its
     step length, at most :data:`MAX_RESTARTS` times. Adam clamps to [0, 1] after each step.
     With ``coordinates`` the optimiser moves ``coordinates.encode(init)`` instead of the pixels
-    (nothing is clamped but the images it reports and returns).
+    (nothing is clamped but the images it reports and returns). A bounded loss wants a smaller
+    ``blowup`` (:data:`painterly.neighbors.BLOWUP`).
     """
     coords = coordinates or _Pixels()
     x = coords.encode(init.detach()).clone(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -104,7 +106,7 @@ def optimize(
                     x.clamp_(0, 1)
             done = i
             value = ev.last["loss"]
-            if not math.isfinite(value) or value > BLOWUP * ev.best_loss:
+            if not math.isfinite(value) or value > blowup * ev.best_loss:
                 if optimizer is not Optimizer.LBFGS or restarts == MAX_RESTARTS:
                     break
                 restarts += 1

@@ -26,7 +26,7 @@ from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import StyleLoss
 from .masks import MaskSource
 from .objective import scale_objective, style_long_edge, style_targets
-from .optimize import ObjectiveFn
+from .optimize import BLOWUP, ObjectiveFn
 from .plan import Plan, palette_start, prepare
 from .weights import load_weights
 
@@ -96,6 +96,11 @@ class Painter:
         """What the optimiser moves at a scale: the Laplacian pyramid's coefficients for nnst, else the pixels."""
         return neighbors.LaplacianCoordinates if self.config.method is Method.NNST else None
 
+    @property
+    def blowup(self) -> float:
+        """How far a step's loss may rise before the optimiser undoes it: nnst's loss is bounded (a cosine)."""
+        return neighbors.BLOWUP if self.config.method is Method.NNST else BLOWUP
+
     def finish_colours(self, image: torch.Tensor, styles: Sequence[torch.Tensor]) -> torch.Tensor:
         """``--method nnst``'s last step, its colour correction (the output's colour mean and covariance
         moved to the painting's by the optimal-transport map), unless the photo's colours are kept."""
@@ -153,7 +158,7 @@ class Painter:
         engine = Engine(self.extractor, cfg, self.device, callback, image_every,
                         show=lambda img: controls.finish(img.cpu()),
                         finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), controls.styles), out_hw)),
-                        coordinates=self.coordinates)
+                        coordinates=self.coordinates, blowup=self.blowup)
         out = engine.run(plan.start(), plan.scales, objective_for)
         alpha = resize(plan.alpha, out_hw) if plan.alpha is not None else None
         return Result(out.image, alpha, cfg, out.loss, out.iterations, out.seconds)

@@ -23,12 +23,14 @@ from typing import Any
 import torch
 
 from ..config import StyleConfig
+from ..devices import resolve_device
 from ..errors import ConfigError
 from ..events import Step
 from ..images import ImageError, Loaded, load_image
 from ..neighbors import StyleBank
 from ..objective import target_fields
 from ..pipeline import Painter
+from ..plan import prepare
 from ..pools import (  # noqa: F401  (where jobs run: shared with painterly video, and re-exported here)
     TRIES,
     DaskPool,
@@ -176,8 +178,8 @@ def render(spec: Spec, content: bytes, *styles: bytes, callback: Callable[[Step]
     try:
         loaded = _decode(content, spec.content_name, "content")
         style_imgs = [_style_image(k, d, n) for k, d, n in zip(spec.style_keys, styles, spec.style_names)]
-        painter = CachingPainter(spec.config, TARGETS)
-        result = painter.paint(loaded, style_imgs, callback=callback)
+        plan = prepare(loaded, style_imgs, spec.config, device=resolve_device(spec.config.device))  # before the network
+        result = CachingPainter(spec.config, TARGETS).run(plan, callback=callback)
     except (ImageError, ConfigError, WeightsError) as e:
         return Rendered(error=str(e))
     except (MemoryError, torch.cuda.OutOfMemoryError):

@@ -41,10 +41,12 @@ from typing import Any
 import torch
 
 from ..config import StyleConfig
+from ..devices import resolve_device
 from ..errors import ConfigError, ImageError, WeightsError
 from ..events import Result, Step
 from ..images import to_pil
 from ..pipeline import Painter
+from ..plan import prepare
 from .job import (
     JOB_ID,
     RESULT_FILES,
@@ -345,6 +347,7 @@ class JobManager:
 
     def _paint(self, job: Job) -> Result:
         assert job.content is not None
+        plan = prepare(job.content, job.styles, job.config, device=resolve_device(job.config.device))  # before the network
         painter = self._painter_factory(job.config)
         last_preview = [-math.inf]
 
@@ -370,7 +373,7 @@ class JobManager:
                     self._publish(job, "preview", {"version": job.preview_version,
                                                    "url": f"/api/jobs/{job.id}/preview.jpg?v={job.preview_version}"})
 
-        return painter.paint(job.content, job.styles, callback=callback, image_every=1)
+        return painter.run(plan, callback=callback, image_every=1)
 
     def _finish(self, job: Job, status: JobStatus, *, error: str | None) -> None:
         self.store.drop(job.id)

@@ -130,7 +130,7 @@ class FrameRenderer:
 
         engine = Engine(p.extractor, cfg, p.device, lambda s: report(s.iteration, s.iterations, s.loss, s.terms),
                         finish=lambda img: controls.finish(p.finish_colours(img.cpu(), controls.styles)),
-                        coordinates=p.coordinates)
+                        coordinates=p.coordinates, blowup=p.blowup)
         return engine.run(prior.warped, shot.scales, objective_for).image
 
 
