@@ -9,13 +9,14 @@ solves the same, size-independent problem and the coarse result is a good warm s
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from . import neighbors, vgg
+from . import neighbors, tiles, vgg
 from .config import Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .devices import resolve_device, use_threads
@@ -29,6 +30,8 @@ from .objective import scale_objective, style_long_edge, style_targets
 from .optimize import ObjectiveFn
 from .plan import Plan, palette_start, prepare
 from .weights import load_weights
+
+Size = tuple[int, int]
 
 
 def use_bf16(cfg: StyleConfig, device: torch.device) -> bool:
@@ -90,6 +93,45 @@ class Painter:
             return neighbors.NeighborObjective(net, content, targets, weight=cfg.style_strength,
                                                content_weight=cfg.content_weight * neighbors.CONTENT_SCALE)
         return scale_objective(net, hw, cfg, content=content, style=targets, bf16=self.bf16)
+
+    def tile_objectives(self, controls: Controls) -> Callable[[VGG19Features, Size, tiles.Window], ObjectiveFn]:
+        """The objective of a tile of a tiled scale (``--method nnst``), with the targets the whole picture would
+        give its pixels: the tile's crop of the photo at that scale; the whole painting's bank and the whole
+        picture's centre of the search (:meth:`search_centre`), both once per scale; the search on the whole
+        picture's search image cropped with a margin of the tiles' overlap (neighbors.NeighborObjective)."""
+        cfg = controls.cfg
+        scale: dict[Size, tuple[torch.Tensor, neighbors.StyleBank, torch.Tensor]] = {}
+
+        def objective(net: VGG19Features, tile_hw: Size, window: tiles.Window) -> ObjectiveFn:
+            hw, t = window.hw, window.tile
+            if hw not in scale:
+                scale.clear()  # one scale's photo and bank at a time
+                bank = self.targets(controls, hw)
+                assert isinstance(bank, neighbors.StyleBank), "tiles are planned for nnst only"
+                content = resize(controls.content, hw).to(self.device)
+                scale[hw] = content, bank, self.search_centre(net, content, window.blend, bank)
+            content, bank, centre = scale[hw]
+            search, inner = search_crop(content, window.start, t)
+            return neighbors.NeighborObjective(net, t.crop(content).contiguous(), bank, weight=cfg.style_strength,
+                                               content_weight=cfg.content_weight * neighbors.CONTENT_SCALE,
+                                               search=search, inner=inner, centre=centre)
+
+        return objective
+
+    @staticmethod
+    def search_centre(net: VGG19Features, content: torch.Tensor, blend: tiles.Blend,
+                      bank: neighbors.StyleBank) -> torch.Tensor:
+        """The whole picture's mean of its projected search features (what :func:`neighbors.nearest` centres a
+        whole scale's queries on), tile by tile: each tile's positions weighted by its feathers, which sum to 1."""
+        total, count = torch.zeros(()), torch.zeros(())
+        for t in blend.tiles:
+            search, inner = search_crop(content, blend.start, t)
+            with torch.no_grad():
+                cols = neighbors.search_columns(net, search, inner, t.hw)[0].flatten(1).T
+            w = F.avg_pool2d(blend.weights(t), neighbors.HYPERCOLUMN_STRIDE).reshape(-1, 1).to(cols)
+            total = total + bank.centre_of(cols * w)[0].cpu()
+            count = count + w.sum().cpu()
+        return total / count.clamp_min(1e-8)
 
     @property
     def coordinates(self) -> type[neighbors.LaplacianCoordinates] | None:
@@ -153,10 +195,17 @@ class Painter:
         engine = Engine(self.extractor, cfg, self.device, callback, image_every,
                         show=lambda img: controls.finish(img.cpu()),
                         finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), controls.styles), out_hw)),
-                        coordinates=self.coordinates)
+                        coordinates=self.coordinates, tile_objective=self.tile_objectives(controls))
         out = engine.run(plan.start(), plan.scales, objective_for)
         alpha = resize(plan.alpha, out_hw) if plan.alpha is not None else None
         return Result(out.image, alpha, cfg, out.loss, out.iterations, out.seconds)
+
+
+def search_crop(content: torch.Tensor, start: torch.Tensor, t: tiles.Tile) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The whole picture's search image (neighbors.search_image) around tile ``t``, with a margin of the tiles'
+    overlap, and where ``t`` lies in it."""
+    outer, inner = tiles.margin(t, tuple(start.shape[-2:]), tiles.overlap(max(t.hw)))  # type: ignore[arg-type]
+    return neighbors.search_image(outer.crop(content), outer.crop(start)), (inner.top, inner.left)
 
 
 def _network(cfg: StyleConfig) -> tuple[object, ...]:

@@ -77,7 +77,7 @@ def prepare(
     controls = Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, out_hw=out_hw, masks=masks,
                                 coarse_style=coarse_style, fine_style=fine_style)
     cfg = cfg.replace(seed=draw_seed(cfg.seed))
-    scales = plan_scales(schedule, cfg, device)
+    scales = plan_scales(schedule, cfg, device, tileable=True)
     init = None if isinstance(cfg.init, Init) else resize(load_image(cfg.init, what="--init").rgb, out_hw)
     return Plan(cfg, controls, out_hw, scales, device, content.alpha, init)
 
