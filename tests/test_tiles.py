@@ -97,7 +97,9 @@ def test_whole_scales_and_other_callers_still_refuse_what_cannot_fit():
     with pytest.raises(ConfigError, match=r"^--size 3000: .* use --size \d+ or less"):
         memory_plans([((2000, 3000), 10)], cfg)  # a caller that cannot paint tiles
     with pytest.raises(ConfigError, match=r"^--size 3000: .* use --size \d+ or less"):
-        memory_plans([((2000, 3000), 10)], cfg.replace(method="gatys"), tileable=True)
+        memory_plans([((2000, 3000), 10)], cfg.replace(method="gatys", style_loss="gram"), tileable=True)
+    gatys = memory_plans([((2000, 3000), 10)], cfg.replace(method="gatys"), tileable=True)  # swd: its tiles' shares
+    assert gatys is not None and gatys[(2000, 3000)].tile is not None
     with pytest.raises(ConfigError, match=r"^--size 20000: needs about ([\d.]+) GB even in tiles .* 2.0 GB .*"
                        r"use --size \d+ or less") as refused:
         memory_plans([((13333, 20000), 10)], cfg.replace(size=20000), tileable=True)  # the whole picture's buffers
@@ -112,10 +114,23 @@ def test_coarse_scales_stay_whole_and_the_tile_size_is_the_users():
     assert scales[2].work == 10 * len(scales[2].tiles) == 10 * 3 * 2  # 1024: 3 tiles (64 px overlap), 768: 2
 
 
-def test_tiles_need_nnst_and_a_caller_that_paints_them():
-    with pytest.raises(ConfigError, match="^--tile-size: painting in tiles needs --method nnst"):
-        StyleConfig(tile_size=512, method="gatys")
+def test_tiles_need_nnst_or_swd_and_a_caller_that_paints_them():
+    with pytest.raises(ConfigError, match="^--tile-size: painting in tiles with --method gatys needs --style-loss swd"):
+        StyleConfig(tile_size=512, method="gatys", style_loss="meancov")
     with pytest.raises(ConfigError, match="^--tile-size must be a whole number of at least 96"):
         StyleConfig(tile_size=64)
     with pytest.raises(ConfigError, match="^--tile-size: this command paints each scale whole"):
         plan_scales([((384, 512), 20)], StyleConfig(tile_size=256), torch.device("cpu"))
+
+
+def test_a_video_or_masks_refuse_tiles_before_any_work():
+    from painterly.images import load_image
+    from painterly.plan import prepare
+
+    photo, style = load_image(torch.rand(1, 3, 60, 80)), load_image(torch.rand(1, 3, 40, 40))
+    cfg = StyleConfig(size=256, tile_size=128, seed=1)
+    assert prepare(photo, [style], cfg, device=torch.device("cpu")).scales[-1].tile == 128
+    with pytest.raises(ConfigError, match="^--tile-size: this command paints each scale whole"):
+        prepare(photo, [style], cfg, device=torch.device("cpu"), tileable=False)  # a video's frames
+    with pytest.raises(ConfigError, match="^--tile-size: masks paint each scale whole"):
+        prepare(photo, [style], cfg.replace(method="gatys"), device=torch.device("cpu"), masks=[torch.ones(1, 1, 60, 80)])

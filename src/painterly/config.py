@@ -237,8 +237,8 @@ class StyleConfig:
     threads: int | None = None  # CPU threads (torch.set_num_threads, process-wide); None: torch's choice
     precision: Precision = Precision.FLOAT32
     max_memory: float | None = None  # GB; None: 85% of the memory available at the start (a GPU's free memory on CUDA)
-    # px: paint scales larger than this in overlapping tiles (painterly.tiles; nnst only); None: only where the memory
-    # plan needs it, in the largest tiles that fit
+    # px: paint scales larger than this in overlapping tiles (painterly.tiles; nnst, or gatys with swd); None: only
+    # where the memory plan needs it, in the largest tiles that fit
     tile_size: int | None = None
     compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see objective.COMPILE_MIN_SIZE)
 
@@ -289,9 +289,10 @@ class StyleConfig:
             at_least("threads", self.threads, 1, MAX_THREADS)
         if self.tile_size is not None:
             at_least("tile_size", self.tile_size, MIN_TILE_SIZE, MAX_SIZE)
-            if self.method is not Method.NNST:
-                raise ConfigError(": painting in tiles needs --method nnst (gatys matches the statistics of the whole "
-                                  "picture, which one tile cannot hold); leave --tile-size out, or use --method nnst",
+            if not self.tileable:
+                raise ConfigError(f": painting in tiles with --method gatys needs --style-loss swd (a tile takes its "
+                                  f"share of the whole picture's distribution; {self.style_loss.value} has no share "
+                                  "to give); leave --tile-size out, or use --style-loss swd or --method nnst",
                                   "tile_size")
         if self.coarse_layer not in LAYER_NAMES:
             raise ConfigError(f": unknown layer {self.coarse_layer!r}; layers are named like "
@@ -306,6 +307,11 @@ class StyleConfig:
         d = SCHEDULES[self.method]
         return Schedule(d.min_scale_size if self.min_scale_size is None else self.min_scale_size,
                         d.scale_factor if self.scale_factor is None else self.scale_factor, d.budget_floor)
+
+    @property
+    def tileable(self) -> bool:
+        """Whether scales can be painted in tiles (painterly.tiles): nnst, or gatys with the swd style loss."""
+        return self.method is Method.NNST or self.style_loss is StyleLossKind.SWD
 
     @property
     def lr(self) -> float:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import neighbors, tiles, vgg
+from . import neighbors, tiles, tilestyle, vgg
 from .config import Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .devices import resolve_device, use_threads
@@ -95,26 +95,37 @@ class Painter:
         return scale_objective(net, hw, cfg, content=content, style=targets, bf16=self.bf16)
 
     def tile_objectives(self, controls: Controls) -> Callable[[VGG19Features, Size, tiles.Window], ObjectiveFn]:
-        """The objective of a tile of a tiled scale (``--method nnst``), with the targets the whole picture would
-        give its pixels: the tile's crop of the photo at that scale; the whole painting's bank and the whole
-        picture's centre of the search (:meth:`search_centre`), both once per scale; the search on the whole
-        picture's search image cropped with a margin of the tiles' overlap (neighbors.NeighborObjective)."""
+        """The objective of a tile of a tiled scale, with the targets the whole picture would give its pixels
+        (docs/tiles.md). ``nnst``: the tile's crop of the photo at that scale; the whole painting's bank and
+        the whole picture's centre of the search (:meth:`search_centre`), both once per scale; the search on
+        the whole picture's search image cropped with a margin of the tiles' overlap
+        (neighbors.NeighborObjective). ``gatys`` (swd): the tile's values ranked within the whole picture's
+        distribution, from one pass per scale (painterly.tilestyle)."""
         cfg = controls.cfg
-        scale: dict[Size, tuple[torch.Tensor, neighbors.StyleBank, torch.Tensor]] = {}
+        scale: dict[Size, tuple[torch.Tensor, StyleLoss | neighbors.StyleBank, torch.Tensor | dict[str, torch.Tensor]]] = {}
 
         def objective(net: VGG19Features, tile_hw: Size, window: tiles.Window) -> ObjectiveFn:
             hw, t = window.hw, window.tile
             if hw not in scale:
-                scale.clear()  # one scale's photo and bank at a time
-                bank = self.targets(controls, hw)
-                assert isinstance(bank, neighbors.StyleBank), "tiles are planned for nnst only"
-                content = resize(controls.content, hw).to(self.device)
-                scale[hw] = content, bank, self.search_centre(net, content, window.blend, bank)
-            content, bank, centre = scale[hw]
+                scale.clear()  # one scale's photo and targets at a time
+                content, targets = resize(controls.content, hw).to(self.device), self.targets(controls, hw)
+                whole = self.search_centre(net, content, window.blend, targets) \
+                    if isinstance(targets, neighbors.StyleBank) else \
+                    tilestyle.whole_projections(net, cfg.style_layers, window.blend)
+                scale[hw] = content, targets, whole
+            content, targets, whole = scale[hw]
+            if isinstance(targets, StyleLoss):
+                assert isinstance(whole, dict) and not targets.masks, "tiles are planned without masks"
+                with torch.no_grad():
+                    start = net(t.crop(window.start).contiguous(), cfg.style_layers)
+                style = tilestyle.TileStyleLoss(targets.targets, targets.weights, whole, start)
+                return scale_objective(net, tile_hw, cfg, content=t.crop(content).contiguous(), style=style,
+                                       bf16=self.bf16)
+            assert isinstance(whole, torch.Tensor)
             search, inner = search_crop(content, window.start, t)
-            return neighbors.NeighborObjective(net, t.crop(content).contiguous(), bank, weight=cfg.style_strength,
+            return neighbors.NeighborObjective(net, t.crop(content).contiguous(), targets, weight=cfg.style_strength,
                                                content_weight=cfg.content_weight * neighbors.CONTENT_SCALE,
-                                               search=search, inner=inner, centre=centre)
+                                               search=search, inner=inner, centre=whole)
 
         return objective
 
@@ -154,10 +165,11 @@ class Painter:
         masks: Sequence[MaskSource | None] | None = None,
         coarse_style: ImageSource | Loaded | None = None,
         fine_style: ImageSource | Loaded | None = None,
+        tileable: bool = True,
     ) -> Plan:
         """:func:`painterly.plan.prepare` with this painter's options and device."""
         return prepare(content, styles, self.config, device=self.device, masks=masks, coarse_style=coarse_style,
-                       fine_style=fine_style)
+                       fine_style=fine_style, tileable=tileable)
 
     def paint(
         self,

@@ -116,14 +116,27 @@ class Blend:
         self.start = start
         hw: Size = tuple(start.shape[-2:])  # type: ignore[assignment]
         self.tiles = grid(hw, tile)
-        self.rows = _ramps(spans(hw[0], tile), hw[0])
-        self.cols = _ramps(spans(hw[1], tile), hw[1])
+        self.spans = spans(hw[0], tile), spans(hw[1], tile)
+        self.rows = _ramps(self.spans[0], hw[0])
+        self.cols = _ramps(self.spans[1], hw[1])
         self.sum = torch.zeros_like(start)
         self.weight = torch.zeros_like(start[:, :1])
 
     def weights(self, t: Tile) -> torch.Tensor:
         """(1, 1, h, w): tile ``t``'s feather."""
         return (self.rows[t.row][:, None] * self.cols[t.col][None, :])[None, None].to(self.start)
+
+    def owned(self, t: Tile) -> Tile:
+        """The part of the picture nearer to tile ``t`` than to its neighbours: from the middle of its overlap
+        with the previous tile to the middle of its overlap with the next, on each axis (the tiles' parts
+        partition the picture)."""
+        def part(parts: list[tuple[int, int]], k: int) -> tuple[int, int]:
+            first = 0 if k == 0 else (parts[k][0] + parts[k - 1][1]) // 2
+            last = parts[k][1] if k == len(parts) - 1 else (parts[k + 1][0] + parts[k][1]) // 2
+            return first, last
+
+        (top, bottom), (left, right) = part(self.spans[0], t.row), part(self.spans[1], t.col)
+        return Tile(top, left, bottom - top, right - left, t.row, t.col)
 
     def add(self, t: Tile, painted: torch.Tensor) -> None:
         w = self.weights(t)
