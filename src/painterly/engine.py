@@ -6,7 +6,9 @@ their memory plan (on the CPU), made before the network loads. For each scale: a
 plan (gradient checkpointing, malloc keeping freed memory, the L-BFGS history), build that scale's
 objective, run :func:`optimize`, turn its
 iterations into :class:`Step` events over the whole run, and turn Ctrl-C into
-:class:`Interrupted` holding the best image so far as the caller finishes its results. What
+:class:`Interrupted` holding the best image so far as the caller finishes its results. A scale
+whose plan says so is painted in overlapping tiles, each optimised alone and blended
+(painterly.tiles, docs/tiles.md), for callers that give a tile's objective. What
 differs between commands (the objective, the start, the resizing, the finishing) is what a
 caller passes in; this module is the one place that calls :func:`optimize`.
 """
@@ -67,8 +69,8 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
     checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
     full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
     one history pair per iteration, so a short scale needs no more. ``tileable`` (a caller that paints
-    tiles, with options that can: :attr:`StyleConfig.tileable`): a scale larger than ``--tile-size``, or that does not fit whole, is
-    planned in tiles (:func:`memory.tile_plan`)."""
+    tiles, with options that can: :attr:`StyleConfig.tileable`): a scale larger than ``--tile-size``, or
+    that does not fit whole, is planned in tiles (:func:`memory.tile_plan`)."""
     if device is None or device.type == "cpu":
         free, base, where = None, memory.BASE_BYTES, ""
     elif device.type == "cuda":
