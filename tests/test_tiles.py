@@ -134,3 +134,15 @@ def test_a_video_or_masks_refuse_tiles_before_any_work():
         prepare(photo, [style], cfg, device=torch.device("cpu"), tileable=False)  # a video's frames
     with pytest.raises(ConfigError, match="^--tile-size: masks paint each scale whole"):
         prepare(photo, [style], cfg.replace(method="gatys"), device=torch.device("cpu"), masks=[torch.ones(1, 1, 60, 80)])
+
+
+def test_the_progress_line_counts_tiles():
+    from painterly.cli.progress import ProgressBar
+    from painterly.events import Step
+
+    with ProgressBar(enabled=False) as bar:
+        bar.update(Step(3, 10, 2, 3, (265, 384), 4.2, {"style": 4.0}, 53, 100, 9.0, None, 2, 4))
+        task = bar.progress.tasks[0]
+        assert "scale 3/3 384x265 tile 2/4" in task.fields["info"] and (task.completed, task.total) == (53, 100)
+        bar.update(Step(10, 10, 2, 3, (265, 384), 4.2, {}, 100, 100, 20.0, None, 4, 4))
+        assert bar.progress.tasks[0].fields["info"].endswith("loss 4.2")
