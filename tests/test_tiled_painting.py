@@ -5,6 +5,7 @@ the painting is The Starry Night. At 128 px in
 96 px tiles the last scale is 2x2 tiles overlapping by 64 px: tile edges at 32 and 96 px on each axis.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,8 @@ def test_the_command_says_it_paints_in_tiles_before_it_starts(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "painterly: the 128x88 px scale is painted in 2 tiles of 96 px" in err  # content.png is 96x66
     assert err.index("tiles of 96 px") < err.index("wrote")
+    record = json.loads((tmp_path / "o.png.json").read_text())
+    assert record["tiles"] == {"128x88": 96} and record["config"]["tile_size"] == 96
 
 
 @pytest.mark.slow

@@ -135,6 +135,8 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
     if not args.quiet:
         for line in describe_tiles(plan.scales):  # said before the network loads
             print(f"painterly: {line}", file=sys.stderr)
+    if any(s.tile for s in plan.scales):  # the memory plan's choice changes the result: recorded with it
+        record = {**record, "tiles": {f"{s.hw[1]}x{s.hw[0]}": s.tile for s in plan.scales if s.tile}}
     recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
     painter = Painter(cfg)
     inputs = _inputs_record(args, cfg, controls)
