@@ -205,3 +205,17 @@ def test_gatys_tiles_take_their_share_of_the_paintings_distribution():
         return image[..., : SIZE // 2, :].mean((0, 2, 3)) - image[..., SIZE // 2:, :].mean((0, 2, 3))
 
     assert (halves(tiled) - halves(whole)).norm() < 0.12 * halves(whole).norm()
+
+
+@pytest.mark.slow
+def test_each_tile_shows_the_blend_so_far_when_images_are_asked_for():
+    cfg = StyleConfig(size=SIZE, iterations=1, seed=3, threads=1, tile_size=TILE)
+    painter = Painter(cfg)
+    plan = painter.prepare(load_image(sky_and_wall(), what="content"), [load_image(DATA_STYLE, what="style")])
+    shown = []
+    painter.run(plan, callback=lambda s: shown.append((s.scale, s.tile, s.image)) if s.image is not None else None,
+                image_every=1)
+    last = [(tile, image) for scale, tile, image in shown if scale == 1]
+    assert [tile for tile, _ in last] == [1, 2, 3, 4]
+    assert all(image.shape == (1, 3, SIZE, SIZE) for _, image in last)
+    assert not torch.equal(last[0][1], last[-1][1])  # the later tiles changed the picture

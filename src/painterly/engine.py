@@ -267,8 +267,9 @@ class Engine:
         """A tiled scale from its start ``x``: each tile optimised from its crop of ``x``, blended as it ends
         (painterly.tiles). (Starting a tile from its neighbours' painted overlap instead took nnst further from
         the picture painted whole: 0.66 of the scale's change against 0.54, docs/tiles.md.) Ctrl-C's image is
-        the blend so far over the start. Steps count the tiles; after the last, one more step carries the
-        blend (tile images are never shown). The loss is the tiles' mean, weighted by their areas."""
+        the blend so far over the start. Steps count the tiles; after the last tile (and after each, with
+        ``image_every``) one more step carries the blend so far (a tile's own image is never shown). The loss
+        is the tiles' mean, weighted by their areas."""
         if self.tile_objective is None:
             raise ValueError("Engine.run: a tiled scale needs the caller's tile_objective (plan_scales(tileable=...))")
         assert scale.tile is not None
@@ -286,11 +287,11 @@ class Engine:
             losses.append((value * t.height * t.width, t.height * t.width))
             iterations += n
             run.done += scale.iterations
-        image, loss = blend.image(), sum(v for v, _ in losses) / sum(a for _, a in losses)
-        if self.callback is not None:
-            self.callback(Step(scale.iterations, scale.iterations, k, run.scales, scale.hw, loss, {}, run.done, run.total,
-                               time.perf_counter() - run.start, self.show(image), count, count))
-        return image, loss, iterations
+            if self.callback is not None and (j == count - 1 or self.image_every > 0):  # the blend so far
+                mean = sum(v for v, _ in losses) / sum(a for _, a in losses)
+                self.callback(Step(scale.iterations, scale.iterations, k, run.scales, scale.hw, mean, {}, run.done,
+                                   run.total, time.perf_counter() - run.start, self.show(blend.image()), j + 1, count))
+        return blend.image(), sum(v for v, _ in losses) / sum(a for _, a in losses), iterations
 
     def _reporter(self, run: _Run, k: int, scale: Scale, tile: tuple[int, int] = (0, 0)) -> Report | None:
         """The optimiser's report at scale ``k`` (``tile``: the tile's number from 1 and the scale's count of
