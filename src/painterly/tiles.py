@@ -106,10 +106,10 @@ def _ramps(parts: list[tuple[int, int]], length: int) -> list[torch.Tensor]:
 
 
 class Blend:
-    """The tiles of a scale of ``hw`` (tiles of ``tile`` px) blended into one picture: ``add`` each
-    painted tile; ``image()`` is the blend, with ``start`` where no tile has been added yet.
+    """The tiles (of ``tile`` px) of a scale that starts at ``start`` ((1, 3, H, W)) blended into one picture:
+    ``add`` each painted tile; ``image()`` is the blend, with ``start`` where no tile has been added yet.
 
-    Weights (:func:`weights`) sum to 1 at every pixel, so the blend of all tiles is their weighted sum.
+    The feathers (:meth:`weights`) sum to 1 at every pixel, so the blend of all tiles is their weighted sum.
     """
 
     def __init__(self, start: torch.Tensor, tile: int):
