@@ -176,6 +176,7 @@ MAX_SIZE = 2**15
 MAX_ITERATIONS = 100_000
 MAX_MEMORY_GB = 2**20
 MAX_THREADS = 1024
+MIN_TILE_SIZE = 96  # px: a tile's overlap with its neighbours (64 px at least: painterly.tiles) and 32 more
 
 # Where and how a painting runs, not what it paints: left out of the keys that say two results
 # are the same painting (batch outputs, video work folders). Their results may differ in the last
@@ -236,6 +237,9 @@ class StyleConfig:
     threads: int | None = None  # CPU threads (torch.set_num_threads, process-wide); None: torch's choice
     precision: Precision = Precision.FLOAT32
     max_memory: float | None = None  # GB; None: 85% of the memory available at the start (a GPU's free memory on CUDA)
+    # px: paint scales larger than this in overlapping tiles (painterly.tiles; nnst, or gatys with swd); None: only
+    # where the memory plan needs it, in the largest tiles that fit
+    tile_size: int | None = None
     compile: bool = False  # torch.compile the objective at scales of 1024 px and more (see objective.COMPILE_MIN_SIZE)
 
     def __post_init__(self) -> None:
@@ -283,6 +287,13 @@ class StyleConfig:
             positive("max_memory", self.max_memory, MAX_MEMORY_GB)
         if self.threads is not None:
             at_least("threads", self.threads, 1, MAX_THREADS)
+        if self.tile_size is not None:
+            at_least("tile_size", self.tile_size, MIN_TILE_SIZE, MAX_SIZE)
+            if not self.tileable:
+                raise ConfigError(f": painting in tiles with --method gatys needs --style-loss swd (a tile takes its "
+                                  f"share of the whole picture's distribution; {self.style_loss.value} has no share "
+                                  "to give); leave --tile-size out, or use --style-loss swd or --method nnst",
+                                  "tile_size")
         if self.coarse_layer not in LAYER_NAMES:
             raise ConfigError(f": unknown layer {self.coarse_layer!r}; layers are named like "
                               "relu3_1 (conv1_1 ... relu5_4)", "coarse_layer")
@@ -296,6 +307,11 @@ class StyleConfig:
         d = SCHEDULES[self.method]
         return Schedule(d.min_scale_size if self.min_scale_size is None else self.min_scale_size,
                         d.scale_factor if self.scale_factor is None else self.scale_factor, d.budget_floor)
+
+    @property
+    def tileable(self) -> bool:
+        """Whether scales can be painted in tiles (painterly.tiles): nnst, or gatys with the swd style loss."""
+        return self.method is Method.NNST or self.style_loss is StyleLossKind.SWD
 
     @property
     def lr(self) -> float:

@@ -17,9 +17,12 @@ from .images import to_pil
 class Step:
     """One iteration, as reported to callbacks.
 
-    ``iteration``/``iterations`` count within the current scale, ``done``/``total``
-    over the whole schedule. ``image`` ((1, 3, H, W) in [0, 1], at this scale's size) is
-    set every ``image_every`` iterations and on each scale's last iteration.
+    ``iteration``/``iterations`` count within the current scale (within the current tile of a
+    tiled scale), ``done``/``total`` over the whole schedule, every tile counted. ``image``
+    ((1, 3, H, W) in [0, 1], at this scale's size) is set every ``image_every`` iterations and on
+    each scale's last iteration; on a tiled scale, only on a step after a tile's last iteration, which
+    carries the blend so far (after every tile with ``image_every``, else after the last). ``tile``/``tiles``:
+    the tile (from 1) and the scale's count of tiles; 0/0 for a scale painted whole.
     """
 
     iteration: int
@@ -33,6 +36,8 @@ class Step:
     total: int
     elapsed: float
     image: torch.Tensor | None = None
+    tile: int = 0
+    tiles: int = 0
 
 
 Callback = Callable[[Step], None]

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,25 +310,29 @@ def save_image(
     metadata: dict[str, str] | None = None,
     bit_depth: int = 8,
     quality: int | None = None,
+    dpi: float | None = None,
 ) -> Path:
     """Write ``x`` ((1, 3, H, W) in [0, 1]) atomically: a temp file, then a rename.
 
     The format follows the extension. ``metadata`` goes into PNG text chunks (other
     formats carry it in the caller's sidecar JSON). ``bit_depth=16`` writes 16-bit PNG/TIFF.
     ``quality``: JPEG/WebP quality, 1-100 (None: :data:`DEFAULT_QUALITY`); other formats are lossless.
+    ``dpi``: the print resolution, written where the format holds one (PNG's pHYs chunk, in whole
+    pixels per metre; TIFF's resolution tags, whole dots per inch when 16-bit; JPEG's JFIF density);
+    WebP has no place for it. None: none written.
     """
     p = check_output_path(path, bit_depth=bit_depth, quality=quality)
     fmt = OUTPUT_FORMATS[p.suffix.lower()]
     if bit_depth == 16:
-        payload = _encode_16bit(x, alpha, p.suffix.lower())
+        payload = _encode_16bit(x, alpha, p.suffix.lower(), dpi)
     else:
-        payload = _encode_8bit(x, alpha, fmt, metadata, DEFAULT_QUALITY if quality is None else quality)
+        payload = _encode_8bit(x, alpha, fmt, metadata, DEFAULT_QUALITY if quality is None else quality, dpi)
     atomic_write(p, payload)
     return p
 
 
 def _encode_8bit(x: torch.Tensor, alpha: torch.Tensor | None, fmt: str,
-                 metadata: dict[str, str] | None, quality: int) -> bytes:
+                 metadata: dict[str, str] | None, quality: int, dpi: float | None = None) -> bytes:
     if fmt == "JPEG":
         alpha = None  # JPEG has no alpha channel
     pil = to_pil(x, alpha)
@@ -339,12 +344,14 @@ def _encode_8bit(x: torch.Tensor, alpha: torch.Tensor | None, fmt: str,
         kwargs["pnginfo"] = info
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
+    if dpi is not None and fmt in ("PNG", "JPEG", "TIFF"):
+        kwargs["dpi"] = (dpi, dpi)
     buf = io.BytesIO()
     pil.save(buf, fmt, **kwargs)
     return buf.getvalue()
 
 
-def _encode_16bit(x: torch.Tensor, alpha: torch.Tensor | None, suffix: str) -> bytes:
+def _encode_16bit(x: torch.Tensor, alpha: torch.Tensor | None, suffix: str, dpi: float | None = None) -> bytes:
     import cv2
 
     img = x.detach().float().cpu()[0].clamp(0, 1)
@@ -352,7 +359,19 @@ def _encode_16bit(x: torch.Tensor, alpha: torch.Tensor | None, suffix: str) -> b
     if alpha is not None:
         chans.append(resize(alpha.detach().float().cpu(), img.shape[-2:])[0, 0])
     arr = (torch.stack(chans, -1).numpy() * 65535.0 + 0.5).astype(np.uint16)
-    ok, enc = cv2.imencode(".png" if suffix == ".png" else ".tiff", arr)
+    resolution = [] if dpi is None or suffix == ".png" else [
+        cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, round(dpi), cv2.IMWRITE_TIFF_YDPI, round(dpi)]  # 2: inches
+    ok, enc = cv2.imencode(".png" if suffix == ".png" else ".tiff", arr, resolution)
     if not ok:
         raise ImageError(f"could not encode a 16-bit {suffix} image")
-    return enc.tobytes()
+    return enc.tobytes() if dpi is None or suffix != ".png" else with_png_dpi(enc.tobytes(), dpi)
+
+
+def with_png_dpi(png: bytes, dpi: float) -> bytes:
+    """``png`` with a pHYs chunk of ``dpi`` (in whole pixels per metre, as PNG keeps it) right after IHDR
+    (OpenCV's PNG writer has no option for it)."""
+    ppm = round(dpi / 0.0254)
+    body = b"pHYs" + struct.pack(">IIB", ppm, ppm, 1)  # unit 1: the metre
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
+    end = 8 + 8 + 13 + 4  # signature, IHDR's length and type, its 13 bytes, its CRC
+    return png[:end] + chunk + png[end:]

@@ -18,6 +18,8 @@ matrices).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -191,9 +193,19 @@ def layer_style_loss(kind: StyleLossKind | str, features: torch.Tensor, target: 
         t_mean, t_cov = target[:, :1], target[:, 1:]
         return (F.mse_loss(mean, t_mean) / t_mean.pow(2).mean().clamp_min(1e-12)
                 + F.mse_loss(cov, t_cov) / t_cov.pow(2).mean().clamp_min(1e-12))
-    # mean((D F - goal)^2), whose gradient is D^T 2 (D F - goal) / (K N): computed without
-    # autograd and a block of directions at a time, so that the backward pass keeps one map of
-    # the layer's size (that gradient) and nothing else of this size is alive at once.
+    return swd_loss(flat, target, lambda values, rows: matched_quantiles(values, target[rows]))
+
+
+def swd_loss(flat: torch.Tensor, target: torch.Tensor, goal: Callable[[torch.Tensor, slice], torch.Tensor], *,
+             scale: torch.Tensor | None = None) -> torch.Tensor:
+    """The sliced-Wasserstein loss of features ``flat`` (C, N) against the quantiles ``target`` (K, Q):
+    ``mean((D F - goal)^2)`` over the directions ``D`` (:func:`swd_directions`), relative to the target's
+    magnitude (``scale``: another, the mean square of the quantiles it is relative to). ``goal(values, rows)``:
+    what the projections ``values`` on the directions ``rows`` (a slice) are pulled to (for a whole picture,
+    :func:`matched_quantiles`: the target at each value's rank)."""
+    # Its gradient is D^T 2 (D F - goal) / (K N): computed without autograd and a block of directions
+    # at a time, so that the backward pass keeps one map of the layer's size (that gradient) and
+    # nothing else of this size is alive at once.
     with torch.no_grad():
         directions = swd_directions(flat.shape[0], flat.device).to(flat.dtype)
         k, n = directions.shape[0], flat.shape[1]
@@ -203,15 +215,15 @@ def layer_style_loss(kind: StyleLossKind | str, features: torch.Tensor, target: 
         for start in range(0, k, rows):
             d = directions[start:start + rows]
             diff = d @ flat
-            diff -= matched_quantiles(diff, target[start:start + rows])
+            diff -= goal(diff, slice(start, start + rows))
             total += diff.pow(2).sum()
             grad.addmm_(d.T, diff, alpha=2 / (k * n))
         value = total / (k * n)
     surrogate = (flat * grad).sum()
-    return (value + (surrogate - surrogate.detach())) / target.pow(2).mean().clamp_min(1e-12)
+    return (value + (surrogate - surrogate.detach())) / (target.pow(2).mean() if scale is None else scale).clamp_min(1e-12)
 
 
-def _at(sorted_rows: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+def at_positions(sorted_rows: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """Rows of ``sorted_rows`` (K, Q) read at fractional positions ``pos`` (K, M), linearly."""
     q = sorted_rows.shape[1]
     j = pos.long().clamp_(0, max(q - 2, 0))
@@ -258,7 +270,7 @@ def matched_quantiles(values: torch.Tensor, quantiles: torch.Tensor) -> torch.Te
         # the quantiles at the ends of that range, per bin, then a linear share per value.
         below = counts.cumsum(1) - counts
         qs = quantiles[start:start + rows]
-        first, last = _at(qs, below * scale), _at(qs, (below + counts - 1).clamp_min(0) * scale)
+        first, last = at_positions(qs, below * scale), at_positions(qs, (below + counts - 1).clamp_min(0) * scale)
         out[start:start + rows] = torch.lerp(first.gather(1, idx), last.gather(1, idx), x)
     return out
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import vgg
 from .config import Optimizer, StyleConfig, StyleLossKind
@@ -37,10 +37,15 @@ HEAP_SLACK = 1.6
 
 @dataclass(frozen=True)
 class MemoryPlan:
+    """How a scale runs within ``budget_bytes``: gradient checkpointing or not, the L-BFGS history, the
+    estimated peak, and ``tile``: None for the whole scale at once, else the tile size (px) it is painted in
+    (painterly.tiles), the estimate being one tile's work and the whole picture's buffers."""
+
     checkpoint: bool
     lbfgs_history: int
     estimate_bytes: int
     budget_bytes: int
+    tile: int | None = None
 
 
 def available_bytes() -> int:
@@ -138,6 +143,46 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
             f"raise --max-memory to {least / 2**30:.2g} or more"
     raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB, "
                       f"but only {budget / 2**30:.1f} GB is available{where}; {what}")
+
+
+def tile_plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None,
+              tile_extra: Callable[[tuple[int, int]], int], whole: Callable[[tuple[int, int]], int], *,
+              tile: int | None = None, smallest: int, align: int, free_bytes: int | None = None,
+              base_bytes: int = BASE_BYTES, where: str = "") -> MemoryPlan:
+    """The plan of a scale of ``hw`` painted in tiles: of ``tile`` px (``--tile-size``), else the largest
+    multiple of ``align`` px, at least ``smallest``, whose plan fits. A tile's plan is :func:`plan`'s for
+    the tile (``align`` px larger: the last tile's reach), with ``tile_extra(tile_hw)`` for its losses,
+    over a base raised by ``whole(hw)``: the whole picture's buffers. Raises :class:`ConfigError` when
+    no tile fits, naming the ``--size`` (or ``--tile-size``) that would."""
+    budget = budget_bytes(max_memory_gb, free_bytes)
+
+    def fit(size: tuple[int, int], t: int) -> MemoryPlan | None:
+        th = (min(size[0], t + align), min(size[1], t + align))
+        fitted = _fit(th, deepest, history, budget, base_bytes + whole(size), tile_extra(th))
+        return None if fitted is None else replace(fitted, tile=t)
+
+    if tile is not None:
+        fitted = fit(hw, tile)
+        if fitted is None:
+            smaller = _largest_fitting((tile, tile), lambda s: fit(hw, s[0]) is not None)
+            what = f"use --tile-size {smaller // align * align} or less" if smaller and smaller >= smallest else \
+                "raise --max-memory or lower --size"
+            raise ConfigError(f"--tile-size {tile}: a {hw[1]}x{hw[0]} px scale in tiles of {tile} px needs more than "
+                              f"the {budget / 2**30:.1f} GB available{where}; {what}")
+        return fitted
+    largest = _largest_fitting((max(hw), max(hw)), lambda s: fit(hw, s[0]) is not None)
+    if largest is not None and largest >= smallest:
+        fitted = fit(hw, max(smallest, largest // align * align))
+        assert fitted is not None
+        return fitted
+    fits = _largest_fitting(hw, lambda s: fit(s, smallest) is not None)
+    th = (smallest + align, smallest + align)
+    least = (base_bytes + whole(hw) + activation_bytes(th, deepest, True) + tile_extra(th)
+             + 2 * 4 * 3 * th[0] * th[1] * min(history, 5))
+    what = f"use --size {fits} or less, or raise --max-memory" if fits else \
+        f"raise --max-memory to {least / 2**30:.2g} or more"
+    raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB even in tiles of {smallest} px (the "
+                      f"whole picture's buffers), but only {budget / 2**30:.1f} GB is available{where}; {what}")
 
 
 def _fit(hw: tuple[int, int], deepest: str, history: int, budget: int, base: int, extra: int) -> MemoryPlan | None:

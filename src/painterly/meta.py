@@ -108,9 +108,10 @@ def write_sidecar(output: str | os.PathLike, record: dict[str, Any]) -> Path:
 
 def save_with_provenance(image: torch.Tensor, output: str | os.PathLike, record: dict[str, Any], *,
                          alpha: torch.Tensor | None = None, bit_depth: int = 8, quality: int | None = None,
-                         sidecar: bool = True) -> Path:
-    """Save ``image`` with ``record`` in its ``painterly`` PNG text chunk, and as ``<output>.json``."""
-    out = save_image(image, output, alpha=alpha, bit_depth=bit_depth, quality=quality,
+                         dpi: float | None = None, sidecar: bool = True) -> Path:
+    """Save ``image`` with ``record`` in its ``painterly`` PNG text chunk, and as ``<output>.json``; ``dpi``: the
+    print resolution written into the file (:func:`painterly.images.save_image`)."""
+    out = save_image(image, output, alpha=alpha, bit_depth=bit_depth, quality=quality, dpi=dpi,
                      metadata={RECORD_KEY: json.dumps(record, sort_keys=True)})
     if sidecar:
         write_sidecar(out, record)

@@ -130,19 +130,21 @@ def column_size(image_hw: Sequence[int]) -> tuple[int, int]:
     return max(1, int(image_hw[0]) // HYPERCOLUMN_STRIDE), max(1, int(image_hw[1]) // HYPERCOLUMN_STRIDE)
 
 
-def _unit_centred(x: torch.Tensor) -> torch.Tensor:
-    x = x - x.mean(0, keepdim=True)
+def _unit_centred(x: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
+    x = x - (x.mean(0, keepdim=True) if centre is None else centre.reshape(1, -1).to(x))
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
 
-def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BLOCK) -> torch.Tensor:
+def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BLOCK,
+            centre: torch.Tensor | None = None) -> torch.Tensor:
     """For each row of ``queries`` (N, D), the index of its nearest row of ``refs`` (M, D).
 
     The distance is the paper's centred cosine distance: each set is centred on its own mean, then
-    rows are compared by the cosine of their angle. Queries go ``block // M`` rows at a time, so
-    the distance matrix never holds more than ``block`` elements.
+    rows are compared by the cosine of their angle; ``centre`` (D,): the queries' centre instead of their
+    mean (a tile's queries are centred on the whole picture's mean). Queries go ``block // M`` rows at a
+    time, so the distance matrix never holds more than ``block`` elements.
     """
-    q, r = _unit_centred(queries.float()), _unit_centred(refs.float())
+    q, r = _unit_centred(queries.float(), centre), _unit_centred(refs.float())
     rows = max(1, block // max(r.shape[0], 1))
     return torch.cat([(q[i:i + rows] @ r.T).argmax(1) for i in range(0, q.shape[0], rows)])
 
@@ -177,8 +179,8 @@ def _evenly(rows: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
-    """Bytes a scale of ``hw`` adds for its :class:`StyleBank` (style images of these long edges,
-    taken square: the worst case) and its targets, for the memory plan (painterly.memory)."""
+    """Bytes a scale (or a tile of a scale) of ``hw`` adds for its :class:`StyleBank` (style images of these
+    long edges, taken square: the worst case) and its targets, for the memory plan (painterly.memory)."""
     rows = min(MAX_BANK_ROWS, sum(4 * (e // HYPERCOLUMN_STRIDE) ** 2 for e in style_long_edges))
     h, w = column_size(hw)
     # The bank (float16) and its projection; the targets and the output's resized layers kept for the
@@ -223,9 +225,15 @@ class StyleBank:
         projected = torch.cat([block.float() @ axes for block in columns.split(AXES_ROWS)])
         return cls(columns, axes, projected)
 
-    def replace(self, queries: torch.Tensor) -> torch.Tensor:
-        """Each row of ``queries`` (N, C) replaced by its nearest neighbour among the bank's rows (float32)."""
-        return self.columns[nearest(queries @ self.axes, self.projected)].float()
+    def replace(self, queries: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
+        """Each row of ``queries`` (N, C) replaced by its nearest neighbour among the bank's rows (float32);
+        ``centre``: the projected queries' centre (:func:`nearest`), if not their own mean."""
+        return self.columns[nearest(queries @ self.axes, self.projected, centre=centre)].float()
+
+    def centre_of(self, queries: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The sum of the projections of ``queries`` (N, C) and N: summed over a picture's tiles and divided,
+        the whole picture's centre for :meth:`replace`."""
+        return (queries.float() @ self.axes).sum(0), queries.shape[0]
 
 
 # The loss is bounded (a cosine distance, at most 2 per position), so the optimiser's 1e6x guard never fires:
@@ -256,25 +264,33 @@ class NeighborObjective:
     hypercolumns and those targets, plus ``content_weight`` times the squared relative error of the
     photo's relu4_2 (a deviation from the paper, which keeps the photo through the search alone:
     a little of it holds the photo's structure where the painting has nothing near), all times ``weight``.
+
+    A tile of a larger scale (painterly.tiles) gets the targets the whole picture would give its pixels:
+    ``search`` is a crop of the whole picture's :func:`search_image` reaching beyond the tile (so that the
+    network's view of the tile's edges is the whole picture's, up to that margin), ``inner`` where the
+    tile lies in it (its corner on a multiple of :data:`HYPERCOLUMN_STRIDE`), ``centre`` the whole
+    picture's centre of the search (:meth:`StyleBank.centre_of`), and ``bank`` is the whole painting's,
+    built once per scale: the search is then per position, so only the margin's edge differs.
     """
 
     def __init__(self, extractor: VGG19Features, content: torch.Tensor, bank: StyleBank, *,
-                 weight: float = 1.0, content_weight: float = 0.0, output_share: float = OUTPUT_SHARE):
+                 weight: float = 1.0, content_weight: float = 0.0, output_share: float = OUTPUT_SHARE,
+                 search: torch.Tensor | None = None, inner: tuple[int, int] | None = None,
+                 centre: torch.Tensor | None = None):
         self.extractor, self.content, self.bank = extractor, content, bank
         self.weight, self.content_weight, self.output_share = weight, content_weight, output_share
+        self.search, self.inner, self.centre = search, inner, centre
         self.targets: torch.Tensor | None = None
         self.content_target: torch.Tensor | None = None
 
     def set_targets(self, start: torch.Tensor) -> None:
         """The replaced features for a scale that starts at ``start`` ((1, 3, H, W), the photo's size)."""
         content = self.content.to(start.device)
-        # The search sees the photo's finest octave of detail, not the upsampled output's blur.
-        detail = content - _up(_half(content), content.shape[-2:])
-        searched = self.output_share * (_up(_half(start), start.shape[-2:]) + detail) + (1 - self.output_share) * content
+        searched = search_image(content, start, self.output_share) if self.search is None else self.search.to(start)
         with torch.no_grad():
-            cols = hypercolumns(self.extractor(searched, HYPERCOLUMN_LAYERS), column_size(searched.shape[-2:]))
+            cols = search_columns(self.extractor, searched, self.inner, tuple(start.shape[-2:]))  # type: ignore[arg-type]
             c, h, w = cols.shape[1:]
-            replaced = self.bank.replace(cols[0].flatten(1).T)
+            replaced = self.bank.replace(cols[0].flatten(1).T, self.centre)
             if self.content_weight > 0:
                 self.content_target = self.extractor(content, (CONTENT_LAYER,))[CONTENT_LAYER].float()
         self.targets = F.normalize(replaced.T.reshape(1, c, h, w), dim=1)
@@ -299,6 +315,26 @@ class NeighborObjective:
             terms["content"] = content.detach()
             total = total + content
         return total, terms
+
+
+def search_columns(extractor: VGG19Features, searched: torch.Tensor, inner: tuple[int, int] | None = None,
+                   hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """(1, C, h, w): the hypercolumns of ``searched``; with ``inner``, only those of the ``hw`` px region
+    whose corner is at ``inner`` (a multiple of :data:`HYPERCOLUMN_STRIDE`), on ``searched``'s grid."""
+    cols = hypercolumns(extractor(searched, HYPERCOLUMN_LAYERS), column_size(searched.shape[-2:]))
+    if inner is None or hw is None:
+        return cols
+    (h, w), top, left = column_size(hw), inner[0] // HYPERCOLUMN_STRIDE, inner[1] // HYPERCOLUMN_STRIDE
+    return cols[..., top:top + h, left:left + w]
+
+
+def search_image(content: torch.Tensor, start: torch.Tensor, output_share: float = OUTPUT_SHARE) -> torch.Tensor:
+    """The image whose features are searched for a scale that starts at ``start``: ``output_share`` of the
+    start, with the photo's finest octave of detail in place of the upsampled output's blur, and the rest
+    the photo (``content``, the same size). Local (a few px around each pixel): a crop of the inputs gives
+    the crop of the whole picture's search image, away from the crop's edges."""
+    detail = content - _up(_half(content), content.shape[-2:])
+    return output_share * (_up(_half(start), start.shape[-2:]) + detail) + (1 - output_share) * content
 
 
 def cosine_to(feats: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:

@@ -9,13 +9,14 @@ solves the same, size-independent problem and the coarse result is a good warm s
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from . import neighbors, vgg
+from . import neighbors, tiles, tilestyle, vgg
 from .config import Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .devices import resolve_device, use_threads
@@ -29,6 +30,8 @@ from .objective import scale_objective, style_long_edge, style_targets
 from .optimize import BLOWUP, ObjectiveFn
 from .plan import Plan, palette_start, prepare
 from .weights import load_weights
+
+Size = tuple[int, int]
 
 
 def use_bf16(cfg: StyleConfig, device: torch.device) -> bool:
@@ -91,6 +94,56 @@ class Painter:
                                                content_weight=cfg.content_weight * neighbors.CONTENT_SCALE)
         return scale_objective(net, hw, cfg, content=content, style=targets, bf16=self.bf16)
 
+    def tile_objectives(self, controls: Controls) -> Callable[[VGG19Features, Size, tiles.Window], ObjectiveFn]:
+        """The objective of a tile of a tiled scale, with the targets the whole picture would give its pixels
+        (docs/tiles.md). ``nnst``: the tile's crop of the photo at that scale; the whole painting's bank and
+        the whole picture's centre of the search (:meth:`search_centre`), both once per scale; the search on
+        the whole picture's search image cropped with a margin of the tiles' overlap
+        (neighbors.NeighborObjective). ``gatys`` (swd): the tile's values ranked within the whole picture's
+        distribution, from one pass per scale (painterly.tilestyle)."""
+        cfg = controls.cfg
+        scale: dict[Size, tuple[torch.Tensor, StyleLoss | neighbors.StyleBank, torch.Tensor | dict[str, torch.Tensor]]] = {}
+
+        def objective(net: VGG19Features, tile_hw: Size, window: tiles.Window) -> ObjectiveFn:
+            hw, t = window.hw, window.tile
+            if hw not in scale:
+                scale.clear()  # one scale's photo and targets at a time
+                content, targets = resize(controls.content, hw).to(self.device), self.targets(controls, hw)
+                whole = self.search_centre(net, content, window.blend, targets) \
+                    if isinstance(targets, neighbors.StyleBank) else \
+                    tilestyle.whole_projections(net, cfg.style_layers, window.blend)
+                scale[hw] = content, targets, whole
+            content, targets, whole = scale[hw]
+            if isinstance(targets, StyleLoss):
+                assert isinstance(whole, dict) and not targets.masks, "tiles are planned without masks"
+                with torch.no_grad():
+                    start = net(t.crop(window.start).contiguous(), cfg.style_layers)
+                style = tilestyle.TileStyleLoss(targets.targets, targets.weights, whole, start)
+                return scale_objective(net, tile_hw, cfg, content=t.crop(content).contiguous(), style=style,
+                                       bf16=self.bf16)
+            assert isinstance(whole, torch.Tensor)
+            search, inner = search_crop(content, window.start, t)
+            return neighbors.NeighborObjective(net, t.crop(content).contiguous(), targets, weight=cfg.style_strength,
+                                               content_weight=cfg.content_weight * neighbors.CONTENT_SCALE,
+                                               search=search, inner=inner, centre=whole)
+
+        return objective
+
+    @staticmethod
+    def search_centre(net: VGG19Features, content: torch.Tensor, blend: tiles.Blend,
+                      bank: neighbors.StyleBank) -> torch.Tensor:
+        """The whole picture's mean of its projected search features (what :func:`neighbors.nearest` centres a
+        whole scale's queries on), tile by tile: each tile's positions weighted by its feathers, which sum to 1."""
+        total, count = torch.zeros(()), torch.zeros(())
+        for t in blend.tiles:
+            search, inner = search_crop(content, blend.start, t)
+            with torch.no_grad():
+                cols = neighbors.search_columns(net, search, inner, t.hw)[0].flatten(1).T
+            w = F.avg_pool2d(blend.weights(t), neighbors.HYPERCOLUMN_STRIDE).reshape(-1, 1).to(cols)
+            total = total + bank.centre_of(cols * w)[0].cpu()
+            count = count + w.sum().cpu()
+        return total / count.clamp_min(1e-8)
+
     @property
     def coordinates(self) -> type[neighbors.LaplacianCoordinates] | None:
         """What the optimiser moves at a scale: the Laplacian pyramid's coefficients for nnst, else the pixels."""
@@ -117,10 +170,11 @@ class Painter:
         masks: Sequence[MaskSource | None] | None = None,
         coarse_style: ImageSource | Loaded | None = None,
         fine_style: ImageSource | Loaded | None = None,
+        tileable: bool = True,
     ) -> Plan:
         """:func:`painterly.plan.prepare` with this painter's options and device."""
         return prepare(content, styles, self.config, device=self.device, masks=masks, coarse_style=coarse_style,
-                       fine_style=fine_style)
+                       fine_style=fine_style, tileable=tileable)
 
     def paint(
         self,
@@ -158,10 +212,18 @@ class Painter:
         engine = Engine(self.extractor, cfg, self.device, callback, image_every,
                         show=lambda img: controls.finish(img.cpu()),
                         finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), controls.styles), out_hw)),
-                        coordinates=self.coordinates, blowup=self.blowup)
+                        coordinates=self.coordinates, blowup=self.blowup,
+                        tile_objective=self.tile_objectives(controls))
         out = engine.run(plan.start(), plan.scales, objective_for)
         alpha = resize(plan.alpha, out_hw) if plan.alpha is not None else None
         return Result(out.image, alpha, cfg, out.loss, out.iterations, out.seconds)
+
+
+def search_crop(content: torch.Tensor, start: torch.Tensor, t: tiles.Tile) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The whole picture's search image (neighbors.search_image) around tile ``t``, with a margin of the tiles'
+    overlap, and where ``t`` lies in it."""
+    outer, inner = tiles.margin(t, tuple(start.shape[-2:]), tiles.overlap(max(t.hw)))  # type: ignore[arg-type]
+    return neighbors.search_image(outer.crop(content), outer.crop(start)), (inner.top, inner.left)
 
 
 def _network(cfg: StyleConfig) -> tuple[object, ...]:

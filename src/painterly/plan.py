@@ -67,9 +67,12 @@ def prepare(
     masks: Sequence[MaskSource | None] | None = None,
     coarse_style: ImageSource | Loaded | None = None,
     fine_style: ImageSource | Loaded | None = None,
+    tileable: bool = True,
 ) -> Plan:
     """The plan of painting ``content`` in the style of ``styles`` with ``cfg`` on ``device`` (see the
-    module docstring; the controls are :meth:`painterly.pipeline.Painter.paint`'s). No network is loaded."""
+    module docstring; the controls are :meth:`painterly.pipeline.Painter.paint`'s). No network is loaded.
+    ``tileable``: a scale may be painted in tiles (painterly.tiles; not for a video, whose later frames paint
+    whole scales)."""
     content_hw: Size = tuple(content.rgb.shape[-2:])  # type: ignore[assignment]
     out_hw = fit_long_edge(content_hw, cfg.size)  # the output's size: here, once
     schedule = scale_schedule(out_hw, cfg)
@@ -77,7 +80,10 @@ def prepare(
     controls = Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, out_hw=out_hw, masks=masks,
                                 coarse_style=coarse_style, fine_style=fine_style)
     cfg = cfg.replace(seed=draw_seed(cfg.seed))
-    scales = plan_scales(schedule, cfg, device)
+    if controls.regions is not None and cfg.tile_size is not None:
+        raise ConfigError(": masks paint each scale whole (a region's statistics belong to the whole region); leave "
+                          "--tile-size out, or the masks", "tile_size")
+    scales = plan_scales(schedule, cfg, device, tileable=tileable and controls.regions is None)
     init = None if isinstance(cfg.init, Init) else resize(load_image(cfg.init, what="--init").rgb, out_hw)
     return Plan(cfg, controls, out_hw, scales, device, content.alpha, init)
 

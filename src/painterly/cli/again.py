@@ -24,6 +24,7 @@ from ..devices import name, resolve_device, use_threads
 from ..errors import ConfigError, ImageError
 from ..meta import file_digest, read_record, versions
 from ..options import config_from_options
+from ..prints import MAX_DPI
 from .guard import Parser, command
 from .options import add_style_options, config_from_args
 from .paint import add_output_options, paint_files
@@ -118,6 +119,8 @@ def again(argv: list[str]) -> int:
         args.bit_depth = args.bit_depth if args.bit_depth in (8, 16) else 8
     if args.quality is None and out_suffix in (".jpg", ".jpeg", ".webp") and isinstance(record.get("quality"), int):
         args.quality = record["quality"]
+    dpi = record.get("dpi")
+    args.dpi = float(dpi) if isinstance(dpi, (int, float)) and not isinstance(dpi, bool) and 0 < dpi <= MAX_DPI else None
     args.content, args.styles = files["content"], files["styles"]
     controls = {"masks": files["masks"] or None, "coarse_style": files["coarse_style"], "fine_style": files["fine_style"]}
     if notes:

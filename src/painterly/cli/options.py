@@ -121,7 +121,12 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                    help="CPU threads torch uses (default: torch's choice, one per core); recorded with the result")
     g.add_argument("--precision", choices=Precision.values(), help=f"default {_D.precision.value}")
     g.add_argument("--max-memory", type=float, metavar="GB",
-                   help="memory budget; larger images switch to gradient checkpointing (default: 85%% of available)")
+                   help="memory budget; larger images switch to gradient checkpointing, then (nnst, or gatys with swd) "
+                   "to painting in tiles (default: 85%% of available)")
+    g.add_argument("--tile-size", type=int, metavar="PX",
+                   help="paint scales larger than this in overlapping tiles blended without a seam, each with its share "
+                   "of the whole picture's style (nnst, or gatys with --style-loss swd; default: only where "
+                   "--max-memory needs it, in the largest tiles that fit)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network at scales of 1024 px and more, after about 20 s of compiling "
                    "per scale (default off; on a CPU the eager path is faster, 1.13-1.20x at 256-1024 px)")

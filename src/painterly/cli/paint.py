@@ -12,6 +12,7 @@ import torch
 from .. import __version__
 from ..config import Init, StyleConfig
 from ..devices import describe
+from ..errors import ConfigError
 from ..images import (
     DEFAULT_QUALITY,
     Loaded,
@@ -23,6 +24,7 @@ from ..images import (
 )
 from ..meta import describe_input, provenance, save_with_provenance
 from ..optimize import Interrupted
+from ..prints import DEFAULT_DPI, PrintSize, check_dpi
 from .guard import EXIT_INTERRUPTED, EXIT_OK, Parser
 from .options import add_control_options, add_style_options, config_from_args, controls_from_args, input_paths, save_every
 
@@ -37,9 +39,32 @@ def build_parser(commands: str = "") -> argparse.ArgumentParser:
     p.add_argument("styles", nargs="*", metavar="style",
                    help="one or more style images (optional with --coarse-style and --fine-style)")
     add_output_options(p)
+    add_print_options(p)
     add_style_options(p)
     add_control_options(p)
     return p
+
+
+def add_print_options(p: argparse.ArgumentParser) -> None:
+    """``--print`` and ``--dpi``: the output's size as a print (painterly.prints), the DPI written into the file."""
+    g = p.add_argument_group("print")
+    g.add_argument("--print", metavar="WxH{in,cm,mm}",
+                   help="paint for a print of this size, such as 24x36in or 30x40cm, at --dpi (instead of --size): "
+                   "the photo's long side goes along the print's, uncropped, as large as fits")
+    g.add_argument("--dpi", type=float, metavar="N",
+                   help=f"print resolution: the pixels per inch of --print, written into the file (PNG, TIFF, JPEG) "
+                   f"(default {DEFAULT_DPI:g} with --print; without it, written only when given)")
+
+
+def print_size(args: argparse.Namespace) -> PrintSize | None:
+    """``--print`` parsed, and its conflicts refused (one line each) before anything is loaded."""
+    if getattr(args, "dpi", None) is not None:
+        check_dpi(args.dpi)
+    if getattr(args, "print", None) is None:
+        return None
+    if args.size is not None:
+        raise ConfigError(f"--print {args.print} and --size {args.size} both set the output's size; give one of them")
+    return PrintSize.parse(args.print)
 
 
 def add_output_options(p: argparse.ArgumentParser, *, again: bool = False) -> None:
@@ -82,13 +107,17 @@ def _inputs_record(args: argparse.Namespace, cfg: StyleConfig, controls: dict[st
 
 def paint(argv: list[str], commands: str = "") -> int:
     args = build_parser(commands).parse_args(argv)
-    return paint_files(args, config_from_args(args), controls_from_args(args))
+    size = print_size(args)
+    return paint_files(args, config_from_args(args), controls_from_args(args), print_size=size)
 
 
-def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, Any], **record: object) -> int:
+def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, Any], *,
+                print_size: PrintSize | None = None, **record: object) -> int:
     """Check the outputs, load the inputs, paint, write the result with its record (plus ``record``'s keys).
-    ``args``: the output flags (:func:`add_output_options`), ``content``, ``styles`` and ``preset``."""
+    ``args``: the output flags (:func:`add_output_options`; ``dpi`` optional), ``content``, ``styles`` and
+    ``preset``; ``print_size``: ``--print``, which sets the size from the photo's shape once it is loaded."""
     from ..devices import resolve_device  # heavy imports only once the command line is valid
+    from ..engine import describe_tiles
     from ..events import Step
     from ..pipeline import Painter
     from ..plan import prepare
@@ -98,11 +127,20 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
     out = _check_outputs(args, cfg, controls)
     content = load_image(args.content, what="content")
     styles = [load_image(s, what="style") for s in args.styles]
+    dpi = getattr(args, "dpi", None)
+    if print_size is not None:
+        dpi = DEFAULT_DPI if dpi is None else dpi
+        cfg = cfg.replace(size=print_size.long_edge(tuple(content.rgb.shape[-2:]), dpi))  # type: ignore[arg-type]
     plan = prepare(content, styles, cfg, device=resolve_device(cfg.device), **controls)  # every check, before the network
+    if not args.quiet:
+        for line in describe_tiles(plan.scales):  # said before the network loads
+            print(f"painterly: {line}", file=sys.stderr)
+    if any(s.tile for s in plan.scales):  # the memory plan's choice changes the result: recorded with it
+        record = {**record, "tiles": {f"{s.hw[1]}x{s.hw[0]}": s.tile for s in plan.scales if s.tile}}
     recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
     painter = Painter(cfg)
     inputs = _inputs_record(args, cfg, controls)
-    saving = {"bit_depth": args.bit_depth, "quality": args.quality}
+    saving = {"bit_depth": args.bit_depth, "quality": args.quality, "dpi": dpi}
 
     def write(image: torch.Tensor, alpha: torch.Tensor | None, result_cfg: StyleConfig, **extra: object) -> None:
         rec = provenance(result_cfg, inputs, **describe(painter.device), **saving, **record, **extra)

@@ -45,7 +45,9 @@ class ProgressBar:
 
     def update(self, step: Step) -> None:
         terms = " ".join(f"{k} {v:.3g}" for k, v in step.terms.items() if ":" not in k)
-        info = f"scale {step.scale + 1}/{step.scales} {step.size[1]}x{step.size[0]}  loss {step.loss:.4g} ({terms})"
+        tile = f" tile {step.tile}/{step.tiles}" if step.tiles else ""
+        terms = f" ({terms})" if terms else ""  # the step after a scale's last tile carries the blend, no terms
+        info = f"scale {step.scale + 1}/{step.scales} {step.size[1]}x{step.size[0]}{tile}  loss {step.loss:.4g}{terms}"
         self.advance(step.done, step.total, info)
 
     def advance(self, completed: int, total: int, info: str = "") -> None:

@@ -96,7 +96,7 @@ class FrameRenderer:
             plan = self.prepared[1]
             self.prepared = None
             return plan.with_seed(self.cfg.seed)  # type: ignore[arg-type]
-        return self.painter.prepare(Loaded(frame), self.styles, **self.controls)
+        return self.painter.prepare(Loaded(frame), self.styles, **self.controls, tileable=False)  # frames paint whole
 
     def start_shot(self, frame: torch.Tensor) -> None:
         """Prepare the shot whose first frame ``frame`` is painted already (kept, or by another chunk)."""

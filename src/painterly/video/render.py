@@ -143,7 +143,8 @@ def _check(input: str | Path, styles: Sequence[ImageSource | Loaded], out: Path,
     first_frame = next(reader)
     reader.close()
     cfg = cfg.replace(size=max(hw))
-    plan = prepare(Loaded(first_frame), style_imgs, cfg, device=resolve_device(cfg.device), **controls)
+    plan = prepare(Loaded(first_frame), style_imgs, cfg, device=resolve_device(cfg.device), **controls,
+                   tileable=False)  # every frame paints whole scales (later frames: painterly.video.frames)
     return Clip(info, fplan, hw, cfg, style_imgs, controls, (first_frame, plan))
 
 

@@ -1,0 +1,188 @@
+"""A scale painted in overlapping tiles, blended without a seam: the grid, the feather, the blend.
+
+A scale larger than its tile (``--tile-size``, or the size the memory plan picks: painterly.memory)
+is cut into a grid of tiles that overlap by :func:`overlap` px (an eighth of the tile, at least
+:data:`MIN_OVERLAP`). Each tile is optimised on its own, from its crop of the scale's start (the
+previous scale upsampled), by the engine (painterly.engine), so that memory is that of one tile.
+The tiles are then blended with raised-cosine feathers: along each axis a tile's weight rises
+over its overlap with the previous tile and falls over its overlap with the next, and the weights
+are divided by their sum, so that they are smooth and sum to exactly 1 at every pixel. A tile's
+2-D weight is the product of its row's and column's weights, so the 2-D weights sum to 1 too.
+
+Tiles start on multiples of :data:`ALIGN` px (the stride of nnst's hypercolumns), so that a tile's
+targets can be cut from those of a larger crop around it (:func:`margin`) on the same grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .config import MIN_TILE_SIZE
+from .neighbors import HYPERCOLUMN_STRIDE
+
+Size = tuple[int, int]
+ALIGN = HYPERCOLUMN_STRIDE
+MIN_OVERLAP = 64  # px: wider than the marks of the finer VGG layers, so that a feather hides them
+OVERLAP_SHARE = 1 / 8
+MIN_TILE = MIN_TILE_SIZE  # px: the overlap and 32 px more
+# Values per pixel of the whole picture that a tiled scale keeps besides its tile's work (float32): its
+# start (3), the blend and its weights (4), the photo at this scale and at the output's size (6), the loaded
+# photo (3), the blended result and the finishing colour map's temporaries (4). The memory plan counts them
+# (painterly.memory).
+WHOLE_VALUES_PER_PIXEL = 20
+
+
+def overlap(tile: int) -> int:
+    """The overlap of neighbouring tiles of ``tile`` px: an eighth of it, at least :data:`MIN_OVERLAP`,
+    rounded up to :data:`ALIGN`."""
+    share = max(MIN_OVERLAP, math.ceil(tile * OVERLAP_SHARE))
+    return -(-share // ALIGN) * ALIGN
+
+
+def spans(length: int, tile: int) -> list[tuple[int, int]]:
+    """[(start, end), ...] of tiles of about ``tile`` px covering ``0..length``: one span if it fits; else as
+    few as overlap by at least :func:`overlap` (less up to ``ALIGN - 1`` px where starts round down to
+    :data:`ALIGN`), evenly spaced, each ``tile`` long but the last, which ends at ``length``."""
+    if length <= tile:
+        return [(0, length)]
+    step = tile - overlap(tile)
+    if step <= 0:
+        raise ValueError(f"a tile of {tile} px is not wider than its overlap ({overlap(tile)} px)")
+    n = math.ceil((length - tile) / step) + 1
+    starts = [int(i * (length - tile) / (n - 1)) // ALIGN * ALIGN for i in range(n)]
+    return [(s, s + tile) for s in starts[:-1]] + [(starts[-1], length)]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile of a scale: its top-left corner and size in px, its place in the grid."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+    row: int = 0
+    col: int = 0
+
+    @property
+    def hw(self) -> Size:
+        return self.height, self.width
+
+    def crop(self, image: torch.Tensor) -> torch.Tensor:
+        """This tile of ``image`` (..., H, W) (a view)."""
+        return image[..., self.top:self.top + self.height, self.left:self.left + self.width]
+
+
+def grid(hw: Size, tile: int) -> list[Tile]:
+    """The tiles of a scale of ``hw`` in tiles of ``tile`` px, row by row (:func:`spans` on each axis)."""
+    rows, cols = spans(hw[0], tile), spans(hw[1], tile)
+    return [Tile(t, left, b - t, r - left, i, j) for i, (t, b) in enumerate(rows) for j, (left, r) in enumerate(cols)]
+
+
+def _rise(n: int) -> torch.Tensor:
+    """``n`` samples of a raised cosine rising from near 0 to near 1 (never 0: every pixel has a tile)."""
+    return 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(n, dtype=torch.float64) + 0.5) / n)
+
+
+def _ramps(parts: list[tuple[int, int]], length: int) -> list[torch.Tensor]:
+    """Each span's 1-D feather over its own pixels, normalised so that the spans' weights sum to 1."""
+    raw = []
+    for k, (s, e) in enumerate(parts):
+        w = torch.ones(e - s, dtype=torch.float64)
+        if k > 0 and parts[k - 1][1] > s:
+            n = parts[k - 1][1] - s
+            w[:n] = _rise(n)
+        if k + 1 < len(parts) and parts[k + 1][0] < e:
+            n = e - parts[k + 1][0]
+            w[-n:] = torch.minimum(w[-n:], _rise(n).flip(0))
+        raw.append(w)
+    total = torch.zeros(length, dtype=torch.float64)
+    for (s, e), w in zip(parts, raw):
+        total[s:e] += w
+    return [(w / total[s:e]).float() for (s, e), w in zip(parts, raw)]
+
+
+class Blend:
+    """The tiles (of ``tile`` px) of a scale that starts at ``start`` ((1, 3, H, W)) blended into one picture:
+    ``add`` each painted tile; ``image()`` is the blend, with ``start`` where no tile has been added yet.
+
+    The feathers (:meth:`weights`) sum to 1 at every pixel, so the blend of all tiles is their weighted sum.
+    """
+
+    def __init__(self, start: torch.Tensor, tile: int):
+        self.start = start
+        hw: Size = tuple(start.shape[-2:])  # type: ignore[assignment]
+        self.tiles = grid(hw, tile)
+        self.spans = spans(hw[0], tile), spans(hw[1], tile)
+        self.rows = _ramps(self.spans[0], hw[0])
+        self.cols = _ramps(self.spans[1], hw[1])
+        self.sum = torch.zeros_like(start)
+        self.weight = torch.zeros_like(start[:, :1])
+
+    def weights(self, t: Tile) -> torch.Tensor:
+        """(1, 1, h, w): tile ``t``'s feather."""
+        return (self.rows[t.row][:, None] * self.cols[t.col][None, :])[None, None].to(self.start)
+
+    def owned(self, t: Tile) -> Tile:
+        """The part of the picture nearer to tile ``t`` than to its neighbours: from the middle of its overlap
+        with the previous tile to the middle of its overlap with the next, on each axis (the tiles' parts
+        partition the picture)."""
+        def part(parts: list[tuple[int, int]], k: int) -> tuple[int, int]:
+            first = 0 if k == 0 else (parts[k][0] + parts[k - 1][1]) // 2
+            last = parts[k][1] if k == len(parts) - 1 else (parts[k + 1][0] + parts[k][1]) // 2
+            return first, last
+
+        (top, bottom), (left, right) = part(self.spans[0], t.row), part(self.spans[1], t.col)
+        return Tile(top, left, bottom - top, right - left, t.row, t.col)
+
+    def add(self, t: Tile, painted: torch.Tensor) -> None:
+        w = self.weights(t)
+        t.crop(self.sum).add_(w * painted.detach().to(self.sum))
+        t.crop(self.weight).add_(w)
+
+    def image(self) -> torch.Tensor:
+        """The blend so far: painted tiles where they are, ``start`` for the rest of each pixel's weight."""
+        return self.sum + (1 - self.weight).clamp_min(0) * self.start
+
+
+def margin(t: Tile, hw: Size, extra: int) -> tuple[Tile, Tile]:
+    """A crop of the scale (``hw``) around ``t`` reaching ``extra`` px further on each side (less at the
+    picture's edges), and where ``t`` lies inside that crop. ``extra`` is rounded up to :data:`ALIGN`, so
+    that ``t`` starts on the crop's grid of hypercolumns too."""
+    extra = -(-extra // ALIGN) * ALIGN
+    top, left = max(0, t.top - extra), max(0, t.left - extra)
+    bottom, right = min(hw[0], t.top + t.height + extra), min(hw[1], t.left + t.width + extra)
+    return Tile(top, left, bottom - top, right - left), Tile(t.top - top, t.left - left, t.height, t.width)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a tile's objective is built from: the tile, and the scale's :class:`Blend`, which holds the
+    whole scale's start ((1, 3, H, W), the previous scale upsampled; the tile's own start is
+    ``tile.crop(start)``), every tile of the scale and their feathers."""
+
+    tile: Tile
+    blend: Blend
+
+    @property
+    def start(self) -> torch.Tensor:
+        return self.blend.start
+
+    @property
+    def hw(self) -> Size:
+        return tuple(self.start.shape[-2:])  # type: ignore[return-value]
+
+
+def whole_bytes(hw: Size) -> int:
+    """Bytes a tiled scale of ``hw`` keeps of the whole picture (:data:`WHOLE_VALUES_PER_PIXEL`)."""
+    return 4 * WHOLE_VALUES_PER_PIXEL * hw[0] * hw[1]
+
+
+def search_bytes(tile_hw: Size) -> int:
+    """Bytes of the search's pass (no gradients) over a tile of ``tile_hw`` and its margin: the widest
+    layer's input and output (64 channels at full size, float32)."""
+    side = overlap(max(tile_hw))
+    return 2 * 4 * 64 * (tile_hw[0] + 2 * side) * (tile_hw[1] + 2 * side)
