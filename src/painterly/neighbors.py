@@ -24,7 +24,8 @@ components (:data:`SEARCH_DIMS`), which keeps the search a small matrix product 
 targets themselves are the full hypercolumns, kept in float16); at most :data:`MAX_BANK_ROWS`
 of the painting's hypercolumns, evenly spaced, so that memory is bounded at any size; L-BFGS on
 the image clamped to [0, 1] instead of Adam with a small step (painterly's optimiser: fewer
-iterations; the clamp keeps the contrast that the cosine distance cannot see in range); no
+iterations; the clamp keeps the contrast that the cosine distance cannot see in range, and a pixel
+pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`); no
 final per-layer pass; colours are corrected by the optimal-transport map of the output's colour
 moments to the painting's (painterly.plan's palette map) rather than the paper's re-coloured
 photo chroma.

@@ -253,7 +253,7 @@ def stylize(
     styles = [style] if isinstance(style, (str, os.PathLike, Image.Image, torch.Tensor)) else list(style)
     loaded_content = load_image(content, what="content")
     loaded_styles = [load_image(s, what="style") for s in styles]
-    plan = prepare(loaded_content, loaded_styles, cfg, device=resolve_device(cfg.device), masks=masks,
+    plan = prepare(loaded_content, loaded_styles, cfg, masks=masks,
                    coarse_style=coarse_style, fine_style=fine_style)  # every check, before the network loads
     return Painter(cfg).run(plan, callback=callback, image_every=image_every).pil()
 

@@ -18,6 +18,7 @@ import torch
 from . import color
 from .config import MAX_SIZE, Init, StyleConfig
 from .controls import Controls
+from .devices import resolve_device
 from .engine import Scale, plan_scales, scale_schedule
 from .errors import ConfigError
 from .events import draw_seed
@@ -63,14 +64,15 @@ def prepare(
     styles: Sequence[Loaded],
     cfg: StyleConfig,
     *,
-    device: torch.device,
+    device: torch.device | None = None,
     masks: Sequence[MaskSource | None] | None = None,
     coarse_style: ImageSource | Loaded | None = None,
     fine_style: ImageSource | Loaded | None = None,
     tileable: bool = True,
 ) -> Plan:
     """The plan of painting ``content`` in the style of ``styles`` with ``cfg`` on ``device`` (see the
-    module docstring; the controls are :meth:`painterly.pipeline.Painter.paint`'s). No network is loaded.
+    module docstring; the controls are :meth:`painterly.pipeline.Painter.paint`'s; ``device`` None: ``cfg.device``,
+    resolved). No network is loaded.
     ``tileable``: a scale may be painted in tiles (painterly.tiles; not for a video, whose later frames paint
     whole scales)."""
     content_hw: Size = tuple(content.rgb.shape[-2:])  # type: ignore[assignment]
@@ -80,6 +82,7 @@ def prepare(
     controls = Controls.prepare(content.rgb, [s.rgb for s in styles], cfg, out_hw=out_hw, masks=masks,
                                 coarse_style=coarse_style, fine_style=fine_style)
     cfg = cfg.replace(seed=draw_seed(cfg.seed))
+    device = device or resolve_device(cfg.device)
     if controls.regions is not None and cfg.tile_size is not None:
         raise ConfigError(": masks paint each scale whole (a region's statistics belong to the whole region); leave "
                           "--tile-size out, or the masks", "tile_size")

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 from ..config import StyleConfig
-from ..devices import resolve_device
 from ..errors import ConfigError
 from ..events import Step
 from ..images import ImageError, Loaded, load_image
@@ -178,7 +177,7 @@ def render(spec: Spec, content: bytes, *styles: bytes, callback: Callable[[Step]
     try:
         loaded = _decode(content, spec.content_name, "content")
         style_imgs = [_style_image(k, d, n) for k, d, n in zip(spec.style_keys, styles, spec.style_names)]
-        plan = prepare(loaded, style_imgs, spec.config, device=resolve_device(spec.config.device))  # before the network
+        plan = prepare(loaded, style_imgs, spec.config)  # every check, before the network loads
         result = CachingPainter(spec.config, TARGETS).run(plan, callback=callback)
     except (ImageError, ConfigError, WeightsError) as e:
         return Rendered(error=str(e))

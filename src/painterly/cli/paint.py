@@ -116,7 +116,6 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
     """Check the outputs, load the inputs, paint, write the result with its record (plus ``record``'s keys).
     ``args``: the output flags (:func:`add_output_options`; ``dpi`` optional), ``content``, ``styles`` and
     ``preset``; ``print_size``: ``--print``, which sets the size from the photo's shape once it is loaded."""
-    from ..devices import resolve_device  # heavy imports only once the command line is valid
     from ..engine import describe_tiles
     from ..events import Step
     from ..pipeline import Painter
@@ -131,7 +130,7 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
     if print_size is not None:
         dpi = DEFAULT_DPI if dpi is None else dpi
         cfg = cfg.replace(size=print_size.long_edge(tuple(content.rgb.shape[-2:]), dpi))  # type: ignore[arg-type]
-    plan = prepare(content, styles, cfg, device=resolve_device(cfg.device), **controls)  # every check, before the network
+    plan = prepare(content, styles, cfg, **controls)  # every check, before the network
     if not args.quiet:
         for line in describe_tiles(plan.scales):  # said before the network loads
             print(f"painterly: {line}", file=sys.stderr)

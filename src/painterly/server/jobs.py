@@ -1,25 +1,23 @@
 """The job queue: one background worker paints one job at a time; events fan out to watchers.
 
-The CPU (or the one GPU) is the bottleneck, so jobs run strictly one after another in a
-single worker thread, through the same :class:`painterly.pipeline.Painter` and the same
-:class:`~painterly.events.Step` events the CLI draws its progress bar from. Every state
-change is published to the job's subscribers (one per open browser tab) as a small dict:
+The CPU (or the one GPU) is the bottleneck, so jobs run strictly one after another in a single worker
+thread, through the same :class:`painterly.pipeline.Painter` and :class:`~painterly.events.Step` events the
+CLI draws its progress bar from. Every state change is published to the job's subscribers (one per open
+browser tab) as a small dict:
 
 - ``state``: the full public snapshot (status, queue position, progress, loss history, result links);
 - ``progress``: one iteration (done/total, loss, elapsed, ETA);
 - ``preview``: a new preview image is available at ``/api/jobs/{id}/preview.jpg``.
 
-Cancelling sets a flag that the Step callback checks; the callback then raises
-:class:`JobCancelled`, which unwinds the optimiser. Finished results are written to
-``<output_dir>/<job id>/`` (the gallery, see :mod:`painterly.server.store`).
+Cancelling sets a flag that the Step callback checks; the callback then raises :class:`JobCancelled`, which
+unwinds the optimiser. Finished results are written to ``<output_dir>/<job id>/`` (the gallery, :mod:`.store`).
 
 Jobs survive a restart, a crash or a ``kill -9`` included: a job is written to
-``<output_dir>/.pending/`` before the server accepts it and removed from there when it is
-done, cancelled or fails. A JobManager starting on the folder queues the jobs it finds there
-again, oldest first, under their ids (the one that was running starts over). One whose inputs
-cannot be read back, or that the server stopped :data:`~painterly.server.store.MAX_STARTS`
-times while painting it, is ``interrupted``: it waits for :meth:`JobManager.retry` or a
-cancel. :meth:`JobManager.close` stops the worker and leaves unfinished jobs as they are.
+``<output_dir>/.pending/`` before the server accepts it and removed from there when it is done, cancelled or
+fails. A JobManager starting on the folder queues the jobs it finds there again, oldest first, under their ids
+(the one that was running starts over). One whose inputs cannot be read back, or that the server stopped
+:data:`~painterly.server.store.MAX_STARTS` times while painting it, is ``interrupted``: it waits for
+:meth:`JobManager.retry` or a cancel. :meth:`JobManager.close` stops the worker and leaves unfinished jobs as they are.
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ from typing import Any
 import torch
 
 from ..config import StyleConfig
-from ..devices import resolve_device
 from ..errors import ConfigError, ImageError, WeightsError
 from ..events import Result, Step
 from ..images import to_pil
@@ -347,7 +344,7 @@ class JobManager:
 
     def _paint(self, job: Job) -> Result:
         assert job.content is not None
-        plan = prepare(job.content, job.styles, job.config, device=resolve_device(job.config.device))  # before the network
+        plan = prepare(job.content, job.styles, job.config)  # every check, before the network loads
         painter = self._painter_factory(job.config)
         last_preview = [-math.inf]
 

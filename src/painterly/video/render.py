@@ -42,7 +42,6 @@ from ..images import ImageSource, Loaded, load_image, refuse_overwriting_inputs
 from ..masks import MaskSource
 from ..meta import describe_input
 from ..optimize import Interrupted
-from ..pipeline import resolve_device
 from ..plan import prepare
 from .config import VideoConfig
 from .frames import Clip, FrameRenderer, Painted, paint_frames
@@ -143,7 +142,7 @@ def _check(input: str | Path, styles: Sequence[ImageSource | Loaded], out: Path,
     first_frame = next(reader)
     reader.close()
     cfg = cfg.replace(size=max(hw))
-    plan = prepare(Loaded(first_frame), style_imgs, cfg, device=resolve_device(cfg.device), **controls,
+    plan = prepare(Loaded(first_frame), style_imgs, cfg, **controls,
                    tileable=False)  # every frame paints whole scales (later frames: painterly.video.frames)
     return Clip(info, fplan, hw, cfg, style_imgs, controls, (first_frame, plan))
 
