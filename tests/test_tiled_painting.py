@@ -152,13 +152,17 @@ def test_each_tile_follows_its_own_content(paintings):
     assert (d_tiled - d_whole).norm() < 0.2 * d_whole.norm()
 
 
+def one_iteration_in_tiles():
+    """A painter and its plan for the sky-and-wall photo in TILE px tiles, one iteration a scale."""
+    painter = Painter(StyleConfig(size=SIZE, iterations=1, seed=3, threads=1, tile_size=TILE))
+    return painter, painter.prepare(load_image(sky_and_wall(), what="content"), [load_image(DATA_STYLE, what="style")])
+
+
 @pytest.mark.slow
 def test_ctrl_c_in_a_tile_returns_the_whole_picture_so_far():
     from painterly.optimize import Interrupted
 
-    cfg = StyleConfig(size=SIZE, iterations=1, seed=3, threads=1, tile_size=TILE)
-    painter = Painter(cfg)
-    plan = painter.prepare(load_image(sky_and_wall(), what="content"), [load_image(DATA_STYLE, what="style")])
+    painter, plan = one_iteration_in_tiles()
     seen = []
 
     def callback(step):
@@ -209,9 +213,7 @@ def test_gatys_tiles_take_their_share_of_the_paintings_distribution():
 
 @pytest.mark.slow
 def test_each_tile_shows_the_blend_so_far_when_images_are_asked_for():
-    cfg = StyleConfig(size=SIZE, iterations=1, seed=3, threads=1, tile_size=TILE)
-    painter = Painter(cfg)
-    plan = painter.prepare(load_image(sky_and_wall(), what="content"), [load_image(DATA_STYLE, what="style")])
+    painter, plan = one_iteration_in_tiles()
     shown = []
     painter.run(plan, callback=lambda s: shown.append((s.scale, s.tile, s.image)) if s.image is not None else None,
                 image_every=1)

@@ -248,6 +248,8 @@ class Engine:
                         run.done += scale.iterations
                 except Interrupted as e:
                     raise Interrupted(self.finish(e.image)) from None
+                except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError: the plan said it fits, the device disagreed
+                    raise OutOfMemory(memory.out_of_memory(scale.hw, devices.name(self.device), plan)) from None
                 iterations += n
         return Outcome(self.finish(x), loss, iterations, time.perf_counter() - run.start)
 
@@ -255,14 +257,11 @@ class Engine:
                   report: Report | None) -> tuple[torch.Tensor, float, int]:
         """One call of the optimiser at ``scale`` (or one of its tiles: ``x``'s size), from ``x``."""
         plan = scale.memory
-        try:
-            res = optimize(x, objective, optimizer=self.cfg.optimizer, iterations=scale.iterations,
-                           lr=self.cfg.lr, lbfgs_history=plan.lbfgs_history if plan else self.cfg.lbfgs_history,
-                           tolerance=self.cfg.tolerance, patience=self.cfg.patience, report=report,
-                           coordinates=self.coordinates(tuple(x.shape[-2:])) if self.coordinates else None,  # type: ignore[arg-type]
-                           blowup=self.blowup)
-        except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError: the plan said it fits, the device disagreed
-            raise OutOfMemory(memory.out_of_memory(scale.hw, devices.name(self.device), plan)) from None
+        res = optimize(x, objective, optimizer=self.cfg.optimizer, iterations=scale.iterations,
+                       lr=self.cfg.lr, lbfgs_history=plan.lbfgs_history if plan else self.cfg.lbfgs_history,
+                       tolerance=self.cfg.tolerance, patience=self.cfg.patience, report=report,
+                       coordinates=self.coordinates(tuple(x.shape[-2:])) if self.coordinates else None,  # type: ignore[arg-type]
+                       blowup=self.blowup)
         return res.image, res.loss, res.iterations
 
     def _tiled(self, x: torch.Tensor, k: int, scale: Scale, net: VGG19Features,
