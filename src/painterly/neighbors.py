@@ -52,7 +52,8 @@ MAX_BANK_ROWS = 2**16  # the painting's hypercolumns kept (evenly spaced) beyond
 SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB of float32)
 # The current output's share in the image whose features are searched (the paper: a quarter). Half lets
 # the marks painted at the coarser scales choose more of the finer scales' targets: larger marks (on
-# Tübingen x The Starry Night at 512 px, --content-weight 1: copied 0.10 against 0.17, content 0.95 against 0.93).
+# Tübingen x The Starry Night at 512 px, with the default content term: copied 0.10 against 0.17, content 0.95
+# against 0.93).
 OUTPUT_SHARE = 0.5
 
 
@@ -250,8 +251,8 @@ CONTENT_LAYER = "relu4_2"  # in the hypercolumn already: the content term costs 
 # The content term's weight is ``--content-weight`` times this: the default 5 makes it 0.02 of the
 # relative relu4_2 error squared, against the cosine distance. On Tübingen x The Starry Night at 512 px
 # (eval's content, neural-style's result 1.02): 0.75 at 0.1, which keeps each house's own pink and
-# yellow and the photo's crisp windows; 1.11 without it, the most painted; 0.93 at 0.02, the houses
-# repainted in the painting's yellows and whites and the town still sharp.
+# yellow and the photo's crisp windows; 1.11 without it, the most painted; 0.96 at 0.02, the houses
+# repainted in the painting's yellows and whites and the town still sharp (docs/quality.md).
 CONTENT_SCALE = 0.004
 
 
