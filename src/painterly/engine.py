@@ -289,11 +289,11 @@ class Engine:
             losses.append((value * t.height * t.width, t.height * t.width))
             iterations += n
             run.done += scale.iterations
+            mean = sum(v for v, _ in losses) / sum(a for _, a in losses)
             if self.callback is not None and (j == count - 1 or self.image_every > 0):  # the blend so far
-                mean = sum(v for v, _ in losses) / sum(a for _, a in losses)
                 self.callback(Step(scale.iterations, scale.iterations, k, run.scales, scale.hw, mean, {}, run.done,
                                    run.total, time.perf_counter() - run.start, self.show(blend.image()), j + 1, count))
-        return blend.image(), sum(v for v, _ in losses) / sum(a for _, a in losses), iterations
+        return blend.image(), mean, iterations
 
     def _reporter(self, run: _Run, k: int, scale: Scale, tile: tuple[int, int] = (0, 0)) -> Report | None:
         """The optimiser's report at scale ``k`` (``tile``: the tile's number from 1 and the scale's count of

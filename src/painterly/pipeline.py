@@ -86,12 +86,15 @@ class Painter:
         return self.style_loss(controls, hw)
 
     def objective(self, net: VGG19Features, hw: tuple[int, int], cfg: StyleConfig, content: torch.Tensor,
-                  targets: StyleLoss | neighbors.StyleBank) -> ObjectiveFn:
-        """The objective of one scale of ``hw`` for images and video frames: ``content`` (1, 3, H, W) on
-        this painter's device, ``targets`` from :meth:`targets`."""
+                  targets: StyleLoss | neighbors.StyleBank, *, search: torch.Tensor | None = None,
+                  inner: tuple[int, int] | None = None, centre: torch.Tensor | None = None) -> ObjectiveFn:
+        """The objective of one scale (or one tile of a scale) of ``hw`` for images and video frames: ``content``
+        (1, 3, H, W) on this painter's device, ``targets`` from :meth:`targets`; ``search``, ``inner``, ``centre``:
+        a tile's place in the whole picture's search (nnst, :class:`neighbors.NeighborObjective`)."""
         if isinstance(targets, neighbors.StyleBank):
             return neighbors.NeighborObjective(net, content, targets, weight=cfg.style_strength,
-                                               content_weight=cfg.content_weight * neighbors.CONTENT_SCALE)
+                                               content_weight=cfg.content_weight * neighbors.CONTENT_SCALE,
+                                               search=search, inner=inner, centre=centre)
         return scale_objective(net, hw, cfg, content=content, style=targets, bf16=self.bf16)
 
     def tile_objectives(self, controls: Controls) -> Callable[[VGG19Features, Size, tiles.Window], ObjectiveFn]:
@@ -114,18 +117,16 @@ class Painter:
                     tilestyle.whole_projections(net, cfg.style_layers, window.blend)
                 scale[hw] = content, targets, whole
             content, targets, whole = scale[hw]
+            tile_content = t.crop(content).contiguous()
             if isinstance(targets, StyleLoss):
                 assert isinstance(whole, dict) and not targets.masks, "tiles are planned without masks"
                 with torch.no_grad():
                     start = net(t.crop(window.start).contiguous(), cfg.style_layers)
                 style = tilestyle.TileStyleLoss(targets.targets, targets.weights, whole, start)
-                return scale_objective(net, tile_hw, cfg, content=t.crop(content).contiguous(), style=style,
-                                       bf16=self.bf16)
+                return self.objective(net, tile_hw, cfg, tile_content, style)
             assert isinstance(whole, torch.Tensor)
             search, inner = search_crop(content, window.start, t)
-            return neighbors.NeighborObjective(net, t.crop(content).contiguous(), targets, weight=cfg.style_strength,
-                                               content_weight=cfg.content_weight * neighbors.CONTENT_SCALE,
-                                               search=search, inner=inner, centre=whole)
+            return self.objective(net, tile_hw, cfg, tile_content, targets, search=search, inner=inner, centre=whole)
 
         return objective
 

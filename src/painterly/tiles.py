@@ -38,8 +38,12 @@ WHOLE_VALUES_PER_PIXEL = 20
 def overlap(tile: int) -> int:
     """The overlap of neighbouring tiles of ``tile`` px: an eighth of it, at least :data:`MIN_OVERLAP`,
     rounded up to :data:`ALIGN`."""
-    share = max(MIN_OVERLAP, math.ceil(tile * OVERLAP_SHARE))
-    return -(-share // ALIGN) * ALIGN
+    return _align_up(max(MIN_OVERLAP, math.ceil(tile * OVERLAP_SHARE)))
+
+
+def _align_up(px: int) -> int:
+    """``px`` rounded up to a multiple of :data:`ALIGN`."""
+    return -(-px // ALIGN) * ALIGN
 
 
 def spans(length: int, tile: int) -> list[tuple[int, int]]:
@@ -152,7 +156,7 @@ def margin(t: Tile, hw: Size, extra: int) -> tuple[Tile, Tile]:
     """A crop of the scale (``hw``) around ``t`` reaching ``extra`` px further on each side (less at the
     picture's edges), and where ``t`` lies inside that crop. ``extra`` is rounded up to :data:`ALIGN`, so
     that ``t`` starts on the crop's grid of hypercolumns too."""
-    extra = -(-extra // ALIGN) * ALIGN
+    extra = _align_up(extra)
     top, left = max(0, t.top - extra), max(0, t.left - extra)
     bottom, right = min(hw[0], t.top + t.height + extra), min(hw[1], t.left + t.width + extra)
     return Tile(top, left, bottom - top, right - left), Tile(t.top - top, t.left - left, t.height, t.width)

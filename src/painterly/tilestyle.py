@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from . import tiles, vgg
+from . import memory, tiles, vgg
 from .features import VGG19Features
 from .losses import (
     SWD_QUANTILES,
@@ -124,5 +124,4 @@ def _ranked_goals(flat: torch.Tensor, whole: torch.Tensor, target: torch.Tensor)
 def goal_bytes(tile_hw: tuple[int, int], layers: tuple[str, ...]) -> int:
     """Bytes of a tile's goals while :class:`TileStyleLoss` makes its share: one value per direction (a layer's
     channels) and position (a layer at a time in fact; all of them counted: a margin)."""
-    h, w = tile_hw
-    return 4 * sum(vgg.channels(k) * -(-h // 2 ** (vgg.block(k) - 1)) * -(-w // 2 ** (vgg.block(k) - 1)) for k in layers)
+    return 4 * sum(memory.layer_values(k, tile_hw) for k in layers)
