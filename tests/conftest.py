@@ -70,3 +70,17 @@ def prepares(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     monkeypatch.setattr(Controls, "prepare", classmethod(counted))
     return calls
 
+
+def sky_and_wall(size: int) -> torch.Tensor:
+    """A size x size picture: a blue sky over a brick wall, with grain."""
+    y = torch.linspace(0, 1, size)[:, None].expand(size, size)
+    x = torch.linspace(0, 1, size)[None, :].expand(size, size)
+    sky = torch.stack([0.35 + 0.2 * y, 0.55 + 0.2 * y, 0.95 - 0.1 * x])
+    rows, cols = torch.arange(size)[:, None] % 12, (torch.arange(size)[None, :] + 12 * (torch.arange(size)[:, None] // 12 % 2)) % 24
+    mortar = ((rows < 2) | (cols < 2)).float()
+    wall = torch.stack([0.65 - 0.4 * mortar * -1, 0.25 + 0.5 * mortar, 0.2 + 0.55 * mortar]).clamp(0, 1)
+    top = (torch.arange(size) < size // 2).float()[:, None]
+    # Grain: on flat colours the optimiser stalls at 128 px (L-BFGS's third step overshoots and the best
+    # iterate stays the start, painted whole or tiled), which would leave nothing to compare.
+    grain = 0.06 * torch.randn(3, size, size, generator=torch.Generator().manual_seed(0))
+    return (top * sky + (1 - top) * wall + grain).clamp(0, 1)[None]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import EXAMPLES, sky_and_wall
 from painterly import neighbors, tiles
 from painterly.config import StyleConfig
 from painterly.images import load_image
@@ -23,20 +24,6 @@ EDGES = (32, 96)  # where a tile ends or begins, on each axis
 INSIDE = (16, 64, 112)  # the middles of the parts between them
 
 
-def sky_and_wall() -> torch.Tensor:
-    y = torch.linspace(0, 1, SIZE)[:, None].expand(SIZE, SIZE)
-    x = torch.linspace(0, 1, SIZE)[None, :].expand(SIZE, SIZE)
-    sky = torch.stack([0.35 + 0.2 * y, 0.55 + 0.2 * y, 0.95 - 0.1 * x])
-    rows, cols = torch.arange(SIZE)[:, None] % 12, (torch.arange(SIZE)[None, :] + 12 * (torch.arange(SIZE)[:, None] // 12 % 2)) % 24
-    mortar = ((rows < 2) | (cols < 2)).float()
-    wall = torch.stack([0.65 - 0.4 * mortar * -1, 0.25 + 0.5 * mortar, 0.2 + 0.55 * mortar]).clamp(0, 1)
-    top = (torch.arange(SIZE) < SIZE // 2).float()[:, None]
-    # Grain: on flat colours the optimiser stalls at 128 px (L-BFGS's third step overshoots and the best
-    # iterate stays the start, painted whole or tiled), which would leave nothing to compare.
-    grain = 0.06 * torch.randn(3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
-    return (top * sky + (1 - top) * wall + grain).clamp(0, 1)[None]
-
-
 @pytest.fixture(scope="module")
 def paintings():
     """(the last scale's start, the picture painted whole, painted tiled), each as the run returns it.
@@ -45,9 +32,7 @@ def paintings():
     (painterly.engine.scale_schedule). Results, not the steps' images: a step shows the optimiser's current
     iterate, a result its best (the best of each tile, for the tiled run).
     """
-    from tests.conftest import EXAMPLES
-
-    photo, style = load_image(sky_and_wall(), what="content"), load_image(EXAMPLES / "starry_night.jpg", what="style")
+    photo, style = load_image(sky_and_wall(SIZE), what="content"), load_image(EXAMPLES / "starry_night.jpg", what="style")
     cfg = StyleConfig(size=SIZE, iterations=3, seed=3, threads=1)
     out = []
     for c in (cfg.replace(size=SIZE // 2), cfg, cfg.replace(tile_size=TILE)):
@@ -78,13 +63,11 @@ def test_tiled_and_whole_agree(paintings):
     differs on a 96 px tile's pyramid; with each tile's search centred on its own mean instead of the whole
     picture's, 0.66; a tile that ignored its targets would differ by all of it). By the quality measures
     (painterly.quality), the two score within 10% of each other (measured: 0.6% to 4%)."""
-    from tests.conftest import EXAMPLES
-
     start, whole, tiled = paintings
     change = (whole - start).abs().mean().item()
     assert change > 0.03
     assert (tiled - whole).abs().mean().item() < 0.6 * change
-    evaluate = Evaluator(sky_and_wall(), EXAMPLES / "starry_night.jpg", size=SIZE)
+    evaluate = Evaluator(sky_and_wall(SIZE), EXAMPLES / "starry_night.jpg", size=SIZE)
     a, b = evaluate(whole), evaluate(tiled)
     for measure in ("swd", "gram", "color", "content", "photo_detail", "photo_color", "layout"):
         assert abs(getattr(b, measure) - getattr(a, measure)) <= 0.1 * abs(getattr(a, measure)), measure
@@ -96,10 +79,8 @@ def test_a_tiles_targets_are_the_whole_pictures():
     centre) are those the whole picture gives the same positions: the same row of the bank everywhere, also
     where the margin does not reach the picture's far side (224 px wide in 96 px tiles). Centred on each
     tile's own mean instead, a third or more of them differ."""
-    from tests.conftest import EXAMPLES
-
     painter = Painter(StyleConfig(size=224, threads=1))
-    photo = torch.nn.functional.interpolate(sky_and_wall(), (128, 224), mode="bilinear")
+    photo = torch.nn.functional.interpolate(sky_and_wall(SIZE), (128, 224), mode="bilinear")
     start = 0.8 * photo + 0.1
     bank = painter.style_bank([load_image(EXAMPLES / "starry_night.jpg").rgb], (128, 224), painter.config)
     whole = neighbors.NeighborObjective(painter.extractor, photo, bank)
@@ -155,7 +136,7 @@ def test_each_tile_follows_its_own_content(paintings):
 def one_iteration_in_tiles():
     """A painter and its plan for the sky-and-wall photo in TILE px tiles, one iteration a scale."""
     painter = Painter(StyleConfig(size=SIZE, iterations=1, seed=3, threads=1, tile_size=TILE))
-    return painter, painter.prepare(load_image(sky_and_wall(), what="content"), [load_image(DATA_STYLE, what="style")])
+    return painter, painter.prepare(load_image(sky_and_wall(SIZE), what="content"), [load_image(DATA_STYLE, what="style")])
 
 
 @pytest.mark.slow
@@ -199,9 +180,7 @@ def test_gatys_tiles_take_their_share_of_the_paintings_distribution():
     (painterly.tilestyle), so the tiled picture's halves differ in colour as the whole picture's do
     (measured: off by 8% of that difference; each tile pulled to the whole painting's distribution
     instead: 17%)."""
-    from tests.conftest import EXAMPLES
-
-    photo, style = load_image(sky_and_wall(), what="content"), load_image(EXAMPLES / "starry_night.jpg", what="style")
+    photo, style = load_image(sky_and_wall(SIZE), what="content"), load_image(EXAMPLES / "starry_night.jpg", what="style")
     cfg = StyleConfig(size=SIZE, iterations=10, seed=3, threads=1, method="gatys")
     whole, tiled = (paint(c, photo, style) for c in (cfg, cfg.replace(tile_size=TILE)))
 

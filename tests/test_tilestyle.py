@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from conftest import sky_and_wall
 from painterly import tiles
 from painterly.config import StyleConfig
 from painterly.errors import ConfigError
@@ -45,9 +46,7 @@ def test_a_tile_of_a_picture_that_is_already_the_painting_is_left_alone(extracto
     is near 0 too (its values already sit at their ranks' quantiles; what remains is the tile's edges, which
     the network sees without their surroundings), while the plain loss per tile, which pulls a tile to the whole
     painting's distribution, is many times larger."""
-    from tests.test_tiled_painting import sky_and_wall
-
-    picture = torch.nn.functional.interpolate(sky_and_wall(), (128, 224), mode="bilinear")
+    picture = torch.nn.functional.interpolate(sky_and_wall(128), (128, 224), mode="bilinear")
     with torch.no_grad():
         feats = extractor(picture, LAYERS)
         targets = {k: style_target("swd", feats[k]) for k in LAYERS}
