@@ -22,7 +22,9 @@ class Step:
     ((1, 3, H, W) in [0, 1], at this scale's size) is set every ``image_every`` iterations and on
     each scale's last iteration; on a tiled scale, only on a step after a tile's last iteration, which
     carries the blend so far (after every tile with ``image_every``, else after the last). ``tile``/``tiles``:
-    the tile (from 1) and the scale's count of tiles; 0/0 for a scale painted whole.
+    the tile (from 1) and the scale's count of tiles; 0/0 for a scale painted whole. The step that follows
+    each tile (with or without the blend's image) counts in ``tile`` the tiles finished so far: tiles painted
+    at once on a pool (painterly.tilepool) report only those steps.
     """
 
     iteration: int

@@ -20,7 +20,7 @@ from . import neighbors, tiles, tilestyle, vgg
 from .config import Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .devices import resolve_device, use_threads
-from .engine import Engine
+from .engine import Engine, TilesElsewhere, TileStore
 from .events import Callback, Result
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
@@ -198,26 +198,36 @@ class Painter:
         plan = self.prepare(content, styles, masks=masks, coarse_style=coarse_style, fine_style=fine_style)
         return self.run(plan, callback=callback, image_every=image_every)
 
-    def run(self, plan: Plan, *, callback: Callback | None = None, image_every: int = 0) -> Result:
-        """Run a prepared painting (:func:`painterly.plan.prepare`, with this painter's network and device)."""
+    def run(self, plan: Plan, *, callback: Callback | None = None, image_every: int = 0,
+            tiles_elsewhere: TilesElsewhere | None = None, tile_store: TileStore | None = None) -> Result:
+        """Run a prepared painting (:func:`painterly.plan.prepare`, with this painter's network and device).
+        ``tiles_elsewhere``: paints a tiled scale's tiles at once on a pool (painterly.tilepool); ``tile_store``:
+        keeps the finished tiles, so that the run started again continues from them (painterly.tilefolder)."""
         cfg, controls = plan.cfg, plan.controls
         if plan.device != self.device or _network(cfg) != _network(self.config):
             raise ValueError("Painter.run: the plan was prepared for another network or device than this painter's")
         torch.manual_seed(cfg.seed)  # type: ignore[arg-type]
-        out_hw = plan.out_hw
 
         def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
             content = resize(controls.content, hw).to(self.device)  # as the optimisation sees it
             return self.objective(net, hw, cfg, content, self.targets(controls, hw))
 
-        engine = Engine(self.extractor, cfg, self.device, callback, image_every,
-                        show=lambda img: controls.finish(img.cpu()),
-                        finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), controls.styles), out_hw)),
-                        coordinates=self.coordinates, blowup=self.blowup,
-                        tile_objective=self.tile_objectives(controls))
+        engine = self.engine(plan, callback, image_every, tiles_elsewhere=tiles_elsewhere, tile_store=tile_store)
         out = engine.run(plan.start(), plan.scales, objective_for)
-        alpha = resize(plan.alpha, out_hw) if plan.alpha is not None else None
+        alpha = resize(plan.alpha, plan.out_hw) if plan.alpha is not None else None
         return Result(out.image, alpha, cfg, out.loss, out.iterations, out.seconds)
+
+    def engine(self, plan: Plan, callback: Callback | None = None, image_every: int = 0, *,
+               tiles_elsewhere: TilesElsewhere | None = None, tile_store: TileStore | None = None) -> Engine:
+        """The engine that paints ``plan`` with this painter: its colours shown and finished, its optimiser's
+        coordinates, its tiles' objectives (:meth:`tile_objectives`). :meth:`run` paints with it, and a pool's
+        worker paints a tile of the plan with the one it makes (painterly.tilepool), so both paint a tile alike."""
+        controls, out_hw = plan.controls, plan.out_hw
+        return Engine(self.extractor, plan.cfg, self.device, callback, image_every,
+                      show=lambda img: controls.finish(img.cpu()),
+                      finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), controls.styles), out_hw)),
+                      coordinates=self.coordinates, blowup=self.blowup, tile_objective=self.tile_objectives(controls),
+                      tiles_elsewhere=tiles_elsewhere, tile_store=tile_store)
 
 
 def search_crop(content: torch.Tensor, start: torch.Tensor, t: tiles.Tile) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -1,11 +1,11 @@
 """Where work runs: this process, a local pool of spawned processes, or a Dask cluster.
 
 The shells that spread work over workers (``painterly batch``: one image per task; ``painterly
-video``: one chunk of a clip per task) share these pools. A task is a plain function and its
-arguments, which must pickle; each pool has ``slots`` (tasks worth keeping in flight),
-``submit(fn, *args, callback=None)`` (a future), ``wait(pending, timeout)`` (the futures that
-finished), ``reruns(future)`` (how often its worker was lost and the task ran again) and
-``close(cancel)``. Only :class:`InProcess` passes ``callback`` on (progress needs no pickling
+video``: one chunk of a clip per task; a tiled painting: one tile per task, painterly.tilepool) share
+these pools. A task is a plain function and its arguments, which must pickle; each pool has
+``slots`` (tasks worth keeping in flight), ``submit(fn, *args, callback=None)`` (a future),
+``wait(pending, timeout)`` (the futures that finished), ``reruns(future)`` (how often its worker
+was lost and the task ran again) and ``close(cancel)``. Only :class:`InProcess` passes ``callback`` on (progress needs no pickling
 there); the task function takes it as a keyword.
 
 A task carries all its data, shared inputs (a batch's style images) included: nothing is
@@ -15,7 +15,8 @@ Scattered data has a holder and dies with it (the scheduler: "caused the cluster
 scattered data, which can't be recovered", and every task that needs it fails), and the
 scheduler places the tasks that need it on that holder; a batch's style files are small next
 to minutes of painting (docs/batch.md has the measurements). On a local pool, the coordinators
-submit again a task whose process died, up to :data:`TRIES` times.
+submit again a task whose process died, up to :data:`TRIES` times (:func:`complete`, where the
+coordinator has no other reason to hold a task back).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
@@ -220,6 +221,14 @@ def default_workers(config: StyleConfig, jobs: int) -> int:
     return max(1, n)
 
 
+def start_pool(workers: int | None, scheduler: str | None, config: StyleConfig, jobs: int) -> Pool:
+    """The Dask cluster at ``scheduler`` (a :class:`PoolError` when it cannot be used), or ``workers`` local
+    processes for ``jobs`` tasks (:func:`local_pool`; one: this process)."""
+    if scheduler is not None:
+        return DaskPool(scheduler)
+    return local_pool(workers, config, jobs)
+
+
 def local_pool(workers: int | None, config: StyleConfig, jobs: int) -> Pool:
     """This process (one worker) or a pool of ``workers`` processes (default :func:`default_workers`)."""
     resolve_device(config.device)  # --device cuda without a GPU: one usage error, not N failures
@@ -227,3 +236,39 @@ def local_pool(workers: int | None, config: StyleConfig, jobs: int) -> Pool:
     if n <= 1:
         return InProcess()
     return ProcessPool(n, max(1, cpu_count() // n))
+
+
+Task = tuple[Any, Callable[..., Any], tuple[Any, ...]]  # (the caller's key, the function, its arguments)
+
+
+def complete(pool: Pool, tasks: Iterable[Task], *,
+             callback: Callable[[Any], Callable[[Any], None] | None] | None = None) -> Iterator[tuple[Any, Any, int]]:
+    """Run ``tasks`` on ``pool`` and yield each as it finishes: (its key, its future, reruns). At most
+    ``pool.slots`` are in flight, so memory stays bounded however many there are (``tasks`` is read as slots
+    free up). A task whose local worker process died (``BrokenProcessPool``) is submitted again, before new
+    ones, until it has died :data:`TRIES` times (that last future is yielded, its exception with it); a Dask
+    scheduler runs a lost worker's task again by itself. ``reruns`` counts both. ``callback(key)``: the
+    progress callback the task's function takes (an :class:`InProcess` pool only passes it on)."""
+    queue = iter(tasks)
+    again: list[tuple[Task, int]] = []  # tasks whose local worker process died, and how often
+    pending: dict[Any, tuple[Task, int]] = {}
+    while True:
+        while len(pending) < pool.slots:
+            if again:
+                task, lost = again.pop(0)
+            else:
+                task, lost = next(queue, None), 0  # type: ignore[assignment]
+                if task is None:
+                    break
+            key, fn, args = task
+            pending[pool.submit(fn, *args, callback=callback(key) if callback else None)] = (task, lost)
+        if not pending:
+            return
+        for fut in pool.wait(set(pending)):
+            task, lost = pending.pop(fut)
+            if isinstance(fut.exception(), BrokenProcessPool):
+                lost += 1
+                if lost < TRIES:
+                    again.append((task, lost))
+                    continue
+            yield task[0], fut, lost + pool.reruns(fut)

@@ -2,8 +2,9 @@
 
 :func:`drive` keeps at most ``pool.slots`` jobs in flight, each task carrying its files' bytes
 (see :mod:`painterly.pools`: nothing is scattered), submits again a job whose local worker
-process died (up to :data:`painterly.pools.TRIES` times), and says for every job how many times
-it was painted again because its worker was lost (a Dask scheduler reruns those by itself).
+process died (up to :data:`painterly.pools.TRIES` times: :func:`painterly.pools.complete`, shared
+with tiled paintings), and says for every job how many times it was painted again because its
+worker was lost (a Dask scheduler reruns those by itself).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from ..events import Step
 from ..images import ImageError
 from ..inputs import read_input
+from ..pools import complete
 from .jobs import Job
 from .workers import TRIES, Pool, Rendered, Spec, render
 
@@ -48,59 +50,54 @@ Done = tuple[Rendered, str]  # the worker's answer and the content's digest
 
 @dataclass
 class _Task:
-    """One job in flight: what ``render`` takes, and how often a lost worker made it run again."""
+    """One job's task: the job, what ``render`` takes, and the content's digest."""
 
     job: Job
     args: tuple[Any, ...]
     digest: str
-    reruns: int = 0
 
 
 def drive(pool: Pool, todo: list[Job], files: Files,
-           emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str, int]]:
+          emit: Callable[..., None]) -> Iterator[tuple[Job, Done | str, int]]:
     """Feed ``pool`` at most ``pool.slots`` jobs at a time (so memory stays bounded however long
-    the batch); yield each job with its result or a one-line reason it failed, and how many
-    times it was painted again because its worker was lost (see :mod:`painterly.pools`)."""
-    queue = iter(todo)
-    again: list[_Task] = []  # jobs whose local worker process died, to submit before new ones
-    pending: dict[Any, _Task] = {}
-    while True:
-        while len(pending) < pool.slots:
-            item = again.pop(0) if again else _task(next(queue, None), files)
-            if item is None:
-                break
-            if isinstance(item, tuple):  # its files could not be read
-                yield item[0], item[1], 0
+    the batch; :func:`painterly.pools.complete`); yield each job with its result or a one-line reason it
+    failed, and how many times it was painted again because its worker was lost."""
+    unreadable: list[tuple[Job, str]] = []  # jobs whose files could not be read, reported as the others finish
+
+    def tasks() -> Iterator[tuple[_Task, Callable[..., Rendered], tuple[Any, ...]]]:
+        for job in todo:
+            item = _task(job, files)
+            if isinstance(item, tuple):
+                unreadable.append(item)
                 continue
+            yield item, render, item.args
 
-            def on_step(step: Step, job: Job = item.job) -> None:
-                emit("running", job.output, step=step)
+    def progress(task: _Task) -> Callable[[Step], None]:
+        return lambda step: emit("running", task.job.output, step=step)
 
-            pending[pool.submit(render, *item.args, callback=on_step)] = item
-        if not pending:
-            return
-        for fut in pool.wait(set(pending)):
-            task = pending.pop(fut)
-            try:
-                got: Rendered = fut.result()
-            except BrokenProcessPool:
-                task.reruns += 1
-                if task.reruns < TRIES:
-                    again.append(task)
-                    continue
-                yield task.job, (f"a worker process died each of the {TRIES} times this image was being painted "
-                                 "(out of memory? try a smaller --size or fewer --workers)"), task.reruns
-                continue
-            except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
-                yield task.job, f"{type(e).__name__}: {e}".splitlines()[0], task.reruns
-                continue
-            yield task.job, (got.error or (got, task.digest)), task.reruns + pool.reruns(fut)
+    for task, fut, reruns in complete(pool, tasks(), callback=progress):
+        yield from ((job, reason, 0) for job, reason in _drain(unreadable))
+        try:
+            got: Rendered = fut.result()
+        except BrokenProcessPool:
+            yield task.job, (f"a worker process died each of the {TRIES} times this image was being painted "
+                             "(out of memory? try a smaller --size or fewer --workers)"), reruns
+            continue
+        except Exception as e:  # noqa: BLE001  (a bug or a cluster failure fails this job only)
+            yield task.job, f"{type(e).__name__}: {e}".splitlines()[0], reruns
+            continue
+        yield task.job, (got.error or (got, task.digest)), reruns
+    yield from ((job, reason, 0) for job, reason in _drain(unreadable))
 
 
-def _task(job: Job | None, files: Files) -> _Task | tuple[Job, str] | None:
+def _drain(items: list[tuple[Job, str]]) -> list[tuple[Job, str]]:
+    out = items[:]
+    items.clear()
+    return out
+
+
+def _task(job: Job, files: Files) -> _Task | tuple[Job, str]:
     """The task that paints ``job`` (its files' bytes travel with it), or the job and why its files cannot be read."""
-    if job is None:
-        return None
     try:
         content = read_input(job.content, "content", error=ImageError)
         styles = [files.style(s) for s in job.styles]

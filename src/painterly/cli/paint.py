@@ -25,8 +25,9 @@ from ..images import (
 from ..meta import describe_input, provenance, save_with_provenance
 from ..optimize import Interrupted
 from ..prints import DEFAULT_DPI, PrintSize, check_dpi
-from .guard import EXIT_INTERRUPTED, EXIT_OK, Parser
+from .guard import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Parser
 from .options import add_control_options, add_style_options, config_from_args, controls_from_args, input_paths, save_every
+from .tiling import TiledRun, add_pool_options, check_pool_options
 
 
 def build_parser(commands: str = "") -> argparse.ArgumentParser:
@@ -41,6 +42,7 @@ def build_parser(commands: str = "") -> argparse.ArgumentParser:
     add_output_options(p)
     add_print_options(p)
     add_style_options(p)
+    add_pool_options(p)
     add_control_options(p)
     return p
 
@@ -115,15 +117,14 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
                 print_size: PrintSize | None = None, **record: object) -> int:
     """Check the outputs, load the inputs, paint, write the result with its record (plus ``record``'s keys).
     ``args``: the output flags (:func:`add_output_options`; ``dpi`` optional), ``content``, ``styles`` and
-    ``preset``; ``print_size``: ``--print``, which sets the size from the photo's shape once it is loaded."""
+    ``preset``, and optionally ``workers`` and ``scheduler`` (:func:`painterly.cli.tiling.add_pool_options`);
+    ``print_size``: ``--print``, which sets the size from the photo's shape once it is loaded."""
     from ..engine import describe_tiles
-    from ..events import Step
-    from ..pipeline import Painter
     from ..plan import prepare
-    from ..plot import LossRecorder
-    from .progress import ProgressBar
+    from ..pools import PoolError
 
     out = _check_outputs(args, cfg, controls)
+    check_pool_options(args)
     content = load_image(args.content, what="content")
     styles = [load_image(s, what="style") for s in args.styles]
     dpi = getattr(args, "dpi", None)
@@ -136,10 +137,35 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
             print(f"painterly: {line}", file=sys.stderr)
     if any(s.tile for s in plan.scales):  # the memory plan's choice changes the result: recorded with it
         record = {**record, "tiles": {f"{s.hw[1]}x{s.hw[0]}": s.tile for s in plan.scales if s.tile}}
+    finished = False
+    try:
+        tiled = TiledRun(args, plan, out, cfg.seed)  # the pool and OUT.tiles/
+        try:
+            saving = {"bit_depth": args.bit_depth, "quality": args.quality, "dpi": dpi}
+            code = _paint(args, tiled, out, (content, styles), _inputs_record(args, cfg, controls), saving, record)
+            finished = code == EXIT_OK
+        finally:
+            tiled.close(finished)
+    except PoolError as e:
+        print(f"painterly: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    return code
+
+
+def _paint(args: argparse.Namespace, tiled: TiledRun, out: Path, images: tuple[Loaded, list[Loaded]],
+           inputs: dict[str, object], saving: dict[str, Any], record: dict[str, object]) -> int:
+    """Paint ``tiled.plan`` with a progress bar and write the result, or on Ctrl-C the best image so far
+    (``images``: the content and styles as loaded; ``inputs``: the record of the input files)."""
+    from ..events import Step
+    from ..pipeline import Painter
+    from ..plot import LossRecorder
+    from .progress import ProgressBar
+
+    plan, (content, styles) = tiled.plan, images
     recorder = LossRecorder(args.plot)  # checks the path now; records only when --plot is given
-    painter = Painter(cfg)
-    inputs = _inputs_record(args, cfg, controls)
-    saving = {"bit_depth": args.bit_depth, "quality": args.quality, "dpi": dpi}
+    painter = Painter(plan.cfg)
+    if not args.quiet and tiled.note():
+        print(f"painterly: {tiled.note()}", file=sys.stderr)
 
     def write(image: torch.Tensor, alpha: torch.Tensor | None, result_cfg: StyleConfig, **extra: object) -> None:
         rec = provenance(result_cfg, inputs, **describe(painter.device), **saving, **record, **extra)
@@ -156,13 +182,15 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
                            quality=args.quality)
 
         try:
-            result = painter.run(plan, callback=callback, image_every=args.save_every or 0)
+            result = painter.run(plan, callback=callback, image_every=args.save_every or 0, **tiled.hooks)
         except Interrupted as e:
-            write(e.image, content.alpha, plan.cfg, interrupted=True)
-            print(f"painterly: interrupted; best image so far written to {out}", file=sys.stderr)
+            write(e.image, content.alpha, plan.cfg, interrupted=True, **tiled.record())
+            kept = f"; the finished tiles are kept in {tiled.folder.path}: run the same command again to resume" \
+                if tiled.folder is not None else ""
+            print(f"painterly: interrupted; best image so far written to {out}{kept}", file=sys.stderr)
             return EXIT_INTERRUPTED
     write(result.image, result.alpha, result.config, seconds=round(result.seconds, 2), iterations=result.iterations,
-          loss=result.loss)
+          loss=result.loss, **tiled.record())
     if args.sheet:
         _write_sheet(args.sheet, content, styles, result.pil())
     if not args.quiet:

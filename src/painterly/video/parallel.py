@@ -26,7 +26,7 @@ import torch
 from ..events import draw_seed
 from ..images import Loaded, load_image, write_bytes_atomic
 from ..masks import load_mask
-from ..pools import TRIES, Pool, PoolError, check_workers, local_pool
+from ..pools import TRIES, Pool, PoolError, check_workers, start_pool
 from .chunks import Chunk, ChunkDone, ClipSpec, Planner, as_tensor, cross_fade, paint_chunk
 from .config import VideoConfig
 from .frames import Clip, Painted
@@ -39,16 +39,6 @@ POLL = 0.5  # seconds between looks at the work folder
 __all__ = ["check_workers", "paint_chunked", "start_pool"]
 
 ChunkInputs = tuple[np.ndarray, np.ndarray, list[Motion]]  # a chunk's frames, its shot's first, their motions
-
-
-def start_pool(workers: int | None, scheduler: str | None, cfg: Any, chunks: int) -> Pool:
-    """The Dask cluster at ``scheduler`` (a :class:`PoolError` when it cannot be used), or ``workers``
-    local processes (one: this process)."""
-    if scheduler is not None:
-        from ..pools import DaskPool
-
-        return DaskPool(scheduler)
-    return local_pool(workers, cfg, chunks)
 
 
 def portable(controls: dict[str, Any]) -> dict[str, Any]:

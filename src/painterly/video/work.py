@@ -12,21 +12,17 @@ itself is their cross-fade. Workers that see the folder write their frames into 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..images import ImageError, Loaded, load_image, save_image, write_bytes_atomic
-from ..meta import describe_input
+from ..images import ImageError, load_image, save_image
+from ..workfolder import WorkFolder as _Folder
+from ..workfolder import describe, digest  # noqa: F401  (the key's parts, shared with tiled paintings: re-exported)
 from .io import VideoError
 
-MANIFEST = "manifest.json"
 FRAME_NAME = "frame_{:06d}.png"
 ROLES = ("frame", "lead", "tail")  # a finished frame; a chunk's lead-in; a chunk's end that the next one overlaps
 
@@ -36,44 +32,16 @@ def work_folder_for(output: str | Path) -> Path:
     return Path(str(output) + ".frames")
 
 
-class WorkFolder:
-    """Finished frames (PNG, 8-bit) and a manifest; frames of other options are discarded."""
+class WorkFolder(_Folder):
+    """Finished frames (PNG, 8-bit) and a manifest; frames of other options are discarded
+    (painterly.workfolder)."""
 
-    def __init__(self, path: Path, key: str):
-        self.path = path
-        self.key = key
-        self.manifest: dict[str, Any] = {}
+    MARK = "painterly_frames"
+    PIECES = tuple(f"{role}_*.png" for role in ROLES)
+    error = VideoError
 
-    def open(self, frames: int, seed: int) -> None:
-        manifest = self.path / MANIFEST
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise VideoError(f"{self.path} exists and is not a folder; remove it or choose another --output")
-            try:
-                old = json.loads(manifest.read_text())
-            except FileNotFoundError:
-                if any(self.path.iterdir()):
-                    raise VideoError(f"{self.path} exists and is not a painterly work folder; remove it or "
-                                     "choose another --output") from None
-                old = {}
-            except (OSError, ValueError):
-                old = {}
-            if old.get("key") == self.key:
-                self.manifest = old
-                return
-            for role in ROLES:
-                for f in self.path.glob(f"{role}_*.png"):
-                    f.unlink()
-        self.path.mkdir(exist_ok=True)
-        self.manifest = {"painterly_frames": 1, "key": self.key, "frames": frames, "seed": seed, "shots": [0]}
-        self._write()
-
-    def _write(self) -> None:
-        write_bytes_atomic(self.path / MANIFEST, (json.dumps(self.manifest, indent=1) + "\n").encode())
-
-    @property
-    def seed(self) -> int:
-        return int(self.manifest["seed"])
+    def open(self, frames: int, seed: int) -> bool:  # type: ignore[override]
+        return super().open(seed, frames=frames, shots=[0])
 
     @property
     def shots(self) -> list[int]:
@@ -82,20 +50,7 @@ class WorkFolder:
     def add_shot(self, k: int) -> None:
         if k not in self.manifest["shots"]:
             self.manifest["shots"] = sorted(self.manifest["shots"] + [k])
-            self._write()
-
-    @classmethod
-    def attach(cls, path: Path, key: str) -> WorkFolder | None:
-        """The folder another process opened, if this one sees it (same path, same key); else None."""
-        try:
-            manifest = json.loads((path / MANIFEST).read_text())
-        except (OSError, ValueError):
-            return None
-        if manifest.get("key") != key:
-            return None
-        folder = cls(path, key)
-        folder.manifest = manifest
-        return folder
+            self.write()
 
     def frame(self, k: int, role: str = "frame") -> Path:
         return self.path / FRAME_NAME.replace("frame", role).format(k)
@@ -116,22 +71,3 @@ class WorkFolder:
 
     def save(self, k: int, x: torch.Tensor, role: str = "frame") -> None:
         save_image(x, self.frame(k, role))
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
-def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def describe(src: Any) -> Any:
-    if src is None:
-        return None
-    if isinstance(src, Loaded):
-        src = src.rgb
-    if isinstance(src, torch.Tensor):
-        return hashlib.sha256(src.detach().float().cpu().numpy().tobytes()).hexdigest()
-    if isinstance(src, Image.Image):
-        return hashlib.sha256(src.tobytes()).hexdigest()
-    return describe_input(src).get("sha256", str(src))
