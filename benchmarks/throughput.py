@@ -91,7 +91,7 @@ def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[f
     content, style = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size)
     obj = Objective(ex, content, style_targets(ex, [style], (size, size), cfg), cfg)
     stamps = [time.perf_counter()]
-    optimize(content, Compiled(obj) if compiled else obj, optimizer=cfg.optimizer, iterations=iterations,
+    optimize(content, Compiled(obj) if compiled else obj, optimizer=cfg.solver, iterations=iterations,
              lr=cfg.lr, tolerance=0, report=lambda *a: stamps.append(time.perf_counter()))
     return stamps
 

@@ -12,7 +12,9 @@ def test_defaults_are_valid_and_round_trip():
     assert StyleConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.content_layers == ("relu4_2",)
     assert cfg.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    assert cfg.optimizer is Optimizer.LBFGS
+    assert cfg.optimizer is None and cfg.solver is Optimizer.ADAM  # the method's
+    assert cfg.replace(method="gatys").solver is Optimizer.LBFGS
+    assert cfg.replace(method="gatys", optimizer="adam").solver is Optimizer.ADAM
 
 
 def test_layer_names():

@@ -89,7 +89,7 @@ def test_swd_loss_falls_on_a_texture_synthesis(extractor, style_path):
     objective = Objective(extractor, None, targets, cfg)
     noise = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(1))
     start = float(objective(noise)[0])
-    res = optimize(noise, objective, optimizer=cfg.optimizer, iterations=40, lr=cfg.lr, lbfgs_history=20,
+    res = optimize(noise, objective, optimizer=cfg.solver, iterations=40, lr=cfg.lr, lbfgs_history=20,
                    tolerance=0, patience=40)
     assert res.loss < 0.2 * start
     ev = Evaluator(sample, sample, size=64)

@@ -4,8 +4,8 @@ The CLI, the web server, presets, batch manifests and the library API all build 
 :func:`painterly.options.config_from_options`; no other module holds a default of these options.
 What only one command has lives with that command, in one place each: ``VideoConfig``
 (painterly.video), the figure's and the texture's sizes and iterations (painterly.explain),
-the server's ``Limits`` (painterly.server.params). Choices are enums so that the CLI's
-``choices``, the server's validation and the error messages share one list.
+the server's ``Limits`` (painterly.server.params). The choices among values are enums, in
+painterly.choices.
 """
 
 from __future__ import annotations
@@ -13,134 +13,31 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from .checks import at_least, finite, non_negative, positive
+from .choices import (
+    ColorMatch,
+    Device,
+    Init,
+    Method,
+    Optimizer,
+    Pooling,
+    Precision,
+    PreserveColors,
+    StyleLossKind,
+    parse_device,
+)
 from .errors import ConfigError, flag
 from .inputs import check_input
 from .vgg import LAYER_NAMES, MIN_SIZE
-
-
-class _Choice(str, enum.Enum):
-    @classmethod
-    def parse(cls, value: Any, option: str) -> Any:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise ConfigError(f": unknown value {str(value)[:40]!r}; choose one of {', '.join(cls.values())}",
-                              option) from None
-
-    @classmethod
-    def values(cls) -> list[str]:
-        return [m.value for m in cls]
-
-
-class Method(_Choice):
-    """How a painting is made (docs/quality.md).
-
-    ``nnst``: Neural Neighbor Style Transfer (Kolkin et al. 2022, painterly.neighbors): the photo's
-    features replaced by their nearest neighbours among the painting's, optimised coarse to fine
-    from a 64 px copy of the photo. ``gatys``: Gatys et al. 2016, the painting's feature statistics
-    (``style_loss``) matched with the photo's relu4_2 kept (painterly.objective).
-    """
-
-    NNST = "nnst"
-    GATYS = "gatys"
-
-
-class Optimizer(_Choice):
-    LBFGS = "lbfgs"
-    ADAM = "adam"
-
-
-class Pooling(_Choice):
-    MAX = "max"
-    AVG = "avg"
-
-
-class Init(_Choice):
-    CONTENT = "content"
-    PALETTE = "palette"  # the content recoloured to the style images' colour mean and covariance
-    RANDOM = "random"
-
-
-class PreserveColors(_Choice):
-    NONE = "none"
-    LUMINANCE = "luminance"
-    MATCH = "match"
-    LUMA_SWAP = "luma-swap"
-
-
-class ColorMatch(_Choice):
-    CHOL = "chol"
-    PCA = "pca"
-    SYM = "sym"
-    OT = "ot"
-
-
-class StyleLossKind(_Choice):
-    """What a style layer matches (painterly.losses.style_target)."""
-
-    GRAM = "gram"
-    CLASSIC = "classic"
-    MEANCOV = "meancov"
-    SWD = "swd"
-
 
 # The style weight each loss is used with when --style-weight is not given: the losses have
 # different units (relative errors for gram, meancov and swd; squared Gram entries of Caffe-scale
 # activations for classic, whose 100 is jcjohnson/neural-style's default).
 STYLE_WEIGHTS = {StyleLossKind.GRAM: 1e7, StyleLossKind.CLASSIC: 100.0, StyleLossKind.MEANCOV: 1e7,
                  StyleLossKind.SWD: 1e7}
-
-
-class Device(_Choice):
-    """The kinds of ``--device``; ``cuda`` also takes a GPU's index, ``cuda:N`` (:func:`parse_device`)."""
-
-    AUTO = "auto"
-    CPU = "cpu"
-    CUDA = "cuda"
-    MPS = "mps"
-
-
-_CUDA_INDEX = re.compile(r"cuda:(\d{1,4})")
-
-
-def parse_device(value: Any, option: str = "device") -> str:
-    """``value`` as a ``--device`` value (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``), lower case;
-    :class:`ConfigError` otherwise. Whether this machine has that device is checked when a painter
-    starts (:func:`painterly.devices.resolve_device`)."""
-    text = (value.value if isinstance(value, Device) else str(value)).strip().lower()
-    if text in Device.values():
-        return text
-    m = _CUDA_INDEX.fullmatch(text)
-    if m:
-        return f"cuda:{int(m.group(1))}"
-    raise ConfigError(f": unknown device {str(value)[:40]!r}; choose one of "
-                      f"{', '.join(Device.values())} or cuda:N (N = 0, 1, ... a GPU's index)", option)
-
-
-class Precision(_Choice):
-    """float32 everywhere, or bfloat16 autocast for the network (Grams and losses stay float32).
-
-    ``auto`` is still accepted and means float32: bfloat16 is not faster on CPUs without AMX, and
-    its effect on the pictures has not been measured on a GPU, so it stays a choice to make.
-    """
-
-    FLOAT32 = "float32"
-    BFLOAT16 = "bfloat16"
-
-    @classmethod
-    def parse(cls, value: Any, option: str) -> Any:
-        return cls.FLOAT32 if str(value).lower() == "auto" else super().parse(value, option)
-
-    @classmethod
-    def values(cls) -> list[str]:
-        return [*super().values(), "auto"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +58,13 @@ class Schedule:
 # free); Gatys et al.'s statistics at 64 px describe the painting's whole composition, so that
 # method starts at 256.
 SCHEDULES = {Method.NNST: Schedule(64, 2.0, 256), Method.GATYS: Schedule(256, 2**0.5)}
+
+# The optimiser when ``optimizer`` is not given, per method. Neural Neighbor's loss is a cosine distance,
+# flat along a feature's magnitude, so L-BFGS's curvature pairs can ask for steps that leave [0, 1] by
+# orders of magnitude (Tübingen x The Scream with the output's whole share in the search: the second step
+# at 1e10x the loss, every scale ending at its start); Adam's steps are bounded per coefficient and
+# reach 0.55x the start's loss there (docs/quality.md). The statistics losses are L-BFGS's ground.
+OPTIMIZERS = {Method.NNST: Optimizer.ADAM, Method.GATYS: Optimizer.LBFGS}
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -212,7 +116,7 @@ class StyleConfig:
     style_layer_weights: tuple[float, ...] = ()  # empty = equal
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
-    optimizer: Optimizer = Optimizer.LBFGS
+    optimizer: Optimizer | None = None  # None: the method's (OPTIMIZERS); see solver
     iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (engine.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
@@ -245,7 +149,8 @@ class StyleConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "method", Method.parse(self.method, "method"))
-        set_(self, "optimizer", Optimizer.parse(self.optimizer, "optimizer"))
+        if self.optimizer is not None:
+            set_(self, "optimizer", Optimizer.parse(self.optimizer, "optimizer"))
         set_(self, "style_loss", StyleLossKind.parse(self.style_loss, "style_loss"))
         set_(self, "pooling", Pooling.parse(self.pooling, "pooling"))
         set_(self, "preserve_colors", PreserveColors.parse(self.preserve_colors, "preserve_colors"))
@@ -314,10 +219,21 @@ class StyleConfig:
         return self.method is Method.NNST or self.style_loss is StyleLossKind.SWD
 
     @property
+    def solver(self) -> Optimizer:
+        """The optimiser in use: ``optimizer``, or the method's (:data:`OPTIMIZERS`)."""
+        return self.optimizer if self.optimizer is not None else OPTIMIZERS[self.method]
+
+    @property
+    def history(self) -> int:
+        """Pairs of image-sized tensors the optimiser keeps (the memory plan's unit): L-BFGS's history,
+        or Adam's two moments, one pair."""
+        return self.lbfgs_history if self.solver is Optimizer.LBFGS else 1
+
+    @property
     def lr(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        return 1.0 if self.optimizer is Optimizer.LBFGS else 0.02
+        return 1.0 if self.solver is Optimizer.LBFGS else 0.02
 
     @property
     def style_strength(self) -> float:

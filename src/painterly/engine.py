@@ -90,10 +90,10 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
             tilestyle.goal_bytes(tile_hw, cfg.style_layers)
 
     def needs(hw: Size) -> tuple[int, int]:  # a run at --size max(hw): its last scale's history and extra bytes
-        return min(cfg.lbfgs_history, max(scale_schedule(hw, cfg)[-1][1], 1)), extra(hw, hw)
+        return min(cfg.history, max(scale_schedule(hw, cfg)[-1][1], 1)), extra(hw, hw)
 
     def planned(hw: Size, n: int) -> memory.MemoryPlan:
-        history = min(cfg.lbfgs_history, max(n, 1))
+        history = min(cfg.history, max(n, 1))
         chosen = tile_for(hw, cfg) if tileable else None
         if chosen is None:
             try:
@@ -301,7 +301,7 @@ class Engine:
                   report: Report | None) -> tuple[torch.Tensor, float, int]:
         """One call of the optimiser at ``scale`` (or one of its tiles: ``x``'s size), from ``x``."""
         plan = scale.memory
-        res = optimize(x, objective, optimizer=self.cfg.optimizer, iterations=scale.iterations,
+        res = optimize(x, objective, optimizer=self.cfg.solver, iterations=scale.iterations,
                        lr=self.cfg.lr, lbfgs_history=plan.lbfgs_history if plan else self.cfg.lbfgs_history,
                        tolerance=self.cfg.tolerance, patience=self.cfg.patience, report=report,
                        coordinates=self.coordinates(tuple(x.shape[-2:])) if self.coordinates else None,  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from . import vgg
-from .config import Optimizer, StyleConfig, StyleLossKind
+from .config import StyleConfig, StyleLossKind
 from .errors import ConfigError
 from .vgg import LAYER_NAMES, MIN_SIZE, RELU_LAYERS
 
@@ -232,7 +232,7 @@ def process_bytes(cfg: StyleConfig) -> int:
     with malloc keeping freed memory (:data:`HEAP_SLACK`): what a pool of workers must leave room for, each."""
     hw = (cfg.size, cfg.size)
     deepest = vgg.deepest(cfg.style_layers + cfg.content_layers)
-    history = cfg.lbfgs_history if cfg.optimizer is Optimizer.LBFGS else 1
+    history = cfg.history
     plan = (BASE_BYTES + activation_bytes(hw, deepest, False) + style_loss_bytes(hw, cfg.style_layers, cfg.style_loss)
             + 2 * 4 * 3 * hw[0] * hw[1] * history)
     return int(HEAP_SLACK * plan)

@@ -9,8 +9,9 @@ Pure functions and the objective of one scale, reimplemented from the paper on V
   nearest neighbour among the painting's hypercolumns, taken from the painting and its three
   rotations (:func:`nearest`, centred cosine distance); the output is pulled towards those replaced
   features (:class:`NeighborObjective`, cosine distance);
-* the search runs on a blend of the photo and the current output (half of each; the paper takes a
-  quarter of the output), so the photo chooses which of the painting's features go where.
+* the search runs on a blend of the photo and the current output (three quarters of the output; the
+  paper takes a quarter), so the photo chooses which of the painting's features go where at the coarse
+  scales and the marks painted there choose them at the finer ones.
 
 Why no motif is copied: a distribution loss (Gram matrices, sliced Wasserstein) asks the output to
 hold *all* of the painting's features in their proportions, so a portrait's eyes must go somewhere
@@ -22,13 +23,12 @@ Deviations from the paper's code (VGG16, CUDA): VGG19's ReLUs of blocks 1-4 (12 
 of VGG16's 10); before the search the hypercolumns are projected on their leading principal
 components (:data:`SEARCH_DIMS`), which keeps the search a small matrix product on a CPU (the
 targets themselves are the full hypercolumns, kept in float16); at most :data:`MAX_BANK_ROWS`
-of the painting's hypercolumns, evenly spaced, so that memory is bounded at any size; L-BFGS on
-the image clamped to [0, 1] instead of Adam with a small step (painterly's optimiser: fewer
-iterations; the clamp keeps the contrast that the cosine distance cannot see in range, and a pixel
-pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`); no
-final per-layer pass; colours are corrected by the optimal-transport map of the output's colour
-moments to the painting's (painterly.plan's palette map) rather than the paper's re-coloured
-photo chroma.
+of the painting's hypercolumns, evenly spaced, so that memory is bounded at any size; Adam as in the
+paper, but on the image clamped to [0, 1] (the clamp keeps the contrast that the cosine distance cannot
+see in range, and a pixel pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`), with a larger step
+and fewer iterations (config.OPTIMIZERS says why not L-BFGS); no final per-layer pass; colours are
+corrected by the optimal-transport map of the output's colour moments to the painting's (painterly.plan's
+palette map) rather than the paper's re-coloured photo chroma.
 """
 
 from __future__ import annotations
@@ -50,11 +50,12 @@ SEARCH_DIMS = 256  # principal components the search compares
 AXES_ROWS = 2**13  # rows of the painting's hypercolumns the principal components are found from
 MAX_BANK_ROWS = 2**16  # the painting's hypercolumns kept (evenly spaced) beyond this: bounded memory at any size
 SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB of float32)
-# The current output's share in the image whose features are searched (the paper: a quarter). Half lets
-# the marks painted at the coarser scales choose more of the finer scales' targets: larger marks (on
-# Tübingen x The Starry Night at 512 px, with the default content term: copied 0.10 against 0.17, content 0.95
-# against 0.93).
-OUTPUT_SHARE = 0.5
+# The current output's share in the image whose features are searched (the paper: a quarter). The more
+# of it, the more the marks painted at the coarser scales choose the finer scales' targets, and the
+# larger the marks: at 512 px with Adam, a half leaves Tübingen's houses photo-crisp under small marks,
+# three quarters repaints them in Van Gogh's and Munch's strokes, and the whole lets the marks run over
+# the houses (eval's content 1.30 on Tübingen x The Starry Night, against 1.05 at three quarters).
+OUTPUT_SHARE = 0.75
 
 
 # Laplacian pyramid ---------------------------------------------------------------------
@@ -248,12 +249,13 @@ BLOWUP = 2.0
 OUTSIDE_WEIGHT = 10.0
 
 CONTENT_LAYER = "relu4_2"  # in the hypercolumn already: the content term costs nothing more
-# The content term's weight is ``--content-weight`` times this: the default 5 makes it 0.02 of the
-# relative relu4_2 error squared, against the cosine distance. On Tübingen x The Starry Night at 512 px
-# (eval's content, neural-style's result 1.02): 0.75 at 0.1, which keeps each house's own pink and
-# yellow and the photo's crisp windows; 1.11 without it, the most painted; 0.96 at 0.02, the houses
-# repainted in the painting's yellows and whites and the town still sharp (docs/quality.md).
-CONTENT_SCALE = 0.004
+# The content term's weight is ``--content-weight`` times this: the default 5 makes it 0.1 of the
+# relative relu4_2 error squared, against the cosine distance. With three quarters of the output in the
+# search and Adam (512 px, eval's content against neural-style's results): 1.00 against 1.02 on Tübingen x
+# The Starry Night, 0.72 against 0.82 on x The Scream, 0.65 against 0.73 on x The Shipwreck, 0.72
+# against 0.61 on Golden Gate x The Scream; at 0.06 the same marks and 1.05, 0.79, 0.73, 0.79
+# (docs/quality.md).
+CONTENT_SCALE = 0.02
 
 
 class NeighborObjective:

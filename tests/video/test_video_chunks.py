@@ -151,8 +151,11 @@ def test_without_overlap_the_chunks_continue_one_chain(tiny_runs, tmp_path):
         a, b = (np.asarray(Image.open(work_folder_for(out) / f"frame_{k:06d}.png"), np.int16)
                 for out in (whole, result.output))
         diffs.append(np.abs(a - b).mean())
-        assert np.percentile(np.abs(a - b), 99) <= 8, k  # a few untrusted pixels follow the 8-bit input
-    assert max(diffs) < 1.0 and diffs[4] < 1.5 * diffs[3] and diffs[8] < 1.5 * diffs[7]
+        # A few pixels follow the 8-bit input: Adam (nnst's optimiser) moves a coefficient by up to its step
+        # whatever the size of its gradient, so the rounding shows (measured: 99th percentile 11 of 255 on
+        # every frame, mean 0.7 at frame 0 rising to 1.1 at frame 11; the bounds were 8 and 1 with L-BFGS).
+        assert np.percentile(np.abs(a - b), 99) <= 14, k
+    assert max(diffs) < 1.5 and diffs[4] < 1.5 * diffs[3] and diffs[8] < 1.5 * diffs[7]
     assert sorted(p.name for p in work_folder_for(result.output).glob("*.png")) == [
         f"frame_{k:06d}.png" for k in range(12)]
 

@@ -91,7 +91,7 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                    help="style image size relative to the output; one value, or one per style image (default 1.0)")
     _add_method_options(parser)
     g = parser.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
+    g.add_argument("--optimizer", choices=Optimizer.values(), help="default: adam with --method nnst, lbfgs with gatys")
     g.add_argument("--iterations", "-n", type=int,
                    help=f"iterations at a 512 px scale; with multiscale each scale gets N*512/its long edge "
                    f"(default {_D.iterations})")

@@ -16,7 +16,7 @@ from .. import __version__
 from ..cli.guard import EXIT_INTERRUPTED, EXIT_OK, Parser, command
 from ..cli.options import STYLE_WEIGHT_HELP, TV_HELP, add_device_option, parse_floats, parse_layers, save_every
 from ..cli.progress import ProgressBar
-from ..config import Optimizer, Pooling, StyleConfig
+from ..config import OPTIMIZERS, Method, Optimizer, Pooling, StyleConfig
 from ..errors import ConfigError
 from ..events import Step, draw_seed
 from ..images import check_output_path, load_image, refuse_overwriting_inputs, save_image
@@ -43,7 +43,7 @@ def _common(p: argparse.ArgumentParser, *, iterations_help: str) -> None:
     g = p.add_argument_group("optimisation")
     g.add_argument("--iterations", "-n", type=int, help=iterations_help)
     g.add_argument("--seed", type=int, help="make the run repeatable (default: random, recorded with the result)")
-    g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {_D.optimizer.value}")
+    g.add_argument("--optimizer", choices=Optimizer.values(), help=f"default {OPTIMIZERS[Method.GATYS].value} (the paper's)")
     g.add_argument("--learning-rate", type=float, help="default 1.0 for lbfgs, 0.02 for adam")
     g = p.add_argument_group("network")
     g.add_argument("--pooling", choices=Pooling.values(), help="max or avg pooling in VGG19")
