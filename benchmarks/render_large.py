@@ -1,9 +1,11 @@
 """A large render (default 3840x2160) with its time and peak memory per scale.
 
-    python benchmarks/render_large.py [--width 3840 --height 2160] [-o out/bench/4k.png] [painterly options]
+    python benchmarks/render_large.py [--width 3840 --height 2160] [-o out/bench/4k.png] [--max-memory GB]
+        [--tile-size PX] [--threads N]
 
 The content is centre-cropped to the requested aspect ratio and painted with painterly's
-defaults (coarse to fine, the memory plan on). Each scale prints its size, iterations,
+defaults (coarse to fine, the memory plan on, a scale that does not fit ``--max-memory`` painted in
+tiles: painterly.tiles). Each scale prints its size, iterations,
 seconds, the memory plan's estimate and choice, and the process's peak RSS so far; the
 totals go to a JSON file beside the image.
 """
@@ -51,16 +53,21 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=3840)
     ap.add_argument("--height", type=int, default=2160)
     ap.add_argument("--iterations", type=int, default=StyleConfig().iterations)
+    ap.add_argument("--max-memory", type=float, help="GB (default: the memory plan's, 85%% of what is free)")
+    ap.add_argument("--tile-size", type=int, help="px (default: the largest tiles that fit)")
+    ap.add_argument("--threads", type=int)
     ap.add_argument("-o", "--output", default="out/bench/render_4k.png")
     args = ap.parse_args()
     content = crop_to(load_image(args.content), args.width, args.height)
-    cfg = StyleConfig(size=max(args.width, args.height), iterations=args.iterations, seed=0)
+    cfg = StyleConfig(size=max(args.width, args.height), iterations=args.iterations, seed=0,
+                      max_memory=args.max_memory, tile_size=args.tile_size, threads=args.threads)
     schedule = scale_schedule((args.height, args.width), cfg)
-    plans = memory_plans(schedule, cfg)
+    plans = memory_plans(schedule, cfg, tileable=True)
     print(f"content cropped to {content.rgb.shape[-1]}x{content.rgb.shape[-2]}; schedule:", flush=True)
     for hw, n in schedule:
         p = plans[hw]
-        print(f"  {hw[1]}x{hw[0]}: {n} iterations, plan: checkpoint={p.checkpoint} history={p.lbfgs_history} "
+        tile = f"tiles of {p.tile} px, " if p.tile else ""
+        print(f"  {hw[1]}x{hw[0]}: {n} iterations, plan: {tile}checkpoint={p.checkpoint} history={p.lbfgs_history} "
               f"estimate {p.estimate_bytes / 2**30:.1f} GB of {p.budget_bytes / 2**30:.1f}", flush=True)
     rows: list[dict[str, object]] = []
     start = time.perf_counter()

@@ -5,6 +5,7 @@ import torch
 
 from conftest import DATA
 from painterly import neighbors as nb
+from painterly import pyramid as pyr
 
 
 def _brute_force(queries: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
@@ -44,22 +45,22 @@ def test_replacing_features_picks_rows_of_the_bank():
 @pytest.mark.parametrize("hw", [(64, 64), (37, 50), (9, 200)])
 def test_pyramid_round_trip(hw):
     x = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(3))
-    levels = nb.pyramid(x, nb.pyramid_levels(hw))
-    assert len(levels) == nb.pyramid_levels(hw) + 1
-    assert torch.allclose(nb.collapse(levels), x, atol=1e-6)
-    coords = nb.LaplacianCoordinates(hw)
+    levels = pyr.pyramid(x, pyr.pyramid_levels(hw))
+    assert len(levels) == pyr.pyramid_levels(hw) + 1
+    assert torch.allclose(pyr.collapse(levels), x, atol=1e-6)
+    coords = pyr.LaplacianCoordinates(hw)
     params = coords.encode(x)
     assert params.dim() == 1 and torch.allclose(coords.decode(params), x, atol=1e-6)
 
 
 def test_pyramid_levels_stop_at_a_few_pixels():
-    assert nb.pyramid_levels((384, 512)) == 5  # 384 -> 12 px
-    assert nb.pyramid_levels((8, 8)) == 0
+    assert pyr.pyramid_levels((384, 512)) == 5  # 384 -> 12 px
+    assert pyr.pyramid_levels((8, 8)) == 0
 
 
 def test_coarse_coefficients_move_whole_regions():
     """A step on one coefficient of the coarsest level changes a whole region; one on the finest level, one pixel."""
-    coords = nb.LaplacianCoordinates((32, 32))
+    coords = pyr.LaplacianCoordinates((32, 32))
     base = coords.encode(torch.zeros(1, 3, 32, 32))
     coarse, fine = base.clone(), base.clone()
     coarse[-1] = 1.0
@@ -119,3 +120,24 @@ def test_the_colour_correction_gives_the_paintings_colour_statistics():
     assert torch.allclose(mean, want_mean, atol=0.01) and torch.allclose(cov, want_cov, atol=0.003)
     kept = Painter(StyleConfig(size=64, preserve_colors="luminance")).finish_colours(output, [painting])
     assert torch.equal(kept, output)  # the photo's colours asked for: no correction
+
+
+@pytest.mark.slow
+def test_the_paintings_columns_read_in_bands_are_the_whole_paintings(extractor, monkeypatch):
+    """A painting read in 32 px bands (a margin of 64 px around each) gives the hypercolumns of the whole painting
+    read at once, cropped to multiples of 32 px, and keeps only the rows asked for: what bounds the bank's memory
+    changes no target."""
+    from painterly.images import load_image, resize
+
+    painting = resize(load_image(DATA / "style.png").rgb, (100, 75))
+    crop = painting[..., :96, :64]
+    with torch.no_grad():
+        whole = nb.hypercolumns(extractor(crop, nb.HYPERCOLUMN_LAYERS), nb.column_size((96, 64)))[0].flatten(1).T
+    monkeypatch.setattr(nb, "BAND_PIXELS", 32 * 64)
+    monkeypatch.setattr(nb, "WHOLE_PIXELS", 0)
+    assert nb.bands(96, 64) == [(0, 32), (32, 64), (64, 96)]
+    banded = nb.painting_columns(extractor, painting).float()
+    assert banded.shape == whole.shape
+    assert float(torch.nn.functional.cosine_similarity(banded, whole, dim=1).min()) > 0.999
+    some = nb.painting_columns(extractor, painting, 100).float()  # evenly spaced, only these kept
+    assert torch.allclose(some, banded[torch.linspace(0, len(banded) - 1, 100).long()])

@@ -7,6 +7,7 @@ from painterly import neighbors as nb
 from painterly.config import Optimizer, StyleConfig
 from painterly.images import load_image, resize
 from painterly.optimize import optimize
+from painterly.pyramid import LaplacianCoordinates
 
 HW = (48, 64)  # the first scale of a 512 px run of the bundled photo
 
@@ -23,5 +24,5 @@ def test_the_default_optimiser_paints_nnsts_first_scale(extractor):
                                      weight=cfg.style_strength, content_weight=cfg.content_weight * nb.CONTENT_SCALE)
     start = float(objective(photo)[0])
     res = optimize(photo, objective, optimizer=cfg.solver, iterations=20, lr=cfg.lr, patience=cfg.patience,
-                   coordinates=nb.LaplacianCoordinates(HW), blowup=nb.BLOWUP)
+                   coordinates=LaplacianCoordinates(HW), blowup=nb.BLOWUP)
     assert res.iterations == 20 and res.loss < 0.7 * start

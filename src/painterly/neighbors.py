@@ -2,8 +2,8 @@
 
 Pure functions and the objective of one scale, reimplemented from the paper on VGG19:
 
-* the output is optimised as Laplacian-pyramid coefficients (:func:`pyramid`, :func:`collapse`,
-  :class:`LaplacianCoordinates`), so that a step moves a whole region's colour as readily as an edge;
+* the output is optimised as Laplacian-pyramid coefficients (painterly.pyramid), so that a step moves a
+  whole region's colour as readily as an edge;
 * each position's *hypercolumn* (the activations of every ReLU of blocks 1 to 4, each layer divided by
   its channel count so that no layer dominates, resized to a quarter of the image) is replaced by its
   nearest neighbour among the painting's hypercolumns, taken from the painting and its three
@@ -23,7 +23,8 @@ Deviations from the paper's code (VGG16, CUDA): VGG19's ReLUs of blocks 1-4 (12 
 of VGG16's 10); before the search the hypercolumns are projected on their leading principal
 components (:data:`SEARCH_DIMS`), which keeps the search a small matrix product on a CPU (the
 targets themselves are the full hypercolumns, kept in float16); at most :data:`MAX_BANK_ROWS`
-of the painting's hypercolumns, evenly spaced, so that memory is bounded at any size; Adam as in the
+of the painting's hypercolumns, evenly spaced and read from the painting in bands
+(:func:`painting_columns`), so that memory is bounded at any size; Adam as in the
 paper, but on the image clamped to [0, 1] (the clamp keeps the contrast that the cosine distance cannot
 see in range, and a pixel pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`), with a larger step
 and fewer iterations (config.OPTIMIZERS says why not L-BFGS); no final per-layer pass; colours are
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 
 from . import vgg
 from .features import VGG19Features
+from .pyramid import half, up
 
 # Every ReLU of blocks 1 to 4 (the paper drops block 5: slower and no better).
 HYPERCOLUMN_LAYERS: tuple[str, ...] = tuple(n for n in vgg.RELU_LAYERS if vgg.block(n) <= 4)
@@ -58,74 +60,12 @@ SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB o
 OUTPUT_SHARE = 0.75
 
 
-# Laplacian pyramid ---------------------------------------------------------------------
-def _half(x: torch.Tensor) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    return F.interpolate(x, (max(1, h // 2), max(1, w // 2)), mode="bilinear", align_corners=False)
-
-
-def _up(x: torch.Tensor, hw: Sequence[int]) -> torch.Tensor:
-    return F.interpolate(x, (int(hw[0]), int(hw[1])), mode="bilinear", align_corners=False)
-
-
-def pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """(B, C, H, W) -> ``levels`` detail maps (finest first) and the low-pass residual, last.
-
-    Each detail map is the image minus its half-size copy brought back up (bilinear);
-    :func:`collapse` inverts it exactly.
-    """
-    out, cur = [], x
-    for _ in range(levels):
-        small = _half(cur)
-        out.append(cur - _up(small, cur.shape[-2:]))
-        cur = small
-    out.append(cur)
-    return out
-
-
-def collapse(levels: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The image whose :func:`pyramid` is ``levels``."""
-    cur = levels[-1]
-    for detail in reversed(levels[:-1]):
-        cur = detail + _up(cur, detail.shape[-2:])
-    return cur
-
-
-def pyramid_levels(hw: Sequence[int], coarsest: int = 8) -> int:
-    """Levels for an image of ``hw``: halve until the short side would drop below ``coarsest`` px."""
-    n, side = 0, min(hw)
-    while side // 2 >= coarsest:
-        side //= 2
-        n += 1
-    return n
-
-
-class LaplacianCoordinates:
-    """Pixels <-> the flat vector of their Laplacian pyramid's coefficients, for the optimiser.
-
-    ``encode`` of a (1, 3, H, W) image gives the coefficients of all levels in one vector;
-    ``decode`` collapses such a vector back into the image. A step on the coarse coefficients
-    moves a whole region at once, which pixel coordinates reach only through many small steps.
-    """
-
-    def __init__(self, hw: Sequence[int], channels: int = 3):
-        probe = pyramid(torch.zeros(1, channels, int(hw[0]), int(hw[1])), pyramid_levels(hw))
-        self.shapes = [tuple(p.shape) for p in probe]
-        self.sizes = [p.numel() for p in probe]
-
-    def encode(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.cat([p.reshape(-1) for p in pyramid(image, len(self.shapes) - 1)])
-
-    def decode(self, params: torch.Tensor) -> torch.Tensor:
-        parts = params.split(self.sizes)
-        return collapse([p.view(s) for p, s in zip(parts, self.shapes)])
-
-
 # Hypercolumns and the nearest-neighbour search -----------------------------------------------
-def hypercolumns(feats: dict[str, torch.Tensor], hw: Sequence[int]) -> torch.Tensor:
-    """(1, sum C, h, w): the layers of ``feats`` (:data:`HYPERCOLUMN_LAYERS`), each divided by its channel
-    count and resized to ``hw`` (bilinear), stacked along channels."""
-    return torch.cat([_up(feats[k].float(), hw) / feats[k].shape[1] for k in HYPERCOLUMN_LAYERS], 1)
+def hypercolumns(feats: dict[str, torch.Tensor], hw: Sequence[int],
+                 layers: Sequence[str] = HYPERCOLUMN_LAYERS) -> torch.Tensor:
+    """(1, sum C, h, w): the ``layers`` of ``feats``, each divided by its channel count and resized to ``hw``
+    (bilinear), stacked along channels."""
+    return torch.cat([up(feats[k].float(), hw) / feats[k].shape[1] for k in layers], 1)
 
 
 def column_size(image_hw: Sequence[int]) -> tuple[int, int]:
@@ -176,9 +116,70 @@ def rotations(image: torch.Tensor) -> list[torch.Tensor]:
     return [torch.rot90(image, k, dims=(-2, -1)) for k in range(4)]
 
 
+def _columns(image: torch.Tensor) -> int:
+    """How many hypercolumns :func:`painting_columns` reads from ``image``."""
+    h, w = column_size(_cropped(image).shape[-2:])
+    return h * w
+
+
 def _evenly(rows: torch.Tensor, n: int) -> torch.Tensor:
     """At most ``n`` of ``rows``, evenly spaced."""
     return rows if len(rows) <= n else rows[torch.linspace(0, len(rows) - 1, n).long()]
+
+
+# The painting's hypercolumns are computed in horizontal bands of about this many pixels (and a margin of
+# BAND_MARGIN px above and below, which the network sees and the band's rows do not keep), so that the
+# bank's transient memory is bounded whatever the painting's size: the band's network activations (about
+# 1.2 kB a pixel for blocks 1-4) and one layer resized to the columns at a time. A 1920 px painting in one
+# piece took 12 GB at a 1920x1080 scale whose memory plan was 4 GB.
+BAND_PIXELS = 2**17
+WHOLE_PIXELS = 2**19  # a painting up to this many pixels (a 512 px scale's) is read in one piece, uncropped
+BAND_MARGIN = 64  # px: a multiple of 8 (the pooling grid of block 4)
+BAND_BYTES_PER_PIXEL = 1400
+
+
+def bands(height: int, width: int) -> list[tuple[int, int]]:
+    """(top, bottom) rows of the bands an image of ``height`` x ``width`` is read in: one if it has at most
+    :data:`WHOLE_PIXELS`, else each about :data:`BAND_PIXELS` px, on multiples of 32 px (the pooling grid of
+    blocks 1-4 and the hypercolumn stride)."""
+    rows = height if height * width <= WHOLE_PIXELS else max(32, BAND_PIXELS // max(width, 1) // 32 * 32)
+    return [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+
+def _cropped(image: torch.Tensor) -> torch.Tensor:
+    """``image`` as :func:`painting_columns` reads it: whole if it is one band (:data:`WHOLE_PIXELS`), else
+    cropped to multiples of 32 px (at most 31 px of its right and bottom edges), so that each band sees the
+    whole image's pooling grid."""
+    h, w = image.shape[-2:]
+    return image if len(bands(h, w)) == 1 else image[..., : max(32, h // 32 * 32), : max(32, w // 32 * 32)]
+
+
+def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | None = None) -> torch.Tensor:
+    """(n, C) float16: ``keep`` of the hypercolumns of ``image`` (1, 3, H, W; all if None), evenly spaced in
+    raster order, computed band by band (:func:`bands`) with a margin, so that at most one band's activations and
+    the kept rows are alive. ``image`` is :func:`_cropped` first: the rows are then the whole image's (cosine
+    1.0 on a 256 px painting read in eight bands)."""
+    image = _cropped(image)
+    height, width = image.shape[-2:]
+    h, w = column_size((height, width))
+    chosen = _evenly(torch.arange(h * w), h * w if keep is None else keep)
+    out = torch.empty(len(chosen), HYPERCOLUMN_CHANNELS, dtype=torch.float16, device=image.device)
+    for top, bottom in bands(height, width):
+        first, last = top // HYPERCOLUMN_STRIDE * w, bottom // HYPERCOLUMN_STRIDE * w
+        here = ((chosen >= first) & (chosen < last)).nonzero()[:, 0]
+        if not len(here):
+            continue
+        lo, hi = max(0, top - BAND_MARGIN), min(height, bottom + BAND_MARGIN)
+        with torch.no_grad():
+            feats = extractor(image[..., lo:hi, :], HYPERCOLUMN_LAYERS)
+        skip, rows = (top - lo) // HYPERCOLUMN_STRIDE, (bottom - top) // HYPERCOLUMN_STRIDE
+        start = 0
+        for k in HYPERCOLUMN_LAYERS:  # a layer at a time: the band's hypercolumns are never stacked
+            part = hypercolumns({k: feats.pop(k)}, column_size((hi - lo, width)), (k,))[0, :, skip:skip + rows]
+            out[here, start:start + part.shape[0]] = part.flatten(1).T[chosen[here] - first].half()
+            start += part.shape[0]
+            del part
+    return out
 
 
 def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
@@ -187,8 +188,11 @@ def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
     rows = min(MAX_BANK_ROWS, sum(4 * (e // HYPERCOLUMN_STRIDE) ** 2 for e in style_long_edges))
     h, w = column_size(hw)
     # The bank (float16) and its projection; the targets and the output's resized layers kept for the
-    # backward pass (float32, :func:`cosine_to`); one block of distances.
-    return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK)
+    # backward pass (float32, :func:`cosine_to`); one block of distances; one band of the painting being read
+    # (:func:`painting_columns`).
+    return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK) \
+        + max((e * e if e * e <= WHOLE_PIXELS else BAND_PIXELS for e in style_long_edges), default=0) \
+        * BAND_BYTES_PER_PIXEL
 
 
 @dataclass(frozen=True)
@@ -208,16 +212,10 @@ class StyleBank:
         Several styles contribute rows in proportion to their blend ``weights`` (a style with weight
         0 contributes none): the nearest neighbour of a feature is then the nearest among them all.
         """
-        rows = []
-        for style, w in zip(styles, weights):
-            if w <= 0:
-                continue
-            for turned in rotations(style):
-                with torch.no_grad():
-                    cols = hypercolumns(extractor(turned, HYPERCOLUMN_LAYERS), column_size(turned.shape[-2:]))
-                flat = cols[0].flatten(1).T
-                rows.append(_evenly(flat, max(1, round(flat.shape[0] * w / max(weights)))).half())
-                del cols, flat  # one rotation's float32 hypercolumns alive at a time
+        turned = [(t, w * _columns(t) / max(weights)) for style, w in zip(styles, weights) if w > 0
+                  for t in rotations(style)]
+        share = min(1.0, MAX_BANK_ROWS / sum(n for _, n in turned))  # at most MAX_BANK_ROWS in all, evenly
+        rows = [painting_columns(extractor, t, max(1, round(n * share))) for t, n in turned]
         return cls.of_rows(_evenly(torch.cat(rows), MAX_BANK_ROWS))
 
     @classmethod
@@ -337,8 +335,8 @@ def search_image(content: torch.Tensor, start: torch.Tensor, output_share: float
     start, with the photo's finest octave of detail in place of the upsampled output's blur, and the rest
     the photo (``content``, the same size). Local (a few px around each pixel): a crop of the inputs gives
     the crop of the whole picture's search image, away from the crop's edges."""
-    detail = content - _up(_half(content), content.shape[-2:])
-    return output_share * (_up(_half(start), start.shape[-2:]) + detail) + (1 - output_share) * content
+    detail = content - up(half(content), content.shape[-2:])
+    return output_share * (up(half(start), start.shape[-2:]) + detail) + (1 - output_share) * content
 
 
 def cosine_to(feats: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
@@ -352,7 +350,7 @@ def cosine_to(feats: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Te
     dot = norm2 = torch.zeros((), device=targets.device)
     start = 0
     for k in HYPERCOLUMN_LAYERS:
-        part = _up(feats[k].float(), hw) / feats[k].shape[1]
+        part = up(feats[k].float(), hw) / feats[k].shape[1]
         c = part.shape[1]
         dot = dot + (part * targets[:, start:start + c]).sum(1)
         norm2 = norm2 + part.pow(2).sum(1)

@@ -20,7 +20,7 @@ ReportFn = Callable[[int, float, dict[str, float], torch.Tensor], None]
 
 
 class Coordinates(Protocol):
-    """What the optimiser moves instead of the pixels (painterly.neighbors.LaplacianCoordinates):
+    """What the optimiser moves instead of the pixels (painterly.pyramid.LaplacianCoordinates):
     ``decode(encode(image)) == image``."""
 
     def encode(self, image: torch.Tensor) -> torch.Tensor: ...

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import neighbors, tiles, tilestyle, vgg
+from . import neighbors, pyramid, tiles, tilestyle, vgg
 from .config import Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .devices import resolve_device, use_threads
@@ -146,9 +146,9 @@ class Painter:
         return total / count.clamp_min(1e-8)
 
     @property
-    def coordinates(self) -> type[neighbors.LaplacianCoordinates] | None:
+    def coordinates(self) -> type[pyramid.LaplacianCoordinates] | None:
         """What the optimiser moves at a scale: the Laplacian pyramid's coefficients for nnst, else the pixels."""
-        return neighbors.LaplacianCoordinates if self.config.method is Method.NNST else None
+        return pyramid.LaplacianCoordinates if self.config.method is Method.NNST else None
 
     @property
     def blowup(self) -> float:
