@@ -116,9 +116,9 @@ def rotations(image: torch.Tensor) -> list[torch.Tensor]:
     return [torch.rot90(image, k, dims=(-2, -1)) for k in range(4)]
 
 
-def _columns(image: torch.Tensor) -> int:
-    """How many hypercolumns :func:`painting_columns` reads from ``image``."""
-    h, w = column_size(_cropped(image).shape[-2:])
+def _columns(hw: Sequence[int]) -> int:
+    """How many hypercolumns :func:`painting_columns` reads from an image of ``hw``."""
+    h, w = column_size(_read_size(int(hw[0]), int(hw[1])))
     return h * w
 
 
@@ -146,21 +146,20 @@ def bands(height: int, width: int) -> list[tuple[int, int]]:
     return [(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
-def _cropped(image: torch.Tensor) -> torch.Tensor:
-    """``image`` as :func:`painting_columns` reads it: whole if it is one band (:data:`WHOLE_PIXELS`), else
-    cropped to multiples of 32 px (at most 31 px of its right and bottom edges), so that each band sees the
-    whole image's pooling grid."""
-    h, w = image.shape[-2:]
-    return image if len(bands(h, w)) == 1 else image[..., : max(32, h // 32 * 32), : max(32, w // 32 * 32)]
+def _read_size(h: int, w: int) -> tuple[int, int]:
+    """The size of an image of ``h`` x ``w`` as :func:`painting_columns` reads it: whole if it is one band
+    (:data:`WHOLE_PIXELS`), else cropped to multiples of 32 px (at most 31 px of its right and bottom edges), so
+    that each band sees the whole image's pooling grid."""
+    return (h, w) if len(bands(h, w)) == 1 else (max(32, h // 32 * 32), max(32, w // 32 * 32))
 
 
 def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | None = None) -> torch.Tensor:
     """(n, C) float16: ``keep`` of the hypercolumns of ``image`` (1, 3, H, W; all if None), evenly spaced in
     raster order, computed band by band (:func:`bands`) with a margin, so that at most one band's activations and
-    the kept rows are alive. ``image`` is :func:`_cropped` first: the rows are then the whole image's (cosine
+    the kept rows are alive. ``image`` is cropped to :func:`_read_size` first: the rows are then the whole image's (cosine
     1.0 on a 256 px painting read in eight bands)."""
-    image = _cropped(image)
-    height, width = image.shape[-2:]
+    height, width = _read_size(*image.shape[-2:])
+    image = image[..., :height, :width]
     h, w = column_size((height, width))
     chosen = _evenly(torch.arange(h * w), h * w if keep is None else keep)
     out = torch.empty(len(chosen), HYPERCOLUMN_CHANNELS, dtype=torch.float16, device=image.device)
@@ -212,10 +211,12 @@ class StyleBank:
         Several styles contribute rows in proportion to their blend ``weights`` (a style with weight
         0 contributes none): the nearest neighbour of a feature is then the nearest among them all.
         """
-        turned = [(t, w * _columns(t) / max(weights)) for style, w in zip(styles, weights) if w > 0
-                  for t in rotations(style)]
-        share = min(1.0, MAX_BANK_ROWS / sum(n for _, n in turned))  # at most MAX_BANK_ROWS in all, evenly
-        rows = [painting_columns(extractor, t, max(1, round(n * share))) for t, n in turned]
+        used = [(style, w / max(weights)) for style, w in zip(styles, weights) if w > 0]
+        # A quarter turn swaps the sides: the rows each turned image gives, counted before any is turned.
+        total = sum(2 * w * (_columns(style.shape[-2:]) + _columns(style.shape[-2:][::-1])) for style, w in used)
+        share = min(1.0, MAX_BANK_ROWS / total)  # at most MAX_BANK_ROWS in all, evenly
+        rows = [painting_columns(extractor, t, max(1, round(w * _columns(t.shape[-2:]) * share)))
+                for style, w in used for t in rotations(style)]  # one style's turns alive at a time
         return cls.of_rows(_evenly(torch.cat(rows), MAX_BANK_ROWS))
 
     @classmethod
