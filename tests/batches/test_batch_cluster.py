@@ -38,14 +38,15 @@ def test_a_worker_killed_mid_run_loses_no_image(tmp_path: Path) -> None:
 
         def on_event(ev: Event) -> None:
             if ev.status == "done" and not killed:  # both workers are busy now (4 images in flight)
-                killed.append(cluster.kill(0))
+                painter = int(ev.worker.rsplit(" ", 1)[1])  # the one that has painted an image: kill it
+                killed.append(cluster.kill(next(i for i, w in enumerate(cluster.workers) if w.pid == painter)))
 
         summary = batch([photos], [DATA / "style.png"], out, CFG, scheduler=cluster.address, callback=on_event)
     assert killed, "no image finished"
     assert not summary.failed, summary.failed
     assert len(summary.done) == IMAGES and all((out / d["output"]).is_file() for d in summary.done)
     painters = {d["output"]: int(d["worker"].rsplit(" ", 1)[1]) for d in summary.done}
-    survivor = cluster.workers[1].pid
+    survivor = next(w.pid for w in cluster.workers if w.pid != killed[0])
     assert set(painters.values()) == {killed[0], survivor}  # spread over both workers
     retried = {r["output"] for r in summary.retried}
     assert retried and all(painters[o] == survivor for o in retried)  # painted again by the one left

@@ -49,7 +49,8 @@ SUMMARY_NAME = "summary.json"
 @dataclass(frozen=True)
 class Event:
     """Batch progress. ``status`` is "done", "skipped" or "failed" when a job ends (``done`` of
-    ``total`` jobs have ended), or "running" with the current job's ``step`` (in-process runs only)."""
+    ``total`` jobs have ended), or "running" with the current job's ``step`` (in-process runs only).
+    A "done" event names the ``worker`` that painted the image ("host pid N")."""
 
     status: str
     done: int
@@ -57,6 +58,7 @@ class Event:
     output: str
     reason: str = ""
     step: Step | None = None
+    worker: str = ""
 
 
 @dataclass
@@ -222,9 +224,9 @@ class _Run:
         self.ended = 0
         self.files = Files()
 
-    def emit(self, status: str, output: str, reason: str = "", step: Step | None = None) -> None:
+    def emit(self, status: str, output: str, reason: str = "", step: Step | None = None, worker: str = "") -> None:
         if self.callback is not None:
-            self.callback(Event(status, self.ended, self.total, output, reason, step))
+            self.callback(Event(status, self.ended, self.total, output, reason, step, worker))
 
     def fail(self, record: dict[str, Any]) -> None:
         self.summary.failed.append(record)
@@ -269,7 +271,7 @@ class _Run:
                                       "seconds": round(rendered.seconds, 2), "iterations": rendered.iterations,
                                       "worker": rendered.worker})
             self.ended += 1
-            self.emit("done", job.output)
+            self.emit("done", job.output, worker=rendered.worker)
 
 
 def _write(out: Path, job: Job, got: Done, files: Files, ledger: Ledger) -> None:
