@@ -9,8 +9,18 @@ import sys
 import time
 from dataclasses import dataclass
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "images")
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+# Data that is not in this repository, read from a folder ``shared`` beside it.
+SHARED = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+MEGAMIND = os.path.join(SHARED, "images", "Megamind.avi")
+MEGAMIND_SOURCE = ("OpenCV's sample clip samples/data/Megamind.avi (github.com/opencv/opencv, or Debian's "
+                   "opencv-doc package); pass --video PATH")
+
+
+def require(path: str, script: str, source: str) -> None:
+    """Exit with one line (no traceback) when ``path``, data this repository does not hold, is missing."""
+    if not os.path.exists(path):
+        raise SystemExit(f"{script}: {path} not found; it is {source}")
 
 
 @dataclass

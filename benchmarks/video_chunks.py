@@ -15,6 +15,11 @@ happen to meet) rather than the seam; "excess" is the chunked ratio over the one
 (1: the chunks add nothing where they meet). Also printed: both
 runs' seconds, and ``painterly eval``'s swd of both on every 4th frame (are the chunks as stylised).
 A table and JSON lines.
+
+The clip is OpenCV's sample ``Megamind.avi`` (samples/data in github.com/opencv/opencv, or Debian's
+opencv-doc package), which this repository does not copy: by default it is read from a folder
+``shared/images`` beside the repository (``--video`` takes another path); without it the script
+says so in one line.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from painterly.video.chunks import as_tensor, plan_chunks, seam_pairs
 from painterly.video.io import plan_frames, probe, read_frames
 from painterly.video.parallel import as_bytes
 from painterly.video.temporal import warping_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MEGAMIND, MEGAMIND_SOURCE, require  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +92,7 @@ def measure(args: argparse.Namespace, size: int, tmp: Path) -> dict[str, object]
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--video", default=str(ROOT.parent / "shared" / "images" / "Megamind.avi"))
+    p.add_argument("--video", default=MEGAMIND)
     p.add_argument("--style", default=str(ROOT / "examples" / "starry_night.jpg"))
     p.add_argument("--start", type=float, default=7.3)
     p.add_argument("--duration", type=float, default=4.0)
@@ -96,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=4, help="swd on every Nth frame (each costs a network pass)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    require(args.video, "video_chunks.py", MEGAMIND_SOURCE)
     torch.set_num_threads(args.threads)
     print("| size | frames (shots) | chunks, overlap | boundary (max) | inside (max) | boundary / inside | "
           "one piece: boundary / inside | excess | swd one piece / chunks | seconds one piece / chunks |\n|"

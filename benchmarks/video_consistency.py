@@ -1,6 +1,6 @@
 """Temporal consistency of painterly's video mode vs stylising each frame independently.
 
-    nice -n 10 python benchmarks/video_consistency.py [--video /work/shared/images/Megamind.avi]
+    nice -n 10 python benchmarks/video_consistency.py [--video ../shared/images/Megamind.avi]
         [--start 9.4] [--frames 14] [--size 128] [--iterations 20] [--json out.json] [--strip docs/img/video_strip.png]
 
 Both runs use the same StyleConfig (size, iterations, weights, seed). "independent" paints
@@ -21,6 +21,11 @@ Measures, on the lossless 8-bit frames (before H.264):
 
 Prints a table and a JSON line. Target: painterly's warping error <= half the independent
 one, with comparable style scores.
+
+The clip is OpenCV's sample ``Megamind.avi`` (samples/data in github.com/opencv/opencv, or Debian's
+opencv-doc package), which this repository does not copy: by default it is read from a folder
+``shared/images`` beside the repository (``--video`` takes another path); without it the script
+says so in one line.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ from painterly.pipeline import Painter
 from painterly.video import VideoConfig, stylize_video
 from painterly.video.io import output_size, plan_frames, probe, read_frames
 from painterly.video.temporal import warping_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MEGAMIND, MEGAMIND_SOURCE, require  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -67,7 +75,7 @@ def mean_warp_error(frames: list[torch.Tensor], outs: list[torch.Tensor]) -> flo
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--video", default="/work/shared/images/Megamind.avi")
+    p.add_argument("--video", default=MEGAMIND)
     p.add_argument("--style", default=str(ROOT / "examples" / "starry_night.jpg"))
     p.add_argument("--start", type=float, default=9.4, help="seconds into the video (a shot with motion)")
     p.add_argument("--frames", type=int, default=14)
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--strip", help="write a frame strip (input / independent / painterly) here")
     args = p.parse_args(argv)
+    require(args.video, "video_consistency.py", MEGAMIND_SOURCE)
     torch.set_num_threads(args.threads)
 
     info = probe(args.video)

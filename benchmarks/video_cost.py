@@ -22,6 +22,11 @@ Quality, on the lossless 8-bit frames: the warping error (``painterly.video.temp
 mean over consecutive pairs) of painterly and of independent, their ratio (the target is at most
 0.5), and ``painterly eval``'s measures (swd, color, content; docs/quality.md) averaged over the
 frames for both, so that "as stylised as a still" is a number. Prints a table and JSON lines.
+
+The clip is OpenCV's sample ``Megamind.avi`` (samples/data in github.com/opencv/opencv, or Debian's
+opencv-doc package), which this repository does not copy: by default it is read from a folder
+``shared/images`` beside the repository (``--video`` takes another path); without it the script
+says so in one line.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ from painterly.quality import Evaluator
 from painterly.video import VideoConfig, stylize_video
 from painterly.video.io import output_size, plan_frames, probe, read_frames
 from painterly.video.temporal import warping_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MEGAMIND, MEGAMIND_SOURCE, require  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "out" / "bench" / "video_cost"
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     if expected and not Path(painterly.__file__).is_relative_to(expected):
         raise SystemExit(f"video_cost.py: painterly came from {painterly.__file__}, not from {expected}")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--video", default=str(ROOT.parent / "shared" / "images" / "Megamind.avi"))
+    p.add_argument("--video", default=MEGAMIND)
     p.add_argument("--style", default=str(ROOT / "examples" / "starry_night.jpg"))
     p.add_argument("--start", type=float, default=9.4)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -160,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strip", help="write four frames of the first size (input / independent / painterly) here")
     p.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    require(args.video, "video_cost.py", MEGAMIND_SOURCE)
     torch.set_num_threads(args.threads)
     if not args.no_header:
         print("| run | size | frames | still s | first s (/ still) | later s | later / still | warp | warp indep. | "
