@@ -138,6 +138,10 @@ def test_the_schedules_the_docs_quote_are_the_codes():
     nnst = [(max(hw), n) for hw, n in scale_schedule((354, 512), StyleConfig())]
     assert nnst == [(64, 40), (128, 40), (256, 40), (512, 20)]
     assert "runs 40, 40, 40 and 20 iterations at its four scales (64 to 512 px)" in " ".join(TEXT["README.md"].split())
+    gatys = [(max(hw), n) for hw, n in scale_schedule((354, 512), StyleConfig(method="gatys"))]
+    assert gatys == [(256, 40), (362, 28), (512, 20)]
+    assert "(with the defaults 40, 40, 40 and 20 at 64, 128, 256 and 512 px; `--method gatys`: 40, 28 and 20 at " \
+        "256, 362 and 512 px)" in OPTIONS
     web = table_rows(TEXT["docs/web.md"]) | {r.split(" |")[0]: r for r in re.findall(r"^\| (\w+.*)$", TEXT["docs/web.md"], re.M)}
     for name in PRESETS:
         cfg = config_from_options({"preset": name})
@@ -321,3 +325,26 @@ def test_enough_examples_run():
     """The examples above are found: a change to the pages' code blocks that hides them fails here."""
     assert len(RUN) >= 18 and len(LINES) >= 25
     assert sum(not any(k in c for k in PY_NOT_RUN) for _, c in PY) >= 7
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_pages_resolves():
+    """A relative link names a file that exists, and a #section a heading of that page."""
+    broken = []
+    for page, text in TEXT.items():
+        for target in re.findall(r"\]\(([^)\s]+)\)", FENCE.sub("", text)):
+            if re.match(r"\w+://", target):
+                continue
+            path, _, section = target.partition("#")
+            file = (ROOT / page).parent / path if path else ROOT / page
+            if not file.exists():
+                broken.append((page, target))
+            elif section and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.*)$", FENCE.sub("", file.read_text()), re.M)
+                if section not in {anchor(h) for h in headings}:
+                    broken.append((page, target))
+    assert not broken, broken
