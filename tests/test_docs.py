@@ -348,3 +348,11 @@ def test_every_link_between_the_pages_resolves():
                 if section not in {anchor(h) for h in headings}:
                     broken.append((page, target))
     assert not broken, broken
+
+
+def test_batch_md_quotes_the_memory_a_worker_plans():
+    from painterly.memory import process_bytes
+
+    text = " ".join(TEXT["docs/batch.md"].split())
+    for size in (512, 1024):
+        assert f"~{process_bytes(StyleConfig(size=size)) / 2**30:.1f} GB at {size} px" in text, size
