@@ -142,6 +142,13 @@ def test_the_schedules_the_docs_quote_are_the_codes():
     assert gatys == [(256, 40), (362, 28), (512, 20)]
     assert "(with the defaults 40, 40, 40 and 20 at 64, 128, 256 and 512 px; `--method gatys`: 40, 28 and 20 at " \
         "256, 362 and 512 px)" in OPTIONS
+    render = [(max(hw), n) for hw, n in scale_schedule((1024, 1024), StyleConfig())]
+    gatys = [(max(hw), n) for hw, n in scale_schedule((1024, 1024), StyleConfig(method="gatys"))]
+    assert render == [(64, 40), (128, 40), (256, 40), (512, 20), (1024, 10)]
+    assert gatys == [(256, 40), (362, 28), (512, 20), (724, 14), (1024, 10)]
+    controls = " ".join(TEXT["docs/controls.md"].split())
+    assert "40 iterations at each of 64, 128 and 256 px" in controls and "(20 and 10 iterations at 512 and 1024 px; " \
+        "`--method gatys`: 40 at 256 px, then 28, 20, 14 and 10 at 362, 512, 724 and 1024 px)" in controls
     web = table_rows(TEXT["docs/web.md"]) | {r.split(" |")[0]: r for r in re.findall(r"^\| (\w+.*)$", TEXT["docs/web.md"], re.M)}
     for name in PRESETS:
         cfg = config_from_options({"preset": name})
