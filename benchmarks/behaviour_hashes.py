@@ -32,7 +32,7 @@ def paintings() -> dict[str, np.ndarray]:
     out = {}
     cfg = StyleConfig(size=160, min_scale_size=80, iterations=6, seed=1)
     out["image"] = Painter(cfg).paint(content, [style]).image
-    cfg = cfg.replace(style_loss="gram", init="content", optimizer="adam", iterations=5)
+    cfg = cfg.replace(method="gatys", style_loss="gram", init="content", optimizer="adam", iterations=5)  # masks: gatys
     left = torch.zeros(1, 1, *content.rgb.shape[-2:])
     left[..., : left.shape[-1] // 2] = 1
     out["image_masks_adam"] = Painter(cfg).paint(content, [style, style2], masks=[left, None]).image

@@ -85,8 +85,9 @@ def preset_values(preset: Any) -> dict[str, Any]:
     if kind not in (".toml", ".json"):
         raise ConfigError(f"--preset {preset[:80]}: unknown preset; use {', '.join(PRESETS)}, a .toml file of options "
                           "or a result's .json record")
+    raw = read_input(p, "--preset", limit=PRESET_BYTES, error=ConfigError)  # its ConfigError is no parse error
     try:
-        text = read_input(p, "--preset", limit=PRESET_BYTES, error=ConfigError).decode()
+        text = raw.decode()
         data = tomllib.loads(text) if kind == ".toml" else _json_options(text)
     except (tomllib.TOMLDecodeError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ConfigError(f"--preset {p}: not valid {kind[1:].upper()} ({e})") from None

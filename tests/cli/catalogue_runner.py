@@ -1,6 +1,6 @@
 """Run many ``painterly`` command lines quickly, each as the console script would run it.
 
-Used by tests/test_catalogue.py. Python, torch and painterly are imported once; every case
+Used by tests/cli/test_catalogue.py. Python, torch and painterly are imported once; every case
 then runs in a forked child with its own stdout/stderr files and working folder, through
 ``painterly.cli.run`` (the console script's entry point, ``sys.exit`` included). A fork costs
 milliseconds where a fresh interpreter costs about two seconds, and the child sees exactly
