@@ -222,3 +222,26 @@ def test_a_strip_no_size_can_paint_is_refused_with_a_crop():
 
     with pytest.raises(ConfigError, match="crop it to at most 1:2048"):
         _check_shapes((10_000, 1), [(64, 64)], StyleConfig(size=512))
+
+
+def test_a_target_key_names_every_field_its_targets_are_made_of():
+    """Painter.target_key (the batch cache's key): two targets share a key only when made alike; among them a
+    mixed manifest's style losses and methods (the style loss was once missing from the key)."""
+    from painterly.choices import Method
+
+    painter = object.__new__(Painter)  # the key reads the options and the device, not the network
+    painter.config, painter.device = StyleConfig(), torch.device("cpu")
+    cfg = StyleConfig(method="gatys")
+
+    def key(method: str, cfg: StyleConfig, styles=("a",), hw=(48, 64)) -> tuple[object, ...]:
+        return painter.target_key(Method(method), list(styles), hw, cfg)
+
+    other_loss = "gram" if cfg.style_loss.value != "gram" else "swd"
+    base = key("gatys", cfg)
+    assert key("gatys", StyleConfig(method="gatys")) == base
+    others = [key("nnst", cfg), key("gatys", cfg.replace(style_loss=other_loss)), key("gatys", cfg, ("b",)),
+              key("gatys", cfg, hw=(64, 48)), key("gatys", cfg.replace(style_layers=("relu1_1",))),
+              key("gatys", cfg.replace(style_scale=0.5))]
+    assert len({base, *others}) == 1 + len(others)
+    two = cfg.replace(style_blend_weights=(1.0, 3.0))
+    assert key("nnst", two, ("a", "b")) != key("nnst", two.replace(style_blend_weights=(3.0, 1.0)), ("a", "b"))

@@ -26,7 +26,7 @@ from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .losses import StyleLoss
 from .masks import MaskSource
-from .objective import scale_objective, style_long_edge, style_targets
+from .objective import scale_objective, style_long_edge, style_targets, target_fields
 from .optimize import BLOWUP, ObjectiveFn
 from .plan import Plan, palette_start, prepare
 from .weights import load_weights
@@ -74,10 +74,20 @@ class Painter:
         return loss
 
     def style_bank(self, styles: Sequence[torch.Tensor], hw: tuple[int, int], cfg: StyleConfig) -> neighbors.StyleBank:
-        """The painting's hypercolumns for an output of ``hw`` (``--method nnst``); a hook like :meth:`style_targets`."""
-        sized = [resize(s, fit_long_edge(tuple(s.shape[-2:]), style_long_edge(k, hw))).to(self.device)  # type: ignore[arg-type]
-                 for s, k in zip(styles, cfg.scales_for(len(styles)))]
-        return neighbors.StyleBank.of(self.extractor, sized, cfg.blend_weights(len(styles)))
+        """The painting's hypercolumns for an output of ``hw`` (``--method nnst``); a hook like :meth:`style_targets`.
+        Of ``cfg`` only :func:`bank_fields` is read."""
+        out, blend, scales = bank_fields(cfg, len(styles), hw)
+        sized = [resize(s, fit_long_edge(tuple(s.shape[-2:]), style_long_edge(k, out))).to(self.device)  # type: ignore[arg-type]
+                 for s, k in zip(styles, scales)]
+        return neighbors.StyleBank.of(self.extractor, sized, blend)
+
+    def target_key(self, method: Method, styles: Sequence[str], hw: Size, cfg: StyleConfig) -> tuple[object, ...]:
+        """What names exactly the targets :meth:`style_targets` (``method`` gatys) or :meth:`style_bank` (nnst)
+        makes of the style images whose digests are ``styles``, for an output of ``hw``: the method, the images,
+        the fields of ``cfg`` that maker reads (:func:`painterly.objective.target_fields`, :func:`bank_fields`)
+        and this painter's network and device. A cache keyed by it (painterly.batches.workers) is never wrong."""
+        fields = bank_fields(cfg, len(styles), hw) if method is Method.NNST else target_fields(cfg, len(styles), hw)
+        return method, tuple(styles), fields, _network(self.config), str(self.device)
 
     def targets(self, controls: Controls, hw: tuple[int, int]) -> StyleLoss | neighbors.StyleBank:
         """What a scale of ``hw`` is pulled towards: the painting's hypercolumns (nnst) or the style loss (gatys)."""
@@ -235,6 +245,12 @@ def search_crop(content: torch.Tensor, start: torch.Tensor, t: tiles.Tile) -> tu
     overlap, and where ``t`` lies in it."""
     outer, inner = tiles.margin(t, tuple(start.shape[-2:]), tiles.overlap(max(t.hw)))  # type: ignore[arg-type]
     return neighbors.search_image(outer.crop(content), outer.crop(start)), (inner.top, inner.left)
+
+
+def bank_fields(cfg: StyleConfig, n_styles: int, out_hw: Size) -> tuple[Size, tuple[float, ...], tuple[float, ...]]:
+    """Everything of the options that :meth:`Painter.style_bank` reads, for ``n_styles`` images and an output of
+    ``out_hw``: (size, blend weights, style scales); as :func:`painterly.objective.target_fields` for gatys."""
+    return (out_hw[0], out_hw[1]), tuple(cfg.blend_weights(n_styles)), tuple(cfg.scales_for(n_styles))
 
 
 def _network(cfg: StyleConfig) -> tuple[object, ...]:

@@ -22,12 +22,11 @@ from typing import Any
 
 import torch
 
-from ..config import StyleConfig
+from ..config import Method, StyleConfig
 from ..errors import ConfigError
 from ..events import Step
 from ..images import ImageError, Loaded, load_image
 from ..neighbors import StyleBank
-from ..objective import target_fields
 from ..pipeline import Painter
 from ..plan import prepare
 from ..pools import (  # noqa: F401  (where jobs run: shared with painterly video, and re-exported here)
@@ -112,8 +111,9 @@ def _nbytes(value: Any) -> int:
 class CachingPainter(Painter):
     """A :class:`Painter` whose style targets come from a :class:`StyleTargetCache`.
 
-    The key is a digest of the style tensors the pipeline actually passes (after any colour
-    transform, which may depend on the content), not of the files, so a hit is always right.
+    The key is :meth:`Painter.target_key`, made beside the targets from the fields they are made of, with a
+    digest of the style tensors the pipeline actually passes (after any colour transform, which may depend
+    on the content), not of the files, so a hit is always right.
     """
 
     def __init__(self, config: StyleConfig, cache: StyleTargetCache):
@@ -129,15 +129,11 @@ class CachingPainter(Painter):
 
     def style_targets(self, styles: Sequence[torch.Tensor], hw: tuple[int, int],
                       cfg: StyleConfig) -> dict[str, torch.Tensor]:
-        # The images, the network, and every option the targets are made of (objective.target_fields).
-        key = (tuple(self._digest(x) for x in styles), target_fields(cfg, len(styles), hw), cfg.weights,
-               cfg.pooling.value, str(self.device), self.bf16)
+        key = self.target_key(Method.GATYS, [self._digest(x) for x in styles], hw, cfg)
         return self.cache.get(key, lambda: Painter.style_targets(self, styles, hw, cfg))  # type: ignore[no-any-return]
 
     def style_bank(self, styles: Sequence[torch.Tensor], hw: tuple[int, int], cfg: StyleConfig) -> StyleBank:
-        # The images, the network, and what Painter.style_bank reads of the options.
-        key = ("nnst", tuple(self._digest(x) for x in styles), tuple(hw), tuple(cfg.blend_weights(len(styles))),
-               tuple(cfg.scales_for(len(styles))), cfg.weights, cfg.pooling.value, str(self.device))
+        key = self.target_key(Method.NNST, [self._digest(x) for x in styles], hw, cfg)
         return self.cache.get(key, lambda: Painter.style_bank(self, styles, hw, cfg))  # type: ignore[no-any-return]
 
 
