@@ -138,7 +138,7 @@ def test_luminance_mode_keeps_the_content_chroma_and_transfers_luminance(tiny, c
 
 def test_luminance_mode_optimises_gray_images_with_matched_luminance(tiny, content_path, style_path):
     content, style = load_image(content_path).rgb, load_image(style_path).rgb
-    plan = Controls.prepare(content, [style], tiny.replace(preserve_colors="luminance"))
+    plan = Controls.prepare(content, [style], tiny.replace(preserve_colors="luminance"), out_hw=(44, 64))
     seen = plan.sources[0].at((44, 64), 1.0, plan.original)  # the style exactly as the network sees it
     assert color.chroma(plan.content).abs().max() < 1e-6
     assert color.chroma(seen).abs().max() < 1e-6 and color.chroma(plan.styles[0]).abs().max() < 1e-6
@@ -150,7 +150,7 @@ def test_luminance_mode_optimises_gray_images_with_matched_luminance(tiny, conte
 def test_match_mode_style_statistics_are_the_content_colours(tiny, content_path, style_path):
     content, style = load_image(content_path).rgb, load_image(style_path).rgb
     for method in METHODS:
-        plan = Controls.prepare(content, [style], tiny.replace(preserve_colors="match", color_match=method))
+        plan = Controls.prepare(content, [style], tiny.replace(preserve_colors="match", color_match=method), out_hw=(44, 64))
         mu_c, cov_c = color.color_stats(plan.original)
         mu_o, cov_o = color.color_stats(plan.sources[0].at((44, 64), 1.0, plan.original))  # as the network sees it
         assert (mu_o - mu_c).abs().max() < 1e-5
@@ -162,10 +162,10 @@ def test_match_mode_style_statistics_are_the_content_colours(tiny, content_path,
 def test_match_mode_targets_depend_on_the_content(tiny, extractor, content_path, style_path):
     """Recoloured targets are built by the controls, never by the style-keyed cache hook."""
     content, style = load_image(content_path).rgb, load_image(style_path).rgb
-    plain = Controls.prepare(content, [style], tiny)
+    plain = Controls.prepare(content, [style], tiny, out_hw=(44, 64))
     assert plain.style_loss(extractor, (44, 64)) is None
-    one = Controls.prepare(content, [style], tiny.replace(preserve_colors="match"))
-    other = Controls.prepare(1 - content, [style], tiny.replace(preserve_colors="match"))
+    one = Controls.prepare(content, [style], tiny.replace(preserve_colors="match"), out_hw=(44, 64))
+    other = Controls.prepare(1 - content, [style], tiny.replace(preserve_colors="match"), out_hw=(44, 64))
     g1 = one.style_loss(extractor, (44, 64)).targets["relu1_1"]
     g2 = other.style_loss(extractor, (44, 64)).targets["relu1_1"]
     assert (g1 - g2).norm() > 0.05 * g1.norm()

@@ -33,13 +33,13 @@ def test_mix_targets_are_a_per_layer_choice(tiny, extractor, content_path, style
     content, a, b = (load_image(p).rgb for p in (content_path, style_path, style2_path))
     hw = (44, 64)
     ga, gb = single_targets(extractor, a, hw, tiny, 1.0), single_targets(extractor, b, hw, tiny, 1.0)
-    both = Controls.prepare(content, [], tiny, coarse_style=a, fine_style=b).style_loss(extractor, hw)
+    both = Controls.prepare(content, [], tiny, coarse_style=a, fine_style=b, out_hw=(44, 64)).style_loss(extractor, hw)
     for k in COARSE:
         assert torch.allclose(both.targets[k], ga[k])
     for k in FINE:
         assert torch.allclose(both.targets[k], gb[k])
     # Only --fine-style: the coarse layers come from the style image.
-    fine_only = Controls.prepare(content, [a], tiny, fine_style=b).style_loss(extractor, hw)
+    fine_only = Controls.prepare(content, [a], tiny, fine_style=b, out_hw=(44, 64)).style_loss(extractor, hw)
     assert all(torch.allclose(fine_only.targets[k], ga[k]) for k in COARSE)
     assert all(torch.allclose(fine_only.targets[k], gb[k]) for k in FINE)
 

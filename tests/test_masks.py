@@ -220,4 +220,4 @@ def test_mask_errors_come_before_any_work(tiny, content_path, style_path, style2
     with pytest.raises(ConfigError, match="cannot be combined"):
         painter.paint(content, [a], masks=[_half(h, w)], fine_style=b, callback=steps.append)
     assert steps == []  # nothing was optimised
-    Controls.prepare(content.rgb, [a.rgb, b.rgb], tiny, masks=[_half(h, w), "none"])  # the good case passes
+    Controls.prepare(content.rgb, [a.rgb, b.rgb], tiny, masks=[_half(h, w), "none"], out_hw=(44, 64))  # the good case passes

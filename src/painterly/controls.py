@@ -85,7 +85,7 @@ class Controls:
         styles: Sequence[torch.Tensor],
         cfg: StyleConfig,
         *,
-        out_hw: tuple[int, int] | None = None,
+        out_hw: tuple[int, int],
         masks: Sequence[MaskSource | None] | None = None,
         coarse_style: ImageSource | Loaded | None = None,
         fine_style: ImageSource | Loaded | None = None,
@@ -93,8 +93,8 @@ class Controls:
         """Check the controls against the inputs and prepare the images (cheap: no network).
 
         ``content`` is (1, 3, H, W) in [0, 1] at any size (resized here to the output's ``out_hw``,
-        which :func:`painterly.plan.prepare` passes; ``cfg.size`` on the long edge when None),
-        ``styles`` likewise. Raises :class:`ConfigError` naming the option at fault.
+        which :func:`painterly.plan.prepare` computes, the one place it is), ``styles`` likewise. Raises
+        :class:`ConfigError` naming the option at fault.
         """
         styles = list(styles)
         _gatys_only(cfg, masks is not None or coarse_style is not None or fine_style is not None)
@@ -113,7 +113,6 @@ class Controls:
                     f"--coarse-layer {cfg.coarse_layer}: the style layers ({','.join(cfg.style_layers)}) must "
                     "include layers on both sides of it for --coarse-style/--fine-style; choose a middle layer"
                 )
-        out_hw = out_hw or fit_long_edge(tuple(content.shape[-2:]), cfg.size)  # type: ignore[arg-type]
         original = resize(content, out_hw)
         regions = keep = None
         if masks is not None:

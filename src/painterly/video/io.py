@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..images import ImageError, check_writable, resize
+from ..images import ImageError, check_writable, fit_long_edge, resize
 from ..inputs import check_input
 from ..vgg import MIN_SIZE
 
@@ -189,9 +189,10 @@ def _fraction(fps: float) -> Fraction:
 
 
 def output_size(info: VideoInfo, size: int) -> tuple[int, int]:
-    """(H, W) with the long edge about ``size`` and both sides even (yuv420p needs them even)."""
-    s = size / max(info.width, info.height)
-    h, w = max(MIN_SIZE, round(info.height * s)), max(MIN_SIZE, round(info.width * s))
+    """(H, W) with the long edge about ``size`` (:func:`painterly.images.fit_long_edge`, as for an image), at least
+    :data:`MIN_SIZE` and both sides even (yuv420p needs them even). The frames are read at this size, so the
+    painting's plan (painterly.plan.prepare) keeps it."""
+    h, w = (max(MIN_SIZE, side) for side in fit_long_edge((info.height, info.width), size))
     return h - h % 2, w - w % 2
 
 
