@@ -1,3 +1,4 @@
+import argparse
 import os
 
 import pytest
@@ -21,6 +22,21 @@ def test_layer_names():
     assert LAYER_NAMES[:4] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2")
     assert LAYER_NAMES[-1] == "relu5_4"
     assert len(LAYER_NAMES) == 32
+
+
+def test_layer_names_are_checked_in_one_place():
+    """vgg.unknown_layers: the config, the flags, the explain figure and the extractor say the same."""
+    from painterly.cli.options import parse_layers
+    from painterly.vgg import unknown_layers
+
+    assert unknown_layers(("relu1_1", "conv5_4")) is None
+    message = unknown_layers(("relu1_1", "relu9_9"))
+    assert message == "unknown layer 'relu9_9'; layers are named like relu4_2 (conv1_1 ... relu5_4)"
+    with pytest.raises(ConfigError) as config:
+        StyleConfig(style_layers=("relu1_1", "relu9_9"))
+    with pytest.raises(argparse.ArgumentTypeError) as flag:
+        parse_layers("relu1_1,relu9_9")
+    assert str(config.value) == f"--style-layers: {message}" and str(flag.value) == message
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def test_avg_pooling_changes_deep_features(weights):
 def test_too_small_and_unknown(extractor, weights):
     with pytest.raises(ValueError, match="too small"):
         extractor(torch.rand(1, 3, 8, 40))
-    with pytest.raises(ValueError, match="unknown layers"):
+    with pytest.raises(ValueError, match="unknown layer 'relu6_1'; layers are named like"):
         VGG19Features(weights, ["relu6_1"])
 
 

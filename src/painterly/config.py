@@ -31,7 +31,7 @@ from .choices import (
 )
 from .errors import ConfigError, flag
 from .inputs import check_input
-from .vgg import LAYER_NAMES, MIN_SIZE
+from .vgg import MIN_SIZE, unknown_layers
 
 # The style weight each loss is used with when --style-weight is not given: the losses have
 # different units (relative errors for gram, meancov and swd; squared Gram entries of Caffe-scale
@@ -199,9 +199,8 @@ class StyleConfig:
                                   f"share of the whole picture's distribution; {self.style_loss.value} has no share "
                                   "to give); leave --tile-size out, or use --style-loss swd or --method nnst",
                                   "tile_size")
-        if self.coarse_layer not in LAYER_NAMES:
-            raise ConfigError(f": unknown layer {self.coarse_layer!r}; layers are named like "
-                              "relu3_1 (conv1_1 ... relu5_4)", "coarse_layer")
+        if problem := unknown_layers((self.coarse_layer,)):
+            raise ConfigError(f": {problem}", "coarse_layer")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ConfigError(f"must be between 0 and 2**63-1, got {self.seed}", "seed")
 
@@ -301,9 +300,8 @@ def _init(value: Any) -> Init | str:
 
 
 def _layers(option: str, layers: tuple[str, ...], weights: tuple[float, ...], wopt: str) -> None:
-    for name in layers:
-        if name not in LAYER_NAMES:
-            raise ConfigError(f": unknown layer {name!r}; layers are named like relu4_2 (conv1_1 ... relu5_4)", option)
+    if problem := unknown_layers(layers):
+        raise ConfigError(f": {problem}", option)
     if weights and len(weights) != len(layers):
         raise ConfigError(f"has {len(weights)} values for {len(layers)} layers in {flag(option)}", wopt)
     for w in weights:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .config import Pooling
-from .vgg import CONV_NAMES, LAYER_NAMES, MIN_SIZE, position
+from .vgg import CONV_NAMES, LAYER_NAMES, MIN_SIZE, position, unknown_layers
 from .weights import Preprocessing, VGGWeights
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -33,9 +33,9 @@ class VGG19Features(nn.Module):
     def __init__(self, weights: VGGWeights, layers: Iterable[str], pooling: Pooling | str = Pooling.MAX):
         super().__init__()
         layers = list(layers)
-        unknown = [n for n in layers if n not in LAYER_NAMES]
-        if unknown or not layers:
-            raise ValueError(f"unknown layers {unknown}; choose from {', '.join(LAYER_NAMES)}")
+        problem = unknown_layers(layers) if layers else "give at least one layer"
+        if problem:
+            raise ValueError(problem)
         self.layers = tuple(layers)
         self.deepest = max(LAYER_NAMES.index(n) for n in layers)
         pooling = Pooling(pooling)

@@ -23,6 +23,16 @@ MIN_SIZE = 2 ** (len(BLOCKS) - 1)
 SHARED_DEPTH = "relu5_1"
 
 
+def unknown_layers(layers: Iterable[str]) -> str | None:
+    """What is wrong with these layer names, for a message (``unknown layer 'relu9_9'; layers are named like
+    ...``), or None when every one is VGG19's: the one check of a user's layer names."""
+    bad = [name for name in layers if name not in LAYER_NAMES]
+    if not bad:
+        return None
+    listed = ", ".join(repr(name) for name in bad)
+    return f"unknown layer{'s' if len(bad) > 1 else ''} {listed}; layers are named like relu4_2 (conv1_1 ... relu5_4)"
+
+
 def position(layer: str) -> tuple[int, int]:
     """(block, index in the block), both 1-based, of a layer name: ``relu3_2`` -> (3, 2). The one
     place a name is taken apart."""

@@ -11,21 +11,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..config import (
-    LAYER_NAMES,
-    STYLE_WEIGHTS,
-    ColorMatch,
-    Device,
-    Init,
-    Method,
-    Optimizer,
-    Pooling,
-    Precision,
-    PreserveColors,
-    StyleConfig,
-    StyleLossKind,
-)
+from ..choices import ColorMatch, Device, Init, Method, Optimizer, Pooling, Precision, PreserveColors, StyleLossKind
+from ..config import STYLE_WEIGHTS, StyleConfig
 from ..options import FIELDS, PRESETS, config_from_options
+from ..vgg import unknown_layers
 
 _D = StyleConfig()
 STYLE_WEIGHT_HELP = "default: " + ", ".join(f"{v:g} for {k.value}" for k, v in STYLE_WEIGHTS.items())
@@ -52,11 +41,9 @@ def save_every(text: str) -> int:
 
 def parse_layers(text: str) -> tuple[str, ...]:
     names = tuple(v.strip() for v in text.split(",") if v.strip())
-    bad = [n for n in names if n not in LAYER_NAMES]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown layer(s) {', '.join(bad) or text!r}; layers are named like relu4_2 (conv1_1 ... relu5_4)"
-        )
+    problem = unknown_layers(names or (text,))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return names
 
 

@@ -37,7 +37,7 @@ from ..losses import content_loss
 from ..optimize import Interrupted, ObjectiveFn
 from ..pipeline import get_extractor, resolve_device
 from ..plan import thin_image_hint
-from ..vgg import LAYER_NAMES, MIN_SIZE
+from ..vgg import MIN_SIZE
 from .texture import noise, synthesize_texture
 
 # Defaults of the reconstructions (not StyleConfig's, which are for painting from the
@@ -65,8 +65,8 @@ def fit_image(source: ImageSource, what: str, size: int) -> torch.Tensor:
 
 
 def _check_layer(layer: str, option: str) -> None:
-    if layer not in LAYER_NAMES:
-        raise ConfigError(f"{option}: unknown layer {layer!r}; layers are named like relu4_2 (conv1_1 ... relu5_4)")
+    if problem := vgg.unknown_layers((layer,)):
+        raise ConfigError(f"{option}: {problem}")
 
 
 # Building blocks ---------------------------------------------------------------------

@@ -15,19 +15,11 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import (
-    MIN_SIZE,
-    ColorMatch,
-    Init,
-    Method,
-    Optimizer,
-    Pooling,
-    PreserveColors,
-    StyleConfig,
-    StyleLossKind,
-)
+from ..choices import ColorMatch, Init, Method, Optimizer, Pooling, PreserveColors, StyleLossKind
+from ..config import StyleConfig
 from ..errors import ConfigError
 from ..options import PRESET_NOTES, PRESETS, config_from_options, field_value, shown
+from ..vgg import MIN_SIZE
 
 DEFAULT_PRESET = "balanced"
 
