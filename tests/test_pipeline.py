@@ -245,3 +245,10 @@ def test_a_target_key_names_every_field_its_targets_are_made_of():
     assert len({base, *others}) == 1 + len(others)
     two = cfg.replace(style_blend_weights=(1.0, 3.0))
     assert key("nnst", two, ("a", "b")) != key("nnst", two.replace(style_blend_weights=(3.0, 1.0)), ("a", "b"))
+
+
+@pytest.mark.slow
+def test_stylize_prepares_the_painting_once(content_path, style_path, prepares):
+    """The library validates by preparing before the network loads, and paints that plan (no second prepare)."""
+    stylize(content_path, style_path, size=32, iterations=1, multiscale=False, seed=1)
+    assert len(prepares) == 1

@@ -1,5 +1,6 @@
-"""``painterly batch`` refuses what is not a regular file, as photo or style, at once and unread: a FIFO
-would block the reader for ever and ``/dev/zero`` never ends. The image fails alone, with the reason."""
+"""What ``painterly batch`` does with each input: refuses what is not a regular file, as photo or style, at once
+and unread (a FIFO would block the reader for ever and ``/dev/zero`` never ends; the image fails alone, with the
+reason), and prepares a good one once."""
 
 from __future__ import annotations
 
@@ -35,3 +36,11 @@ def test_a_fifo_or_dev_zero_fails_its_image_at_once(inputs, tmp_path, capsys, ph
     what = "content" if photo != "photo" else "style"
     assert f"{what} {inputs[photo if what == 'content' else style]}: not a regular file" in failed[0]["reason"]
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_image_is_prepared_once(inputs, tmp_path, prepares):
+    """The worker validates by preparing the painting before the network loads, and paints that plan."""
+    out = tmp_path / "out"
+    assert main(["batch", inputs["photo"], "--style", inputs["style"], "-o", str(out), *FLAGS]) == 0
+    assert len(prepares) == 1

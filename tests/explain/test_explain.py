@@ -204,3 +204,20 @@ def test_explain_command_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_textures_and_figures_get_the_engines_memory_plan():
+    """The engine's memory plan refuses, with a --max-memory that fits, a texture or a reconstruction too large
+    for the memory given, before any network loads (it once planned only paintings and video frames)."""
+    import painterly.pipeline as pipeline
+    from painterly.explain.texture import synthesize_texture
+
+    cfg = StyleConfig(max_memory=0.001, iterations=1)
+    picture = torch.rand(1, 3, 64, 64)
+    networks = pipeline.get_extractor.cache_info()
+    for paint in (lambda: synthesize_texture(picture, (256, 256), config=cfg),
+                  lambda: synthesize_style(picture, ["relu1_1", "relu2_1"], size=(256, 256), config=cfg),
+                  lambda: reconstruct_content(picture, "relu4_2", size=256, config=cfg)):
+        with pytest.raises(ConfigError, match="raise --max-memory to"):
+            paint()
+    assert pipeline.get_extractor.cache_info() == networks
