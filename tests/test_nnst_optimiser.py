@@ -21,7 +21,7 @@ def test_the_default_optimiser_paints_nnsts_first_scale(extractor):
     photo = resize(load_image(EXAMPLES / "building.jpg").rgb, HW)
     style = resize(load_image(EXAMPLES / "starry_night.jpg").rgb, HW)
     objective = nb.NeighborObjective(extractor, photo, nb.StyleBank.of(extractor, [style], [1.0]),
-                                     weight=cfg.style_strength, content_weight=cfg.content_weight * nb.CONTENT_SCALE)
+                                     weight=cfg.style_weight_in_use, content_weight=cfg.content_weight * nb.CONTENT_SCALE)
     start = float(objective(photo)[0])
     res = optimize(photo, objective, optimizer=cfg.solver, iterations=20, lr=cfg.lr, patience=cfg.patience,
                    coordinates=LaplacianCoordinates(HW), blowup=nb.BLOWUP)

@@ -70,9 +70,9 @@ def test_masked_losses_see_only_their_region():
 
 
 def test_each_loss_has_its_own_default_weight():
-    assert StyleConfig().style_strength == 1e7
-    assert StyleConfig(style_loss="classic").style_strength == 100
-    assert StyleConfig(style_loss="classic", style_weight=3).style_strength == 3
+    assert StyleConfig().style_weight_in_use == 1e7
+    assert StyleConfig(style_loss="classic").style_weight_in_use == 100
+    assert StyleConfig(style_loss="classic", style_weight=3).style_weight_in_use == 3
 
 
 @pytest.mark.slow

@@ -108,7 +108,7 @@ class StyleConfig:
     # Losses (--method gatys)
     content_weight: float = 5.0
     style_loss: StyleLossKind = StyleLossKind.SWD  # chosen on the classic pairs: docs/quality.md
-    style_weight: float | None = None  # None: STYLE_WEIGHTS[style_loss] (see style_strength)
+    style_weight: float | None = None  # None: STYLE_WEIGHTS[style_loss] (see style_weight_in_use)
     tv_weight: float = 0.0  # off; on [0, 1] pixels, 1e7-1e8 smooths gently, 1e9 blurs
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
@@ -167,10 +167,10 @@ class StyleConfig:
         at_least("size", self.size, MIN_SIZE, MAX_SIZE)
         for s in (self.style_scale, *self.style_scales):
             positive("style_scale", s, MAX_SIZE / self.size)
-        for opt, value in (("content_weight", self.content_weight), ("style_weight", self.style_strength),
+        for opt, value in (("content_weight", self.content_weight), ("style_weight", self.style_weight_in_use),
                            ("tv_weight", self.tv_weight)):
             non_negative(opt, value)
-        if self.content_weight == 0 and self.style_strength == 0:
+        if self.content_weight == 0 and self.style_weight_in_use == 0:
             raise ConfigError("is 0 and so is the content weight: nothing to optimise", "style_weight")
         at_least("iterations", self.iterations, 0, MAX_ITERATIONS)
         if self.learning_rate is not None:
@@ -235,7 +235,7 @@ class StyleConfig:
         return 1.0 if self.solver is Optimizer.LBFGS else 0.02
 
     @property
-    def style_strength(self) -> float:
+    def style_weight_in_use(self) -> float:
         """The style weight in use: ``style_weight``, or the chosen style loss's default."""
         return self.style_weight if self.style_weight is not None else STYLE_WEIGHTS[self.style_loss]
 

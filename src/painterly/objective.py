@@ -121,12 +121,12 @@ class Objective:
         if self.content is not None:
             terms["content"] = cfg.content_weight * self.content(feats)
             total = total + terms["content"]
-        if cfg.style_strength > 0:
+        if cfg.style_weight_in_use > 0:
             per_layer = self.style.per_layer(feats)
-            terms["style"] = cfg.style_strength * torch.stack(list(per_layer.values())).sum()
+            terms["style"] = cfg.style_weight_in_use * torch.stack(list(per_layer.values())).sum()
             total = total + terms["style"]
             for k, v in per_layer.items():
-                terms[f"style:{k}"] = cfg.style_strength * v.detach()
+                terms[f"style:{k}"] = cfg.style_weight_in_use * v.detach()
         if cfg.tv_weight > 0:
             terms["tv"] = cfg.tv_weight * self.tv(image)
             total = total + terms["tv"]

@@ -102,7 +102,7 @@ class Painter:
         (1, 3, H, W) on this painter's device, ``targets`` from :meth:`targets`; ``search``, ``inner``, ``centre``:
         a tile's place in the whole picture's search (nnst, :class:`neighbors.NeighborObjective`)."""
         if isinstance(targets, neighbors.StyleBank):
-            return neighbors.NeighborObjective(net, content, targets, weight=cfg.style_strength,
+            return neighbors.NeighborObjective(net, content, targets, weight=cfg.style_weight_in_use,
                                                content_weight=cfg.content_weight * neighbors.CONTENT_SCALE,
                                                search=search, inner=inner, centre=centre)
         return scale_objective(net, hw, cfg, content=content, style=targets, bf16=self.bf16)

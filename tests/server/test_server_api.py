@@ -114,7 +114,7 @@ def test_config_comes_from_the_core(client: TestClient) -> None:
     cfg = client.get("/api/config").json()
     assert set(cfg["presets"]) == {"quick", "balanced", "fine"}
     assert cfg["choices"]["preserve_colors"] == PreserveColors.values()
-    assert cfg["defaults"]["style_weight"] == StyleConfig().style_strength
+    assert cfg["defaults"]["style_weight"] == StyleConfig().style_weight_in_use
     assert cfg["limits"]["max_size"] == Limits().max_size
     page = client.get("/")
     assert page.status_code == 200 and "<title>painterly</title>" in page.text

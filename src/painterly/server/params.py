@@ -102,7 +102,7 @@ def public_config(limits: Limits) -> dict[str, Any]:
         "presets": {name: {**values, "note": PRESET_NOTES.get(name, "")} for name, values in PRESETS.items()},
         "default_preset": DEFAULT_PRESET,
         "choices": CHOICES,
-        "defaults": {**{k: v for k, v in d.to_dict().items() if k in FIELDS}, "style_weight": d.style_strength},
+        "defaults": {**{k: v for k, v in d.to_dict().items() if k in FIELDS}, "style_weight": d.style_weight_in_use},
         "limits": limits.to_dict(),
     }
 
