@@ -223,7 +223,7 @@ def test_style_targets_are_computed_once_per_style_and_size(album):
 @pytest.mark.slow
 def test_a_manifest_mixing_style_losses_paints_each_line_with_its_own_targets(album, tmp_path):
     """Lines that share a style and a size but not the style loss must not share cached targets:
-    the cache key is objective.target_fields, the fields style_targets reads (the style loss was missing)."""
+    the cache key is Painter.target_key, made of the fields style_targets reads (the style loss was once missing)."""
     from painterly.batches import workers
 
     root = album["root"]
