@@ -7,7 +7,8 @@ The content is centre-cropped to the requested aspect ratio and painted with pai
 defaults (coarse to fine, the memory plan on, a scale that does not fit ``--max-memory`` painted in
 tiles: painterly.tiles). Each scale prints its size, iterations,
 seconds, the memory plan's estimate and choice, and the process's peak RSS so far; the
-totals go to a JSON file beside the image.
+totals, the options and the tiled scales' tile sizes ("tiles", as the image command records them: what
+benchmarks/seams.py measures the seams of) go to a JSON file beside the image.
 """
 
 from __future__ import annotations
@@ -46,6 +47,26 @@ def crop_to(loaded: Loaded, width: int, height: int) -> Loaded:
     return Loaded(loaded.rgb[..., top:top + ch, left:left + cw], None, loaded.bit_depth)
 
 
+def render_config(width: int, height: int, *, iterations: int | None = None, max_memory: float | None = None,
+                  tile_size: int | None = None, threads: int | None = None) -> StyleConfig:
+    """The options a render of width x height paints with (painterly's defaults, seed 0)."""
+    return StyleConfig(size=max(width, height), iterations=iterations or StyleConfig().iterations, seed=0,
+                       max_memory=max_memory, tile_size=tile_size, threads=threads)
+
+
+def planned(cfg: StyleConfig, hw: tuple[int, int]) -> tuple[list[tuple[tuple[int, int], int]], dict]:
+    """The scale schedule of a render of ``hw`` and each scale's memory plan (tiles included)."""
+    schedule = scale_schedule(hw, cfg)
+    plans = memory_plans(schedule, cfg, tileable=True)
+    assert plans is not None  # on the CPU
+    return schedule, plans
+
+
+def tile_record(plans: dict) -> dict[str, int]:
+    """{"WxH": tile px} of each tiled scale: what the image command's sidecar records as "tiles"."""
+    return {f"{hw[1]}x{hw[0]}": p.tile for hw, p in plans.items() if p.tile}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--content", default=os.path.join(EXAMPLES, "building.jpg"))
@@ -59,10 +80,9 @@ def main() -> None:
     ap.add_argument("-o", "--output", default="out/bench/render_4k.png")
     args = ap.parse_args()
     content = crop_to(load_image(args.content), args.width, args.height)
-    cfg = StyleConfig(size=max(args.width, args.height), iterations=args.iterations, seed=0,
-                      max_memory=args.max_memory, tile_size=args.tile_size, threads=args.threads)
-    schedule = scale_schedule((args.height, args.width), cfg)
-    plans = memory_plans(schedule, cfg, tileable=True)
+    cfg = render_config(args.width, args.height, iterations=args.iterations, max_memory=args.max_memory,
+                        tile_size=args.tile_size, threads=args.threads)
+    schedule, plans = planned(cfg, (args.height, args.width))
     print(f"content cropped to {content.rgb.shape[-1]}x{content.rgb.shape[-2]}; schedule:", flush=True)
     for hw, n in schedule:
         p = plans[hw]
@@ -89,7 +109,9 @@ def main() -> None:
     h, w = result.image.shape[-2:]
     summary = {"output": args.output, "size": f"{w}x{h}", "seconds": round(total, 1),
                "peak_rss_gb": round(peak_rss_gb(), 2), "iterations": result.iterations,
-               "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, "scales": rows}
+               "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, "content": args.content,
+               "style": args.style, "max_memory": args.max_memory, "tile_size": args.tile_size,
+               "tiles": tile_record(plans), "scales": rows}
     with open(os.path.splitext(args.output)[0] + ".json", "w") as f:
         json.dump(summary, f, indent=2)
     print(f"{w}x{h}: {total:.0f} s, peak RSS {summary['peak_rss_gb']} GB, {result.iterations} iterations", flush=True)

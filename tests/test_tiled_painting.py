@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import EXAMPLES, sky_and_wall
-from painterly import neighbors, tiles
+from painterly import neighbors, seams, tiles
 from painterly.config import StyleConfig
 from painterly.images import load_image
 from painterly.pipeline import Painter, search_crop
@@ -20,8 +20,6 @@ from painterly.quality import Evaluator
 
 SIZE, TILE = 128, 96
 DATA_STYLE = Path(__file__).parent / "data" / "style.png"
-EDGES = (32, 96)  # where a tile ends or begins, on each axis
-INSIDE = (16, 64, 112)  # the middles of the parts between them
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +45,6 @@ def paintings():
 def paint(cfg: StyleConfig, photo, style) -> torch.Tensor:
     painter = Painter(cfg)
     return painter.run(painter.prepare(photo, [style])).image
-
-
-def _energy(image: torch.Tensor, at: int, axis: int) -> float:
-    """Mean squared difference of neighbouring pixels across a strip 4 px wide centred at ``at`` (columns for
-    ``axis`` -1, rows for -2), across the strip's direction: what a seam at ``at`` would raise."""
-    d = image.diff(dim=axis).pow(2)
-    return d.narrow(axis, at - 2, 4).mean().item()
 
 
 @pytest.mark.slow
@@ -107,16 +98,12 @@ def test_a_tiles_targets_are_the_whole_pictures():
 
 @pytest.mark.slow
 def test_no_seam_where_tiles_meet(paintings):
-    """Gradient energy on strips across the tile edges, relative to strips inside the tiles, is within 1.1x of
-    the same ratio in the picture painted whole (the photo's own edges are where they are in both)."""
+    """The seam measure (painterly.seams: strips across the tiles' boundaries against strips inside them) of the
+    tiled picture is within 1.1x of the whole picture's, whose ratios are the photo's content alone (here the
+    horizon lies on the boundary; measured: energy 1.08 both, colour 1.97 whole and 1.94 tiled)."""
     _, whole, tiled = paintings
-    for axis in (-1, -2):
-        ratios = []
-        for image in (whole, tiled):
-            edge = sum(_energy(image, a, axis) for a in EDGES) / len(EDGES)
-            inside = sum(_energy(image, a, axis) for a in INSIDE) / len(INSIDE)
-            ratios.append(edge / inside)
-        assert ratios[1] <= 1.1 * ratios[0], ratios
+    a, b = seams.measure(whole, TILE), seams.measure(tiled, TILE)
+    assert b.energy <= 1.1 * a.energy and b.color <= 1.1 * a.color, (a, b)
 
 
 @pytest.mark.slow

@@ -60,6 +60,13 @@ def spans(length: int, tile: int) -> list[tuple[int, int]]:
     return [(s, s + tile) for s in starts[:-1]] + [(starts[-1], length)]
 
 
+def handovers(parts: list[tuple[int, int]]) -> list[int]:
+    """Where each of :func:`spans`' ``parts`` hands over to the next: the middle of their overlap, where the
+    feathers cross (each weighs 1/2) and change fastest, so where a difference between two tiles would show
+    as a seam. One fewer than ``parts``."""
+    return [(b[0] + a[1]) // 2 for a, b in zip(parts, parts[1:])]
+
+
 @dataclass(frozen=True)
 class Tile:
     """A tile of a scale: its top-left corner and size in px, its place in the grid."""
@@ -135,9 +142,8 @@ class Blend:
         with the previous tile to the middle of its overlap with the next, on each axis (the tiles' parts
         partition the picture)."""
         def part(parts: list[tuple[int, int]], k: int) -> tuple[int, int]:
-            first = 0 if k == 0 else (parts[k][0] + parts[k - 1][1]) // 2
-            last = parts[k][1] if k == len(parts) - 1 else (parts[k + 1][0] + parts[k][1]) // 2
-            return first, last
+            cuts = [0, *handovers(parts), parts[-1][1]]
+            return cuts[k], cuts[k + 1]
 
         (top, bottom), (left, right) = part(self.spans[0], t.row), part(self.spans[1], t.col)
         return Tile(top, left, bottom - top, right - left, t.row, t.col)
