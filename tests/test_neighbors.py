@@ -35,11 +35,25 @@ def test_nearest_ignores_a_shared_offset_and_scale():
 
 def test_replacing_features_picks_rows_of_the_bank():
     g = torch.Generator().manual_seed(2)
-    columns = torch.randn(40, 16, generator=g)
-    bank = nb.StyleBank.of_rows(columns)
+    columns, colours = torch.randn(40, 16, generator=g), torch.rand(40, 3, generator=g)
+    bank = nb.StyleBank.of_rows(columns, colours)
     order = torch.randperm(40, generator=g)
     queries = columns[order] * 2.0 + 0.01 * torch.randn(40, 16, generator=g)  # the same set, scaled and shuffled
-    assert torch.equal(bank.replace(queries), columns[order].half().float())  # the bank keeps float16
+    assert torch.equal(bank.replace(queries, colours[order]), columns[order].half().float())  # the bank keeps float16
+
+
+def test_among_features_alike_the_search_takes_the_row_of_the_querys_colour(monkeypatch):
+    """A painting's smooth orange sky and smooth grey boardwalk have nearly the same features: a smooth query
+    takes the marks of the region of its colour; by features alone (COLOUR_SHARE 0), the nearer one's."""
+    g = torch.Generator().manual_seed(6)
+    smooth, other = torch.randn(16, generator=g), torch.randn(38, 16, generator=g)
+    sky, boardwalk = smooth + 0.2 * torch.randn(16, generator=g), smooth + 0.01 * torch.randn(16, generator=g)
+    columns = torch.cat([sky[None], boardwalk[None], other])
+    colours = torch.cat([torch.tensor([[0.9, 0.5, 0.2], [0.5, 0.5, 0.5]]), torch.rand(38, 3, generator=g)])
+    queries, orange = torch.cat([smooth[None], other]), torch.cat([colours[:1], colours[2:]])
+    assert torch.equal(nb.StyleBank.of_rows(columns, colours).replace(queries, orange)[0], sky.half().float())
+    monkeypatch.setattr(nb, "COLOUR_SHARE", 0.0)
+    assert torch.equal(nb.StyleBank.of_rows(columns, colours).replace(queries, orange)[0], boardwalk.half().float())
 
 
 @pytest.mark.parametrize("hw", [(64, 64), (37, 50), (9, 200)])

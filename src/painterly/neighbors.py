@@ -11,7 +11,10 @@ Pure functions and the objective of one scale, reimplemented from the paper on V
   features (:class:`NeighborObjective`, cosine distance);
 * the search runs on a blend of the photo and the current output (three quarters of the output; the
   paper takes a quarter), so the photo chooses which of the painting's features go where at the coarse
-  scales and the marks painted there choose them at the finer ones.
+  scales and the marks painted there choose them at the finer ones;
+* the search compares colours as well as features (:data:`COLOUR_SHARE`): a position whose colour at the
+  scale's start (the photo in the painting's palette, then the coarser scale's output) is the painting's
+  sky takes the marks of the painting's sky, not those of whatever region has the nearest texture.
 
 Why no motif is copied: a distribution loss (Gram matrices, sliced Wasserstein) asks the output to
 hold *all* of the painting's features in their proportions, so a portrait's eyes must go somewhere
@@ -27,7 +30,8 @@ of the painting's hypercolumns, evenly spaced and read from the painting in band
 (:func:`painting_columns`), so that memory is bounded at any size; Adam as in the
 paper, but on the image clamped to [0, 1] (the clamp keeps the contrast that the cosine distance cannot
 see in range, and a pixel pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`), with a larger step
-and fewer iterations (config.OPTIMIZERS says why not L-BFGS); no final per-layer pass; colours are
+and fewer iterations (config.OPTIMIZERS says why not L-BFGS); no final per-layer pass; colour in the search
+(:data:`COLOUR_SHARE`; the paper searches by features alone); colours are
 corrected by the optimal-transport map of the output's colour moments to the painting's (painterly.plan's
 palette map) rather than the paper's re-coloured photo chroma.
 """
@@ -58,6 +62,13 @@ SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB o
 # three quarters repaints them in Van Gogh's and Munch's strokes, and the whole lets the marks run over
 # the houses (eval's content 1.30 on Tübingen x The Starry Night, against 1.05 at three quarters).
 OUTPUT_SHARE = 0.75
+# The colour's weight in the search, against the features': the mean colour of each hypercolumn's 4 px cell,
+# scaled so that the painting's colours (centred) are on average this share of the length of its projected
+# features (centred). By features alone, a smooth sky's nearest neighbours are the painting's smoothest
+# region, whatever its colour (Golden Gate x The Scream: the sky took the boardwalk's grey hatching, where
+# the painting's sky is orange bands); with colour, a region takes the marks of the painting's regions of
+# its colour in the painting's palette. 0 searches by features alone.
+COLOUR_SHARE = 0.5
 
 
 # Hypercolumns and the nearest-neighbour search -----------------------------------------------
@@ -71,6 +82,13 @@ def hypercolumns(feats: dict[str, torch.Tensor], hw: Sequence[int],
 def column_size(image_hw: Sequence[int]) -> tuple[int, int]:
     """The hypercolumn map's (h, w) for an image of ``image_hw``."""
     return max(1, int(image_hw[0]) // HYPERCOLUMN_STRIDE), max(1, int(image_hw[1]) // HYPERCOLUMN_STRIDE)
+
+
+def cell_colours(image: torch.Tensor) -> torch.Tensor:
+    """(1, 3, h, w): the mean colour of each hypercolumn's cell of ``image`` (1, 3, H, W), on the grid of
+    :func:`column_size`."""
+    h, w = column_size(image.shape[-2:])
+    return F.avg_pool2d(image.float(), HYPERCOLUMN_STRIDE, ceil_mode=True)[..., :h, :w]
 
 
 def _unit_centred(x: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
@@ -181,6 +199,13 @@ def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | 
     return out
 
 
+def painting_colours(image: torch.Tensor, keep: int | None = None) -> torch.Tensor:
+    """(n, 3): the cell colours (:func:`cell_colours`) of the rows that :func:`painting_columns` keeps of ``image``."""
+    height, width = _read_size(*image.shape[-2:])
+    colours = cell_colours(image[..., :height, :width])[0].flatten(1).T
+    return _evenly(colours, len(colours) if keep is None else keep)
+
+
 def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
     """Bytes a scale (or a tile of a scale) of ``hw`` adds for its :class:`StyleBank` (style images of these
     long edges, taken square: the worst case) and its targets, for the memory plan (painterly.memory)."""
@@ -197,12 +222,14 @@ def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
 @dataclass(frozen=True)
 class StyleBank:
     """The painting's hypercolumns at one scale, as rows (M, C) in float16 (the targets are
-    normalised, so half precision loses nothing that matters and halves the memory), their
-    projection on the search's axes (M, k), and the axes (C, k)."""
+    normalised, so half precision loses nothing that matters and halves the memory), the search's
+    axes (C, k), and what the search compares (M, k + 3): each row's projection on the axes and its
+    cell's colour times ``colour_scale`` (:data:`COLOUR_SHARE`)."""
 
     columns: torch.Tensor
     axes: torch.Tensor
-    projected: torch.Tensor
+    searched: torch.Tensor
+    colour_scale: float
 
     @classmethod
     def of(cls, extractor: VGG19Features, styles: Sequence[torch.Tensor], weights: Sequence[float]) -> StyleBank:
@@ -215,27 +242,40 @@ class StyleBank:
         # A quarter turn swaps the sides: the rows each turned image gives, counted before any is turned.
         total = sum(2 * w * (_columns(style.shape[-2:]) + _columns(style.shape[-2:][::-1])) for style, w in used)
         share = min(1.0, MAX_BANK_ROWS / total)  # at most MAX_BANK_ROWS in all, evenly
-        rows = [painting_columns(extractor, t, max(1, round(w * _columns(t.shape[-2:]) * share)))
-                for style, w in used for t in rotations(style)]  # one style's turns alive at a time
-        return cls.of_rows(_evenly(torch.cat(rows), MAX_BANK_ROWS))
+        rows, colours = [], []
+        for style, w in used:
+            for turned in rotations(style):  # one style's turns alive at a time
+                keep = max(1, round(w * _columns(turned.shape[-2:]) * share))
+                rows.append(painting_columns(extractor, turned, keep))
+                colours.append(painting_colours(turned, keep))
+        return cls.of_rows(_evenly(torch.cat(rows), MAX_BANK_ROWS), _evenly(torch.cat(colours), MAX_BANK_ROWS))
 
     @classmethod
-    def of_rows(cls, columns: torch.Tensor) -> StyleBank:
-        """A bank of these rows (N, C): their principal axes from at most :data:`AXES_ROWS` of them."""
+    def of_rows(cls, columns: torch.Tensor, colours: torch.Tensor) -> StyleBank:
+        """A bank of these rows (N, C) and their cells' colours (N, 3): the principal axes from at most
+        :data:`AXES_ROWS` of the rows, the colours' scale from their spread and the projections'."""
         columns = columns.half()
         axes = principal_axes(_evenly(columns, AXES_ROWS).float(), SEARCH_DIMS)
         projected = torch.cat([block.float() @ axes for block in columns.split(AXES_ROWS)])
-        return cls(columns, axes, projected)
+        colours = colours.float().to(projected.device)
+        spread = (colours - colours.mean(0)).norm(dim=1).mean()
+        scale = COLOUR_SHARE * float((projected - projected.mean(0)).norm(dim=1).mean() / spread.clamp_min(1e-8))
+        return cls(columns, axes, torch.cat([projected, colours * scale], 1), scale)
 
-    def replace(self, queries: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
-        """Each row of ``queries`` (N, C) replaced by its nearest neighbour among the bank's rows (float32);
-        ``centre``: the projected queries' centre (:func:`nearest`), if not their own mean."""
-        return self.columns[nearest(queries @ self.axes, self.projected, centre=centre)].float()
+    def search_rows(self, queries: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+        """(N, k + 3): what the search compares of ``queries`` (N, C) whose cells have ``colours`` (N, 3)."""
+        return torch.cat([queries.float() @ self.axes, colours.float() * self.colour_scale], 1)
 
-    def centre_of(self, queries: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """The sum of the projections of ``queries`` (N, C) and N: summed over a picture's tiles and divided,
-        the whole picture's centre for :meth:`replace`."""
-        return (queries.float() @ self.axes).sum(0), queries.shape[0]
+    def replace(self, queries: torch.Tensor, colours: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
+        """Each row of ``queries`` (N, C), whose cell has ``colours`` (N, 3), replaced by its nearest neighbour
+        among the bank's rows (float32); ``centre``: the searched queries' centre (:func:`nearest`), if not
+        their own mean."""
+        return self.columns[nearest(self.search_rows(queries, colours), self.searched, centre=centre)].float()
+
+    def centre_of(self, queries: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The sum of :meth:`search_rows` over ``queries`` (N, C) and N: summed over a picture's tiles and
+        divided, the whole picture's centre for :meth:`replace`."""
+        return self.search_rows(queries, colours).sum(0), queries.shape[0]
 
 
 # The loss is bounded (a cosine distance, at most 2 per position), so the optimiser's 1e6x guard never fires:
@@ -263,10 +303,11 @@ class NeighborObjective:
     The targets are set from the first image it is given, the scale's start (the engine's
     optimiser evaluates there first): the hypercolumns of ``OUTPUT_SHARE`` of that image (with the
     photo's own finest detail in place of the output's) blended with the photo, each replaced by
-    its nearest neighbour in ``bank``. The loss is the mean cosine distance between the output's
-    hypercolumns and those targets, plus ``content_weight`` times the squared relative error of the
-    photo's relu4_2 (a deviation from the paper, which keeps the photo through the search alone:
-    a little of it holds the photo's structure where the painting has nothing near), all times ``weight``.
+    its nearest neighbour in ``bank`` (by those features and the start's colours). The loss is the
+    mean cosine distance between the output's hypercolumns and those targets, plus ``content_weight``
+    times the squared relative error of the photo's relu4_2 (a deviation from the paper, which keeps
+    the photo through the search alone: a little of it holds the photo's structure where the painting
+    has nothing near), all times ``weight``.
 
     A tile of a larger scale (painterly.tiles) gets the targets the whole picture would give its pixels:
     ``search`` is a crop of the whole picture's :func:`search_image` reaching beyond the tile (so that the
@@ -293,7 +334,8 @@ class NeighborObjective:
         with torch.no_grad():
             cols = search_columns(self.extractor, searched, self.inner, tuple(start.shape[-2:]))  # type: ignore[arg-type]
             c, h, w = cols.shape[1:]
-            replaced = self.bank.replace(cols[0].flatten(1).T, self.centre)
+            colours = cell_colours(start)[0].flatten(1).T
+            replaced = self.bank.replace(cols[0].flatten(1).T, colours, self.centre)
             if self.content_weight > 0:
                 self.content_target = self.extractor(content, (CONTENT_LAYER,))[CONTENT_LAYER].float()
         self.targets = F.normalize(replaced.T.reshape(1, c, h, w), dim=1)
