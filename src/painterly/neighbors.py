@@ -22,18 +22,16 @@ hold *all* of the painting's features in their proportions, so a portrait's eyes
 are nearest to something in the photo: an eye is used where the photo has something eye-like,
 and otherwise not at all.
 
-Deviations from the paper's code (VGG16, CUDA): VGG19's ReLUs of blocks 1-4 (12 layers instead
-of VGG16's 10); before the search the hypercolumns are projected on their leading principal
-components (:data:`SEARCH_DIMS`), which keeps the search a small matrix product on a CPU (the
-targets themselves are the full hypercolumns, kept in float16); at most :data:`MAX_BANK_ROWS`
-of the painting's hypercolumns, evenly spaced and read from the painting in bands
-(:func:`painting_columns`), so that memory is bounded at any size; Adam as in the
-paper, but on the image clamped to [0, 1] (the clamp keeps the contrast that the cosine distance cannot
-see in range, and a pixel pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`), with a larger step
-and fewer iterations (config.OPTIMIZERS says why not L-BFGS); no final per-layer pass; colour in the search
-(:data:`COLOUR_SHARE`; the paper searches by features alone); colours are
-corrected by the optimal-transport map of the output's colour moments to the painting's (painterly.plan's
-palette map) rather than the paper's re-coloured photo chroma.
+* at the last scale, each layer is also matched on its own (painterly.layermatch, the paper's last pass).
+
+Deviations from the paper's code (VGG16, CUDA): VGG19's ReLUs of blocks 1-4 (12 layers, not 10); the
+search compares the hypercolumns' leading principal components (:data:`SEARCH_DIMS`: a small matrix
+product on a CPU; the targets are the full hypercolumns, in float16) and colour (:data:`COLOUR_SHARE`); at
+most :data:`MAX_BANK_ROWS` of the painting's hypercolumns, read in bands (:func:`painting_columns`), so
+that memory is bounded at any size; Adam on the image clamped to [0, 1] (the cosine cannot see contrast;
+a pixel pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`), with a larger step and fewer iterations
+(config.OPTIMIZERS says why not L-BFGS); colours corrected by the optimal-transport map of the output's
+colour moments to the painting's (painterly.plan's palette map), not the paper's re-coloured photo chroma.
 """
 
 from __future__ import annotations
@@ -44,7 +42,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import vgg
+from . import layermatch, vgg
 from .features import VGG19Features
 from .pyramid import half, up
 
@@ -56,18 +54,14 @@ SEARCH_DIMS = 256  # principal components the search compares
 AXES_ROWS = 2**13  # rows of the painting's hypercolumns the principal components are found from
 MAX_BANK_ROWS = 2**16  # the painting's hypercolumns kept (evenly spaced) beyond this: bounded memory at any size
 SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB of float32)
-# The current output's share in the image whose features are searched (the paper: a quarter). The more
-# of it, the more the marks painted at the coarser scales choose the finer scales' targets, and the
-# larger the marks: at 512 px with Adam, a half leaves Tübingen's houses photo-crisp under small marks,
-# three quarters repaints them in Van Gogh's and Munch's strokes, and the whole lets the marks run over
-# the houses (eval's content 1.30 on Tübingen x The Starry Night, against 1.05 at three quarters).
+# The current output's share in the searched image (the paper: a quarter): the more, the more the coarser
+# scales' marks choose the finer scales' targets. At 512 px a half leaves Tübingen's houses photo-crisp under
+# small marks, three quarters repaints them in the painting's strokes, the whole runs marks over them.
 OUTPUT_SHARE = 0.75
-# The colour's weight in the search, against the features': the mean colour of each hypercolumn's 4 px cell,
-# scaled so that the painting's colours (centred) are on average this share of the length of its projected
-# features (centred). By features alone, a smooth sky's nearest neighbours are the painting's smoothest
-# region, whatever its colour (Golden Gate x The Scream: the sky took the boardwalk's grey hatching, where
-# the painting's sky is orange bands); with colour, a region takes the marks of the painting's regions of
-# its colour in the painting's palette. 0 searches by features alone.
+# The colour's weight in the search: each hypercolumn's 4 px cell's mean colour, scaled so that the painting's
+# (centred) are on average this share of the length of its (centred) projected features. By features alone a
+# smooth sky's neighbours are the painting's smoothest region, whatever its colour (Golden Gate x The Scream:
+# the boardwalk's grey hatching, not the orange bands of the painting's sky). 0: by features alone.
 COLOUR_SHARE = 0.5
 
 
@@ -213,10 +207,10 @@ def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
     h, w = column_size(hw)
     # The bank (float16) and its projection; the targets and the output's resized layers kept for the
     # backward pass (float32, :func:`cosine_to`); one block of distances; one band of the painting being read
-    # (:func:`painting_columns`).
+    # (:func:`painting_columns`); the last scale's layer match (painterly.layermatch).
     return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK) \
         + max((e * e if e * e <= WHOLE_PIXELS else BAND_PIXELS for e in style_long_edges), default=0) \
-        * BAND_BYTES_PER_PIXEL
+        * BAND_BYTES_PER_PIXEL + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
 
 
 @dataclass(frozen=True)
@@ -305,9 +299,9 @@ class NeighborObjective:
     photo's own finest detail in place of the output's) blended with the photo, each replaced by
     its nearest neighbour in ``bank`` (by those features and the start's colours). The loss is the
     mean cosine distance between the output's hypercolumns and those targets, plus ``content_weight``
-    times the squared relative error of the photo's relu4_2 (a deviation from the paper, which keeps
-    the photo through the search alone: a little of it holds the photo's structure where the painting
-    has nothing near), all times ``weight``.
+    times the squared relative error of the photo's relu4_2 (not in the paper: it holds the photo's
+    structure where the painting has nothing near), plus, with ``final`` (the last scale), the
+    layer-by-layer match (painterly.layermatch), all times ``weight``.
 
     A tile of a larger scale (painterly.tiles) gets the targets the whole picture would give its pixels:
     ``search`` is a crop of the whole picture's :func:`search_image` reaching beyond the tile (so that the
@@ -320,10 +314,11 @@ class NeighborObjective:
     def __init__(self, extractor: VGG19Features, content: torch.Tensor, bank: StyleBank, *,
                  weight: float = 1.0, content_weight: float = 0.0, output_share: float = OUTPUT_SHARE,
                  search: torch.Tensor | None = None, inner: tuple[int, int] | None = None,
-                 centre: torch.Tensor | None = None):
+                 centre: torch.Tensor | None = None, final: bool = False):
         self.extractor, self.content, self.bank = extractor, content, bank
         self.weight, self.content_weight, self.output_share = weight, content_weight, output_share
         self.search, self.inner, self.centre = search, inner, centre
+        self.layer_match = layermatch.LayerMatch(bank.columns, HYPERCOLUMN_LAYERS) if final else None
         self.targets: torch.Tensor | None = None
         self.content_target: torch.Tensor | None = None
 
@@ -350,6 +345,9 @@ class NeighborObjective:
         feats = self.extractor(seen, HYPERCOLUMN_LAYERS)
         style = self.weight * (1 - cosine_to(feats, self.targets)).mean()
         terms = {"style": style.detach()}
+        if self.layer_match is not None:
+            layers = self.weight * layermatch.WEIGHT * self.layer_match(feats)
+            terms["layers"], style = layers.detach(), style + layers
         # The clamp gives a pixel outside [0, 1] no gradient: without this pull back, one long step leaves
         # the scale stuck where it started (Tübingen x The Scream: every scale, the result a blurred photo).
         total = style + self.weight * OUTSIDE_WEIGHT * (image - seen).pow(2).mean()

@@ -9,7 +9,7 @@ solves the same, size-independent problem and the coarse result is a good warm s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import torch
@@ -20,7 +20,7 @@ from . import neighbors, pyramid, tiles, tilestyle, vgg
 from .config import Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .devices import resolve_device, use_threads
-from .engine import Engine, TilesElsewhere, TileStore
+from .engine import Engine, TileObjective, TilesElsewhere, TileStore
 from .events import Callback, Result
 from .features import VGG19Features
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
@@ -97,17 +97,19 @@ class Painter:
 
     def objective(self, net: VGG19Features, hw: tuple[int, int], cfg: StyleConfig, content: torch.Tensor,
                   targets: StyleLoss | neighbors.StyleBank, *, search: torch.Tensor | None = None,
-                  inner: tuple[int, int] | None = None, centre: torch.Tensor | None = None) -> ObjectiveFn:
+                  inner: tuple[int, int] | None = None, centre: torch.Tensor | None = None,
+                  final: bool = False) -> ObjectiveFn:
         """The objective of one scale (or one tile of a scale) of ``hw`` for images and video frames: ``content``
         (1, 3, H, W) on this painter's device, ``targets`` from :meth:`targets`; ``search``, ``inner``, ``centre``:
-        a tile's place in the whole picture's search (nnst, :class:`neighbors.NeighborObjective`)."""
+        a tile's place in the whole picture's search (nnst, :class:`neighbors.NeighborObjective`); ``final``: the
+        painting's last scale (nnst's layer-by-layer match, painterly.layermatch)."""
         if isinstance(targets, neighbors.StyleBank):
             return neighbors.NeighborObjective(net, content, targets, weight=cfg.style_weight_in_use,
                                                content_weight=cfg.content_weight * neighbors.CONTENT_SCALE,
-                                               search=search, inner=inner, centre=centre)
+                                               search=search, inner=inner, centre=centre, final=final)
         return scale_objective(net, hw, cfg, content=content, style=targets, bf16=self.bf16)
 
-    def tile_objectives(self, controls: Controls) -> Callable[[VGG19Features, Size, tiles.Window], ObjectiveFn]:
+    def tile_objectives(self, controls: Controls, out_hw: Size) -> TileObjective:
         """The objective of a tile of a tiled scale, with the targets the whole picture would give its pixels
         (docs/tiles.md). ``nnst``: the tile's crop of the photo at that scale; the whole painting's bank and
         the whole picture's centre of the search (:meth:`search_centre`), both once per scale; the search on
@@ -136,7 +138,8 @@ class Painter:
                 return self.objective(net, tile_hw, cfg, tile_content, style)
             assert isinstance(whole, torch.Tensor)
             search, inner = search_crop(content, window.start, t)
-            return self.objective(net, tile_hw, cfg, tile_content, targets, search=search, inner=inner, centre=whole)
+            return self.objective(net, tile_hw, cfg, tile_content, targets, search=search, inner=inner, centre=whole,
+                                  final=hw == out_hw)
 
         return objective
 
@@ -221,7 +224,7 @@ class Painter:
 
         def objective_for(net: VGG19Features, hw: tuple[int, int]) -> ObjectiveFn:
             content = resize(controls.content, hw).to(self.device)  # as the optimisation sees it
-            return self.objective(net, hw, cfg, content, self.targets(controls, hw))
+            return self.objective(net, hw, cfg, content, self.targets(controls, hw), final=hw == plan.out_hw)
 
         engine = self.engine(plan, callback, image_every, tiles_elsewhere=tiles_elsewhere, tile_store=tile_store)
         out = engine.run(plan.start(), plan.scales, objective_for)
@@ -237,7 +240,7 @@ class Painter:
         return Engine(self.extractor, plan.cfg, self.device, callback, image_every,
                       show=lambda img: controls.finish(img.cpu()),
                       finish=lambda img: controls.finish(resize(self.finish_colours(img.cpu(), controls.styles), out_hw)),
-                      coordinates=self.coordinates, blowup=self.blowup, tile_objective=self.tile_objectives(controls),
+                      coordinates=self.coordinates, blowup=self.blowup, tile_objective=self.tile_objectives(controls, out_hw),
                       tiles_elsewhere=tiles_elsewhere, tile_store=tile_store)
 
 
