@@ -81,6 +81,7 @@ def test_coarse_coefficients_move_whole_regions():
     fine[0] = 1.0
     assert (coords.decode(coarse) != 0).sum() >= 4 * 4  # a pixel of the 8x8 residual spans 4x4 pixels and more
     assert (coords.decode(fine) != 0).sum() == 1
+    assert float(coords.decode(fine).sum()) == pytest.approx(pyr.LEVEL_STEPS[0])  # the finest level moves least
 
 
 def test_principal_axes_are_orthonormal_and_deterministic():
