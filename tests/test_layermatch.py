@@ -16,11 +16,19 @@ def _columns_and_feats(n: int, layers: tuple[str, ...], seed: int) -> tuple[torc
 
 
 def test_the_paintings_own_features_are_nearer_than_others():
-    layers = ("relu1_1", "relu3_1")
+    layers = ("relu1_1", "relu2_1")
     columns, own = _columns_and_feats(500, layers, 1)
     _, other = _columns_and_feats(500, layers, 2)
     match = lm.LayerMatch(columns, layers)
     assert float(match(own)) < 0.01 < 0.5 < float(match(other))  # not 0: each set is centred on its own mean
+
+
+def test_only_the_shallow_blocks_are_matched_and_their_channels_found_among_all():
+    layers = ("relu1_1", "relu3_1", "relu2_1")  # relu3_1's channels lie between the two matched layers'
+    columns, own = _columns_and_feats(400, layers, 5)
+    match = lm.LayerMatch(columns, layers)
+    assert match.layers == ("relu1_1", "relu2_1") and lm.BLOCKS == 2
+    assert float(match(own)) < 0.01
 
 
 def test_the_draws_are_the_same_every_run_and_not_the_global_generators():
