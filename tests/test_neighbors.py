@@ -156,3 +156,10 @@ def test_the_paintings_columns_read_in_bands_are_the_whole_paintings(extractor, 
     assert float(torch.nn.functional.cosine_similarity(banded, whole, dim=1).min()) > 0.999
     some = nb.painting_columns(extractor, painting, 100).float()  # evenly spaced, only these kept
     assert torch.allclose(some, banded[torch.linspace(0, len(banded) - 1, 100).long()])
+
+
+def test_the_memory_plan_counts_a_band_with_its_margins():
+    """A wide painting's bands are a few rows high; the network sees them with BAND_MARGIN px above and below."""
+    assert nb.band_pixels(512, 512) == 512 * 512  # read whole
+    rows = nb.bands(3840, 3840)[0][1]
+    assert rows == 32 and nb.band_pixels(3840, 3840) == (rows + 2 * nb.BAND_MARGIN) * 3840

@@ -46,8 +46,7 @@ from . import layermatch, vgg
 from .features import VGG19Features
 from .pyramid import half, up
 
-# Every ReLU of blocks 1 to 4 (the paper drops block 5: slower and no better).
-HYPERCOLUMN_LAYERS: tuple[str, ...] = tuple(n for n in vgg.RELU_LAYERS if vgg.block(n) <= 4)
+HYPERCOLUMN_LAYERS: tuple[str, ...] = tuple(n for n in vgg.RELU_LAYERS if vgg.block(n) <= 4)  # block 5: slower, no better
 HYPERCOLUMN_CHANNELS = sum(vgg.channels(k) for k in HYPERCOLUMN_LAYERS)  # 3456
 HYPERCOLUMN_STRIDE = 4  # hypercolumns at a quarter of the image's side
 SEARCH_DIMS = 256  # principal components the search compares
@@ -139,11 +138,9 @@ def _evenly(rows: torch.Tensor, n: int) -> torch.Tensor:
     return rows if len(rows) <= n else rows[torch.linspace(0, len(rows) - 1, n).long()]
 
 
-# The painting's hypercolumns are computed in horizontal bands of about this many pixels (and a margin of
-# BAND_MARGIN px above and below, which the network sees and the band's rows do not keep), so that the
-# bank's transient memory is bounded whatever the painting's size: the band's network activations (about
-# 1.2 kB a pixel for blocks 1-4) and one layer resized to the columns at a time. A 1920 px painting in one
-# piece took 12 GB at a 1920x1080 scale whose memory plan was 4 GB.
+# The painting's hypercolumns are computed in horizontal bands of about this many pixels and a margin of
+# BAND_MARGIN px above and below (seen, not kept), so that the bank's transient memory (the band's activations,
+# about 1.2 kB a pixel, one layer resized at a time) is bounded whatever the painting's size (:func:`band_pixels`).
 BAND_PIXELS = 2**17
 WHOLE_PIXELS = 2**19  # a painting up to this many pixels (a 512 px scale's) is read in one piece, uncropped
 BAND_MARGIN = 64  # px: a multiple of 8 (the pooling grid of block 4)
@@ -156,6 +153,12 @@ def bands(height: int, width: int) -> list[tuple[int, int]]:
     blocks 1-4 and the hypercolumn stride)."""
     rows = height if height * width <= WHOLE_PIXELS else max(32, BAND_PIXELS // max(width, 1) // 32 * 32)
     return [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+
+def band_pixels(height: int, width: int) -> int:
+    """The most pixels the network sees at once while :func:`painting_columns` reads such an image: a band, margins."""
+    top, bottom = bands(height, width)[0]
+    return min(height, bottom - top + 2 * BAND_MARGIN) * width
 
 
 def _read_size(h: int, w: int) -> tuple[int, int]:
@@ -208,9 +211,9 @@ def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
     # The bank (float16) and its projection; the targets and the output's resized layers kept for the
     # backward pass (float32, :func:`cosine_to`); one block of distances; one band of the painting being read
     # (:func:`painting_columns`); the last scale's layer match (painterly.layermatch).
+    band = max((band_pixels(e, e) for e in style_long_edges), default=0) * BAND_BYTES_PER_PIXEL
     return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK) \
-        + max((e * e if e * e <= WHOLE_PIXELS else BAND_PIXELS for e in style_long_edges), default=0) \
-        * BAND_BYTES_PER_PIXEL + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
+        + band + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
 
 
 @dataclass(frozen=True)
