@@ -138,8 +138,8 @@ def test_the_colour_correction_gives_the_paintings_colour_statistics():
 
 
 @pytest.mark.slow
-def test_the_paintings_columns_read_in_bands_are_the_whole_paintings(extractor, monkeypatch):
-    """A painting read in 32 px bands (a margin of 64 px around each) gives the hypercolumns of the whole painting
+def test_the_paintings_columns_read_in_blocks_are_the_whole_paintings(extractor, monkeypatch):
+    """A painting read in 32 px blocks (a margin of 64 px around each) gives the hypercolumns of the whole painting
     read at once, cropped to multiples of 32 px, and keeps only the rows asked for: what bounds the bank's memory
     changes no target."""
     from painterly.images import load_image, resize
@@ -148,18 +148,18 @@ def test_the_paintings_columns_read_in_bands_are_the_whole_paintings(extractor, 
     crop = painting[..., :96, :64]
     with torch.no_grad():
         whole = nb.hypercolumns(extractor(crop, nb.HYPERCOLUMN_LAYERS), nb.column_size((96, 64)))[0].flatten(1).T
-    monkeypatch.setattr(nb, "BAND_PIXELS", 32 * 64)
+    monkeypatch.setattr(nb, "BLOCK_PIXELS", 32 * 32)
     monkeypatch.setattr(nb, "WHOLE_PIXELS", 0)
-    assert nb.bands(96, 64) == [(0, 32), (32, 64), (64, 96)]
-    banded = nb.painting_columns(extractor, painting).float()
-    assert banded.shape == whole.shape
-    assert float(torch.nn.functional.cosine_similarity(banded, whole, dim=1).min()) > 0.999
+    assert nb.blocks(96, 64) == [(t, t + 32, left, left + 32) for t in (0, 32, 64) for left in (0, 32)]
+    blocked = nb.painting_columns(extractor, painting).float()
+    assert blocked.shape == whole.shape
+    assert float(torch.nn.functional.cosine_similarity(blocked, whole, dim=1).min()) > 0.999
     some = nb.painting_columns(extractor, painting, 100).float()  # evenly spaced, only these kept
-    assert torch.allclose(some, banded[torch.linspace(0, len(banded) - 1, 100).long()])
+    assert torch.allclose(some, blocked[torch.linspace(0, len(blocked) - 1, 100).long()])
 
 
-def test_the_memory_plan_counts_a_band_with_its_margins():
-    """A wide painting's bands are a few rows high; the network sees them with BAND_MARGIN px above and below."""
-    assert nb.band_pixels(512, 512) == 512 * 512  # read whole
-    rows = nb.bands(3840, 3840)[0][1]
-    assert rows == 32 and nb.band_pixels(3840, 3840) == (rows + 2 * nb.BAND_MARGIN) * 3840
+def test_the_memory_plan_counts_a_block_with_its_margins():
+    """A large painting is read in blocks of 256 px, each seen with BLOCK_MARGIN px around it, whatever its width."""
+    assert nb.block_pixels(512, 512) == 512 * 512  # read whole
+    assert nb.blocks(3840, 3840)[0] == (0, 256, 0, 256)
+    assert nb.block_pixels(3840, 3840) == nb.block_pixels(7680, 7680) == (256 + 2 * nb.BLOCK_MARGIN) ** 2

