@@ -1,7 +1,7 @@
 """A large render (default 3840x2160) with its time and peak memory per scale.
 
     python benchmarks/render_large.py [--width 3840 --height 2160] [-o out/bench/4k.png] [--max-memory GB]
-        [--tile-size PX] [--threads N]
+        [--tile-size PX] [--threads N] [--method nnst|gatys]
 
 The content is centre-cropped to the requested aspect ratio and painted with painterly's
 defaults (coarse to fine, the memory plan on, a scale that does not fit ``--max-memory`` painted in
@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import EXAMPLES
 
 from painterly import Painter, StyleConfig, load_image
+from painterly.config import Method
 from painterly.engine import memory_plans, scale_schedule
 from painterly.events import Step
 from painterly.images import Loaded, save_image
@@ -48,10 +49,11 @@ def crop_to(loaded: Loaded, width: int, height: int) -> Loaded:
 
 
 def render_config(width: int, height: int, *, iterations: int | None = None, max_memory: float | None = None,
-                  tile_size: int | None = None, threads: int | None = None) -> StyleConfig:
+                  tile_size: int | None = None, threads: int | None = None, method: str | None = None) -> StyleConfig:
     """The options a render of width x height paints with (painterly's defaults, seed 0)."""
     return StyleConfig(size=max(width, height), iterations=iterations or StyleConfig().iterations, seed=0,
-                       max_memory=max_memory, tile_size=tile_size, threads=threads)
+                       max_memory=max_memory, tile_size=tile_size, threads=threads,
+                       method=Method(method) if method else StyleConfig().method)
 
 
 def planned(cfg: StyleConfig, hw: tuple[int, int]) -> tuple[list[tuple[tuple[int, int], int]], dict]:
@@ -77,11 +79,12 @@ def main() -> None:
     ap.add_argument("--max-memory", type=float, help="GB (default: the memory plan's, 85%% of what is free)")
     ap.add_argument("--tile-size", type=int, help="px (default: the largest tiles that fit)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--method", choices=[m.value for m in Method], help="default: painterly's (nnst)")
     ap.add_argument("-o", "--output", default="out/bench/render_4k.png")
     args = ap.parse_args()
     content = crop_to(load_image(args.content), args.width, args.height)
     cfg = render_config(args.width, args.height, iterations=args.iterations, max_memory=args.max_memory,
-                        tile_size=args.tile_size, threads=args.threads)
+                        tile_size=args.tile_size, threads=args.threads, method=args.method)
     schedule, plans = planned(cfg, (args.height, args.width))
     print(f"content cropped to {content.rgb.shape[-1]}x{content.rgb.shape[-2]}; schedule:", flush=True)
     for hw, n in schedule:
