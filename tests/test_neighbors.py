@@ -39,7 +39,7 @@ def test_replacing_features_picks_rows_of_the_bank():
     bank = nb.StyleBank.of_rows(columns, colours)
     order = torch.randperm(40, generator=g)
     queries = columns[order] * 2.0 + 0.01 * torch.randn(40, 16, generator=g)  # the same set, scaled and shuffled
-    assert torch.equal(bank.replace(queries, colours[order]), columns[order].half().float())  # the bank keeps float16
+    assert torch.equal(bank.replace(queries @ bank.axes, colours[order]), columns[order].half().float())  # the bank keeps float16
 
 
 def test_among_features_alike_the_search_takes_the_row_of_the_querys_colour(monkeypatch):
@@ -51,9 +51,11 @@ def test_among_features_alike_the_search_takes_the_row_of_the_querys_colour(monk
     columns = torch.cat([sky[None], boardwalk[None], other])
     colours = torch.cat([torch.tensor([[0.9, 0.5, 0.2], [0.5, 0.5, 0.5]]), torch.rand(38, 3, generator=g)])
     queries, orange = torch.cat([smooth[None], other]), torch.cat([colours[:1], colours[2:]])
-    assert torch.equal(nb.StyleBank.of_rows(columns, colours).replace(queries, orange)[0], sky.half().float())
+    bank = nb.StyleBank.of_rows(columns, colours)
+    assert torch.equal(bank.replace(queries @ bank.axes, orange)[0], sky.half().float())
     monkeypatch.setattr(nb, "COLOUR_SHARE", 0.0)
-    assert torch.equal(nb.StyleBank.of_rows(columns, colours).replace(queries, orange)[0], boardwalk.half().float())
+    bank = nb.StyleBank.of_rows(columns, colours)
+    assert torch.equal(bank.replace(queries @ bank.axes, orange)[0], boardwalk.half().float())
 
 
 @pytest.mark.parametrize("hw", [(64, 64), (37, 50), (9, 200)])

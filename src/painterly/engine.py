@@ -85,7 +85,7 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
 
     def whole_pass(tile_hw: Size) -> int:  # a tiled scale's pass over the whole picture, and gatys's goals
         if cfg.method is Method.NNST:
-            return tiles.search_bytes(tile_hw)
+            return tiles.hypercolumn_pass_bytes(tile_hw)
         return tiles.search_bytes(tile_hw) + tilestyle.sample_bytes(cfg.style_layers) + \
             tilestyle.goal_bytes(tile_hw, cfg.style_layers)
 

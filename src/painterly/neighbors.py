@@ -50,9 +50,8 @@ SEARCH_DIMS = 256  # principal components the search compares
 AXES_ROWS = 2**13  # rows of the painting's hypercolumns the principal components are found from
 MAX_BANK_ROWS = 2**16  # the painting's hypercolumns kept (evenly spaced) beyond this: bounded memory at any size
 SEARCH_BLOCK = 2**24  # elements of a query-by-reference distance block (64 MB of float32)
-# The current output's share in the searched image (the paper: a quarter): the more, the more the coarser
-# scales' marks choose the finer scales' targets. At 512 px a half leaves Tübingen's houses photo-crisp under
-# small marks, three quarters repaints them in the painting's strokes, the whole runs marks over them.
+# The current output's share in the searched image (the paper: a quarter): at 512 px a half leaves Tübingen's
+# houses photo-crisp under small marks, three quarters repaints them in the painting's strokes, all runs over them.
 OUTPUT_SHARE = 0.75
 # The colour's weight in the search: each 4 px cell's mean colour, scaled to this share of the length of the
 # projected features (both centred). By features alone a smooth sky took the painting's smoothest region, whatever
@@ -261,20 +260,18 @@ class StyleBank:
         scale = COLOUR_SHARE * float((projected - projected.mean(0)).norm(dim=1).mean() / spread.clamp_min(1e-8))
         return cls(columns, axes, torch.cat([projected, colours * scale], 1), scale)
 
-    def search_rows(self, queries: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
-        """(N, k + 3): what the search compares of ``queries`` (N, C) whose cells have ``colours`` (N, 3)."""
-        return torch.cat([queries.float() @ self.axes, colours.float() * self.colour_scale], 1)
+    def search_rows(self, projected: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+        """(N, k + 3): what the search compares of queries ``projected`` (N, k) whose cells have ``colours`` (N, 3)."""
+        return torch.cat([projected.float(), colours.float() * self.colour_scale], 1)
 
-    def replace(self, queries: torch.Tensor, colours: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
-        """Each row of ``queries`` (N, C), whose cell has ``colours`` (N, 3), replaced by its nearest neighbour
-        among the bank's rows (float32); ``centre``: the searched queries' centre (:func:`nearest`), if not
-        their own mean."""
-        return self.columns[nearest(self.search_rows(queries, colours), self.searched, centre=centre)].float()
+    def replace(self, projected: torch.Tensor, colours: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
+        """Each query (:meth:`search_rows`) replaced by its nearest neighbour among the bank's rows (float32, (N, C));
+        ``centre``: the searched queries' centre (:func:`nearest`), if not their own mean."""
+        return self.columns[nearest(self.search_rows(projected, colours), self.searched, centre=centre)].float()
 
-    def centre_of(self, queries: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """The sum of :meth:`search_rows` over ``queries`` (N, C) and N: summed over a picture's tiles and
-        divided, the whole picture's centre for :meth:`replace`."""
-        return self.search_rows(queries, colours).sum(0), queries.shape[0]
+    def centre_of(self, projected: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The sum of :meth:`search_rows` and their number: summed over a picture's tiles, the whole picture's centre."""
+        return self.search_rows(projected, colours).sum(0), projected.shape[0]
 
 
 # The loss is bounded (a cosine distance, at most 2 per position), so the optimiser's 1e6x guard never fires:
@@ -328,13 +325,12 @@ class NeighborObjective:
         content = self.content.to(start.device)
         searched = search_image(content, start, self.output_share) if self.search is None else self.search.to(start)
         with torch.no_grad():
-            cols = search_columns(self.extractor, searched, self.inner, tuple(start.shape[-2:]))  # type: ignore[arg-type]
-            c, h, w = cols.shape[1:]
-            colours = cell_colours(start)[0].flatten(1).T
-            replaced = self.bank.replace(cols[0].flatten(1).T, colours, self.centre)
+            hw = (int(start.shape[-2]), int(start.shape[-1]))
+            projected, colours = search_columns(self.extractor, searched, self.bank.axes, self.inner, hw), cell_colours(start)
+            replaced = self.bank.replace(projected, colours[0].flatten(1).T, self.centre)
             if self.content_weight > 0:
                 self.content_target = self.extractor(content, (CONTENT_LAYER,))[CONTENT_LAYER].float()
-        self.targets = F.normalize(replaced.T.reshape(1, c, h, w), dim=1)
+        self.targets = F.normalize(replaced.T.reshape(1, -1, *colours.shape[-2:]), dim=1)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # The network sees the image as it will be saved, clamped to [0, 1]: the cosine distance ignores
@@ -361,15 +357,19 @@ class NeighborObjective:
         return total, terms
 
 
-def search_columns(extractor: VGG19Features, searched: torch.Tensor, inner: tuple[int, int] | None = None,
-                   hw: tuple[int, int] | None = None) -> torch.Tensor:
-    """(1, C, h, w): the hypercolumns of ``searched``; with ``inner``, only those of the ``hw`` px region
-    whose corner is at ``inner`` (a multiple of :data:`HYPERCOLUMN_STRIDE`), on ``searched``'s grid."""
-    cols = hypercolumns(extractor(searched, HYPERCOLUMN_LAYERS), column_size(searched.shape[-2:]))
-    if inner is None or hw is None:
-        return cols
-    (h, w), top, left = column_size(hw), inner[0] // HYPERCOLUMN_STRIDE, inner[1] // HYPERCOLUMN_STRIDE
-    return cols[..., top:top + h, left:left + w]
+def search_columns(extractor: VGG19Features, searched: torch.Tensor, axes: torch.Tensor,
+                   inner: tuple[int, int] | None = None, hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """(h * w, k): the hypercolumns of ``searched`` projected on ``axes`` (C, k), a layer at a time (never stacked);
+    with ``inner``, only those of the ``hw`` px region at ``inner`` (a multiple of :data:`HYPERCOLUMN_STRIDE`)."""
+    feats, grid = extractor(searched, HYPERCOLUMN_LAYERS), column_size(searched.shape[-2:])
+    (h, w), top, left = (grid, 0, 0) if inner is None or hw is None else \
+        (column_size(hw), inner[0] // HYPERCOLUMN_STRIDE, inner[1] // HYPERCOLUMN_STRIDE)
+    out, start = torch.zeros(h * w, axes.shape[1], device=searched.device), 0
+    for k in HYPERCOLUMN_LAYERS:
+        part = hypercolumns({k: feats.pop(k)}, grid, (k,))[0, :, top:top + h, left:left + w].flatten(1)
+        out += part.T @ axes[start:start + part.shape[0]].to(part)
+        start += part.shape[0]
+    return out
 
 
 def search_image(content: torch.Tensor, start: torch.Tensor, output_share: float = OUTPUT_SHARE) -> torch.Tensor:

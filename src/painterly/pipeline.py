@@ -152,10 +152,10 @@ class Painter:
         for t in blend.tiles:
             search, inner = search_crop(content, blend.start, t)
             with torch.no_grad():
-                cols = neighbors.search_columns(net, search, inner, t.hw)[0].flatten(1).T
-            colours = neighbors.cell_colours(t.crop(blend.start))[0].flatten(1).T.to(cols)
-            w = F.avg_pool2d(blend.weights(t), neighbors.HYPERCOLUMN_STRIDE).reshape(-1, 1).to(cols)
-            total = total + bank.centre_of(cols * w, colours * w)[0].cpu()
+                projected = neighbors.search_columns(net, search, bank.axes, inner, t.hw)
+            colours = neighbors.cell_colours(t.crop(blend.start))[0].flatten(1).T.to(projected)
+            w = F.avg_pool2d(blend.weights(t), neighbors.HYPERCOLUMN_STRIDE).reshape(-1, 1).to(projected)
+            total = total + bank.centre_of(projected * w, colours * w)[0].cpu()
             count = count + w.sum().cpu()
         return total / count.clamp_min(1e-8)
 

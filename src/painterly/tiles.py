@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from .config import MIN_TILE_SIZE
-from .neighbors import HYPERCOLUMN_STRIDE
+from .memory import layer_values
+from .neighbors import HYPERCOLUMN_LAYERS, HYPERCOLUMN_STRIDE
 
 Size = tuple[int, int]
 ALIGN = HYPERCOLUMN_STRIDE
@@ -189,6 +190,15 @@ class Window:
 def whole_bytes(hw: Size) -> int:
     """Bytes a tiled scale of ``hw`` keeps of the whole picture (:data:`WHOLE_VALUES_PER_PIXEL`)."""
     return 4 * WHOLE_VALUES_PER_PIXEL * hw[0] * hw[1]
+
+
+def hypercolumn_pass_bytes(tile_hw: Size) -> int:
+    """Bytes of nnst's search pass (no gradients) over a tile of ``tile_hw`` and its margin: every hypercolumn
+    layer's activations, which the network returns together (neighbors.search_columns then projects them a layer
+    at a time), and the widest layer's input."""
+    side = overlap(max(tile_hw))
+    seen = (tile_hw[0] + 2 * side, tile_hw[1] + 2 * side)
+    return 4 * (sum(layer_values(k, seen) for k in HYPERCOLUMN_LAYERS) + 64 * seen[0] * seen[1])
 
 
 def search_bytes(tile_hw: Size) -> int:
