@@ -14,12 +14,11 @@ Pure functions and the objective of one scale, reimplemented from the paper on V
   scales and the marks painted there choose them at the finer ones;
 * the search compares colours as well as features (:data:`COLOUR_SHARE`): a position whose colour at the
   scale's start (the photo in the painting's palette, then the coarser scale's output) is the painting's
-  sky takes the marks of the painting's sky, not those of whatever region has the nearest texture.
+  sky takes the marks of the painting's sky, not those of whatever region has the nearest texture;
+* at the last scale, each layer is also matched on its own (painterly.layermatch, the paper's last pass).
 
 Why no motif is copied: a distribution loss asks the output to hold *all* of the painting's features (a
 portrait's eyes must go somewhere); a nearest-neighbour target only those nearest to something in the photo.
-
-* at the last scale, each layer is also matched on its own (painterly.layermatch, the paper's last pass).
 
 Deviations from the paper's code (VGG16, CUDA): VGG19's ReLUs of blocks 1-4 (12 layers, not 10); the
 search compares the hypercolumns' leading principal components (:data:`SEARCH_DIMS`: a small matrix
