@@ -43,14 +43,14 @@ _LAYER_COLOURS = [(255, 127, 14), (214, 39, 40), (148, 103, 189), (140, 86, 75),
 
 
 def _series(history: Sequence[Mapping[str, float]]) -> dict[str, list[tuple[float, float]]]:
-    """{name: [(iteration, value)]} for total, content, style per layer and TV (in that order)."""
+    """{name: [(iteration, value)]} for total, content, style (per layer, or nnst's hypercolumn term and its last
+    scale's layer-by-layer term) and TV, in that order."""
     keys: list[str] = []
     for h in history:
         keys.extend(k for k in h if k not in keys)
-    wanted = ["loss"] + [k for k in keys if k == "content" or k.startswith("content:")] \
-        + [k for k in keys if k.startswith("style:")] + [k for k in keys if k == "tv"]
-    if not any(k.startswith("style:") for k in keys) and "style" in keys:
-        wanted.insert(-1 if "tv" in keys else len(wanted), "style")
+    style = [k for k in keys if k.startswith("style:")] or [k for k in keys if k in ("style", "layers")]
+    wanted = ["loss"] + [k for k in keys if k == "content" or k.startswith("content:")] + style \
+        + [k for k in keys if k == "tv"]
     out: dict[str, list[tuple[float, float]]] = {}
     for i, h in enumerate(history):
         x = float(h.get("iteration", i + 1))

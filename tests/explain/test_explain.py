@@ -152,6 +152,18 @@ def test_plot_losses_from_a_real_run(tmp_path, content_path, style_path):
         assert im.format == "PNG"
 
 
+def test_an_nnst_runs_plot_has_its_hypercolumn_and_last_pass_terms(tmp_path, content_path, style_path):
+    from painterly.pipeline import Painter
+    from painterly.plot import _series
+
+    rec = LossRecorder(tmp_path / "run.png")
+    Painter(StyleConfig(size=128, iterations=1, seed=1)).paint(load_image(content_path), [load_image(style_path)],
+                                                             callback=rec)
+    series = _series(rec.history)
+    assert list(series) == ["loss", "content", "style", "layers"]
+    assert len(series["layers"]) < len(series["style"])  # the last scale only
+
+
 def test_plot_losses_errors(tmp_path):
     with pytest.raises(ImageError, match="--plot"):
         LossRecorder(tmp_path / "missing" / "loss.png")
