@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from . import vgg
 
@@ -41,8 +40,12 @@ def work_bytes(channels: int) -> int:
     return 4 * (SAMPLES * channels + 2 * QUERIES * SAMPLES)
 
 
-def _unit_centred(x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(x - x.mean(0, keepdim=True), dim=1)
+def unit_centred(x: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
+    """The rows of ``x`` (N, D) centred on their mean (or on ``centre``, (D,)) and scaled to unit length: their
+    dot products are the centred cosine similarity that the hypercolumn search (painterly.neighbors.nearest)
+    and this match compare by."""
+    x = x - (x.mean(0, keepdim=True) if centre is None else centre.reshape(1, -1).to(x))
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
 
 class LayerMatch:
@@ -58,7 +61,7 @@ class LayerMatch:
         for k in layers:
             if vgg.block(k) <= BLOCKS:
                 self.layers += (k,)
-                self.refs.append(_unit_centred(rows[:, start:start + vgg.channels(k)].float()))
+                self.refs.append(unit_centred(rows[:, start:start + vgg.channels(k)].float()))
             start += vgg.channels(k)
         self.draws = torch.Generator().manual_seed(0)
 
@@ -67,6 +70,6 @@ class LayerMatch:
         for k, ref in zip(self.layers, self.refs):
             f = feats[k][0].flatten(1)  # (C, N)
             at = torch.randint(0, f.shape[1], (min(QUERIES, f.shape[1]),), generator=self.draws).to(f.device)
-            q = _unit_centred(f[:, at].T.float())
+            q = unit_centred(f[:, at].T.float())
             total = total + (1 - (q @ ref.to(q).T).amax(1)).mean()
         return total / len(self.layers)

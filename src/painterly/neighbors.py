@@ -77,11 +77,6 @@ def cell_colours(image: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(image.float(), HYPERCOLUMN_STRIDE, ceil_mode=True)[..., :h, :w]
 
 
-def _unit_centred(x: torch.Tensor, centre: torch.Tensor | None = None) -> torch.Tensor:
-    x = x - (x.mean(0, keepdim=True) if centre is None else centre.reshape(1, -1).to(x))
-    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)
-
-
 def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BLOCK,
             centre: torch.Tensor | None = None) -> torch.Tensor:
     """For each row of ``queries`` (N, D), the index of its nearest row of ``refs`` (M, D).
@@ -91,7 +86,7 @@ def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BL
     mean (a tile's queries are centred on the whole picture's mean). Queries go ``block // M`` rows at a
     time, so the distance matrix never holds more than ``block`` elements.
     """
-    q, r = _unit_centred(queries.float(), centre), _unit_centred(refs.float())
+    q, r = layermatch.unit_centred(queries.float(), centre), layermatch.unit_centred(refs.float())
     rows = max(1, block // max(r.shape[0], 1))
     return torch.cat([(q[i:i + rows] @ r.T).argmax(1) for i in range(0, q.shape[0], rows)])
 

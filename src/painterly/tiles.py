@@ -196,13 +196,19 @@ def hypercolumn_pass_bytes(tile_hw: Size) -> int:
     """Bytes of nnst's search pass (no gradients) over a tile of ``tile_hw`` and its margin: every hypercolumn
     layer's activations, which the network returns together (neighbors.search_columns then projects them a layer
     at a time), and the widest layer's input."""
-    side = overlap(max(tile_hw))
-    seen = (tile_hw[0] + 2 * side, tile_hw[1] + 2 * side)
+    seen = _with_margin(tile_hw)
     return 4 * (sum(layer_values(k, seen) for k in HYPERCOLUMN_LAYERS) + 64 * seen[0] * seen[1])
 
 
 def search_bytes(tile_hw: Size) -> int:
     """Bytes of the search's pass (no gradients) over a tile of ``tile_hw`` and its margin: the widest
     layer's input and output (64 channels at full size, float32)."""
+    seen = _with_margin(tile_hw)
+    return 2 * 4 * 64 * seen[0] * seen[1]
+
+
+def _with_margin(tile_hw: Size) -> Size:
+    """The size the network sees of a tile of ``tile_hw`` in a pass over the whole picture: the tile and the
+    tiles' overlap all round."""
     side = overlap(max(tile_hw))
-    return 2 * 4 * 64 * (tile_hw[0] + 2 * side) * (tile_hw[1] + 2 * side)
+    return tile_hw[0] + 2 * side, tile_hw[1] + 2 * side
