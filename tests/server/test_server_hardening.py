@@ -340,3 +340,11 @@ def test_heif_is_accepted_when_pillow_heif_is_there() -> None:
         decode_upload(b"plain text", field="content", filename="notes.txt", long_edge=64, max_bytes=2**25,
                       max_pixels=40_000_000)
     assert e.value.status == 415
+
+
+def test_a_photo_too_thin_for_the_size_is_422_at_submission(client: TestClient, images: tuple[bytes, bytes]) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 40), (90, 120, 200)).save(buf, format="PNG")  # 64x10 px at size 64: under VGG19's 16
+    message = assert_error(client.post("/api/jobs", **multipart(TINY, buf.getvalue(), images[1])), 422, "photo", "16")
+    assert "256x40" in message
+    assert client.get("/api/jobs").json()["jobs"] == []  # refused at the door: no job queued to fail later

@@ -40,7 +40,7 @@ from starlette.routing import Match
 from starlette.types import Message, Receive
 
 from .. import __version__
-from ..errors import ConfigError
+from ..errors import ConfigError, ImageError
 from ..objective import style_long_edge
 from . import contract
 from .contract import errors, image
@@ -227,6 +227,8 @@ def _add_job_routes(app: FastAPI, manager: JobManager, limits: Limits, common: t
             await run_in_threadpool(manager.retry, job.id)
         except (JobFinished, StoreError) as e:
             raise ApiError(409, str(e)) from None
+        except (ConfigError, ImageError) as e:
+            raise _unpaintable(e) from None
         except QueueFull as e:
             raise _busy(manager, e) from None
         return manager.snapshot(job.id)
@@ -272,6 +274,8 @@ def _add_again_route(app: FastAPI, manager: JobManager, limits: Limits, common: 
             new = await run_in_threadpool(manager.again, job.id, size)
         except (JobFinished, StoreError) as e:
             raise ApiError(409, str(e)) from None
+        except (ConfigError, ImageError) as e:
+            raise _unpaintable(e) from None
         except QueueFull as e:
             raise _busy(manager, e) from None
         return manager.snapshot(new.id)
@@ -384,10 +388,18 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits, key
         return await run_in_threadpool(partial(manager.submit, cfg, uploads[0], uploads[1:], options, key=key))
     except (QueueFull, StoreError) as e:
         raise _busy(manager, e) from None
+    except (ConfigError, ImageError) as e:
+        raise _unpaintable(e) from None
     except KeyInFlight as e:
         raise ApiError(409, str(e)) from None
     except KeyReused as e:
         raise ApiError(422, str(e)) from None
+
+
+def _unpaintable(e: ConfigError | ImageError) -> ApiError:
+    """422: the images and options cannot be painted together (painterly.plan.prepare's checks), the option named
+    by its field name."""
+    return ApiError(422, e.named(e.option) if isinstance(e, ConfigError) and e.option else str(e))
 
 
 async def _decode(upload: UploadFile, field: str, long_edge: int, limits: Limits) -> Upload:

@@ -9,10 +9,13 @@ import math
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import StyleConfig
 from ..images import Loaded
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 RESULT_FILES = {"result.png": "image/png", "sheet.png": "image/png", "thumb.jpg": "image/jpeg"}
@@ -68,6 +71,7 @@ class Job:
     created: float
     content: Loaded | None = None
     styles: list[Loaded] = field(default_factory=list)
+    plan: Plan | None = None  # prepared when it was accepted (every check); None for a job restored after a restart
     status: JobStatus = JobStatus.QUEUED
     position: int = 0  # 1-based place in the queue; 0 when not waiting
     started: float | None = None

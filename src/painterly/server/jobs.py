@@ -125,12 +125,13 @@ class JobManager:
         """Accept a job: written to disk first (StoreError when that fails), then queued. Returns it and
         True; with an Idempotency-Key ``key`` that a job was accepted with in the last ``keys.KEY_TTL``
         seconds, that job and False (:class:`KeyReused` when this request differs from its request,
-        :class:`KeyInFlight` while that request is still being accepted)."""
+        :class:`KeyInFlight` while that request is still being accepted). ConfigError / ImageError when the images
+        and options cannot be painted together (prepared here: painterly.plan)."""
         inputs = {"content": content.describe(), "styles": [s.describe() for s in styles]}
         job = Job(id=secrets.token_hex(6), config=config, options=options, created=time.time(), inputs=inputs,
                   content=content.image, styles=[s.image for s in styles], key=key,
                   fingerprint=None if key is None else fingerprint(inputs, options))
-        return self._accept(job)
+        return self._accept(_prepared(job))
 
     def again(self, job_id: str, size: int | None = None) -> Job:
         """A new job painting a finished one again (its kept inputs, options and seed) at ``size`` if given;
@@ -144,7 +145,7 @@ class JobManager:
                   options={**old.options, "size": config.size, "seed": config.seed},
                   inputs={**old.inputs, "again_of": old.id})
         self.store.load_inputs(job, self.output_dir / old.id)
-        return self._accept(job)[0]
+        return self._accept(_prepared(job))[0]
 
     def _accept(self, job: Job) -> tuple[Job, bool]:
         with self._lock:
@@ -343,8 +344,9 @@ class JobManager:
             self._finish(job, JobStatus.DONE, error=None)
 
     def _paint(self, job: Job) -> Result:
-        assert job.content is not None
-        plan = prepare(job.content, job.styles, job.config)  # every check, before the network loads
+        plan = job.plan or _prepared(job).plan  # a job restored after a restart is checked here, before the network
+        job.plan = None  # loads; its tensors go with the run
+        assert plan is not None
         painter = self._painter_factory(job.config)
         last_preview = [-math.inf]
 
@@ -392,6 +394,14 @@ class JobManager:
     def _publish(self, job: Job, kind: str, data: dict[str, Any]) -> None:
         for sub in list(self._subs.get(job.id, ())):
             sub.push(kind, data)
+
+
+def _prepared(job: Job) -> Job:
+    """``job`` with its plan (painterly.plan.prepare): every check of its images against its options, before the
+    network loads, raising ConfigError / ImageError (a 422 at submission, not a job that fails when it runs)."""
+    assert job.content is not None
+    job.plan = prepare(job.content, job.styles, job.config)
+    return job
 
 
 def _jpeg(image: torch.Tensor) -> bytes:
