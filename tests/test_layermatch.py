@@ -55,7 +55,7 @@ def test_the_last_scale_adds_the_layer_match_and_a_step_lowers_it(weights):
     objective = nb.NeighborObjective(extractor, content, bank, final=True)
     x = content.clone().requires_grad_(True)
     loss, terms = objective(x)
-    assert 0 < float(terms["layers"]) < float(loss)
+    assert 0 < float(terms["layers"]) < loss.item()
     loss.backward()
     with torch.no_grad():
         x -= 0.05 * x.grad / x.grad.abs().max()

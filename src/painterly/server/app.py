@@ -125,6 +125,12 @@ def _add_error_handlers(app: FastAPI) -> None:
             headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
         return _error(exc.status_code, message, headers)
 
+    @app.exception_handler(ConfigError)
+    @app.exception_handler(ImageError)
+    async def unpaintable(request: Request, exc: ConfigError | ImageError) -> JSONResponse:
+        """422: the options, or the images with them, cannot be painted (params', painterly.plan.prepare's checks)."""
+        return _error(422, exc.named(exc.option) if isinstance(exc, ConfigError) and exc.option else str(exc))
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -227,8 +233,6 @@ def _add_job_routes(app: FastAPI, manager: JobManager, limits: Limits, common: t
             await run_in_threadpool(manager.retry, job.id)
         except (JobFinished, StoreError) as e:
             raise ApiError(409, str(e)) from None
-        except (ConfigError, ImageError) as e:
-            raise _unpaintable(e) from None
         except QueueFull as e:
             raise _busy(manager, e) from None
         return manager.snapshot(job.id)
@@ -266,16 +270,11 @@ def _add_again_route(app: FastAPI, manager: JobManager, limits: Limits, common: 
               responses={**errors(*common, 403, 404, 409, 422, 503), 201: {"description": "the new job"}})
     async def again_job(job: JobDep, request: Request) -> dict[str, Any]:
         """Paint a finished job again: its inputs, options and seed; the body ``{"size": N}`` at another size."""
-        try:
-            size = again_size(await request.body(), limits)
-        except ConfigError as e:
-            raise ApiError(422, str(e)) from None
+        size = again_size(await request.body(), limits)
         try:
             new = await run_in_threadpool(manager.again, job.id, size)
         except (JobFinished, StoreError) as e:
             raise ApiError(409, str(e)) from None
-        except (ConfigError, ImageError) as e:
-            raise _unpaintable(e) from None
         except QueueFull as e:
             raise _busy(manager, e) from None
         return manager.snapshot(new.id)
@@ -373,10 +372,7 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits, key
             raise ApiError(422, f"options: not valid JSON ({e})") from None
         except RecursionError:
             raise ApiError(422, "options: nested too deeply; send a flat JSON object") from None
-        try:
-            cfg = build_config(options, len(styles), limits)
-        except ConfigError as e:
-            raise ApiError(422, str(e)) from None
+        cfg = build_config(options, len(styles), limits)
         # Decoded for the server's largest size, not the job's: a result can then be painted again larger.
         style_edge = style_long_edge(max(cfg.scales_for(len(styles))), (limits.max_size, limits.max_size))
         uploads = [await _decode(content, "content", limits.max_size, limits)]
@@ -388,18 +384,10 @@ async def _create_job(request: Request, manager: JobManager, limits: Limits, key
         return await run_in_threadpool(partial(manager.submit, cfg, uploads[0], uploads[1:], options, key=key))
     except (QueueFull, StoreError) as e:
         raise _busy(manager, e) from None
-    except (ConfigError, ImageError) as e:
-        raise _unpaintable(e) from None
     except KeyInFlight as e:
         raise ApiError(409, str(e)) from None
     except KeyReused as e:
         raise ApiError(422, str(e)) from None
-
-
-def _unpaintable(e: ConfigError | ImageError) -> ApiError:
-    """422: the images and options cannot be painted together (painterly.plan.prepare's checks), the option named
-    by its field name."""
-    return ApiError(422, e.named(e.option) if isinstance(e, ConfigError) and e.option else str(e))
 
 
 async def _decode(upload: UploadFile, field: str, long_edge: int, limits: Limits) -> Upload:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import io
 import json
 import math
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from ..config import StyleConfig
-from ..images import Loaded
-
-if TYPE_CHECKING:
-    from ..plan import Plan
+from ..images import Loaded, to_pil
+from ..plan import Plan, prepare
 
 JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 RESULT_FILES = {"result.png": "image/png", "sheet.png": "image/png", "thumb.jpg": "image/jpeg"}
@@ -94,6 +95,13 @@ class Job:
     fingerprint: str | None = None  # of the request it was submitted by (inputs and options)
     cancel: threading.Event = field(default_factory=threading.Event)
 
+    def prepared(self) -> Job:
+        """This job with its plan (painterly.plan.prepare): every check of its images against its options, before
+        the network loads, raising ConfigError / ImageError (a 422 at submission, not a job that fails later)."""
+        assert self.content is not None
+        self.plan = prepare(self.content, self.styles, self.config)
+        return self
+
     @property
     def eta(self) -> float | None:
         if self.status is not JobStatus.RUNNING or self.done <= 0 or self.total <= 0:
@@ -137,3 +145,10 @@ def fingerprint(inputs: dict[str, Any], options: dict[str, Any]) -> str:
     """A digest of a submission (its images' SHA-256 and its options), to tell a retried request from another."""
     text = json.dumps({"inputs": inputs, "options": options}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def jpeg(image: torch.Tensor) -> bytes:
+    """A preview as JPEG bytes."""
+    buf = io.BytesIO()
+    to_pil(image).save(buf, "JPEG", quality=88)
+    return buf.getvalue()

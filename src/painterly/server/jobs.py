@@ -23,7 +23,6 @@ fails. A JobManager starting on the folder queues the jobs it finds there again,
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import math
 import os
@@ -41,9 +40,7 @@ import torch
 from ..config import StyleConfig
 from ..errors import ConfigError, ImageError, WeightsError
 from ..events import Result, Step
-from ..images import to_pil
 from ..pipeline import Painter
-from ..plan import prepare
 from .job import (
     JOB_ID,
     RESULT_FILES,
@@ -55,6 +52,7 @@ from .job import (
     UnknownJob,
     fingerprint,
     finite,
+    jpeg,
 )
 from .keys import Keys
 from .store import Store, StoreError
@@ -131,7 +129,7 @@ class JobManager:
         job = Job(id=secrets.token_hex(6), config=config, options=options, created=time.time(), inputs=inputs,
                   content=content.image, styles=[s.image for s in styles], key=key,
                   fingerprint=None if key is None else fingerprint(inputs, options))
-        return self._accept(_prepared(job))
+        return self._accept(job.prepared())
 
     def again(self, job_id: str, size: int | None = None) -> Job:
         """A new job painting a finished one again (its kept inputs, options and seed) at ``size`` if given;
@@ -145,7 +143,7 @@ class JobManager:
                   options={**old.options, "size": config.size, "seed": config.seed},
                   inputs={**old.inputs, "again_of": old.id})
         self.store.load_inputs(job, self.output_dir / old.id)
-        return self._accept(_prepared(job))[0]
+        return self._accept(job.prepared())[0]
 
     def _accept(self, job: Job) -> tuple[Job, bool]:
         with self._lock:
@@ -344,7 +342,7 @@ class JobManager:
             self._finish(job, JobStatus.DONE, error=None)
 
     def _paint(self, job: Job) -> Result:
-        plan = job.plan or _prepared(job).plan  # a job restored after a restart is checked here, before the network
+        plan = job.plan or job.prepared().plan  # a job restored after a restart is checked here, before the network
         job.plan = None  # loads; its tensors go with the run
         assert plan is not None
         painter = self._painter_factory(job.config)
@@ -366,7 +364,7 @@ class JobManager:
             now = time.monotonic()
             if step.image is not None and (now - last_preview[0] >= self.preview_interval or last_scale_step):
                 last_preview[0] = now
-                data = _jpeg(step.image)
+                data = jpeg(step.image)
                 with self._lock:
                     job.preview, job.preview_version = data, job.preview_version + 1
                     self._publish(job, "preview", {"version": job.preview_version,
@@ -394,17 +392,3 @@ class JobManager:
     def _publish(self, job: Job, kind: str, data: dict[str, Any]) -> None:
         for sub in list(self._subs.get(job.id, ())):
             sub.push(kind, data)
-
-
-def _prepared(job: Job) -> Job:
-    """``job`` with its plan (painterly.plan.prepare): every check of its images against its options, before the
-    network loads, raising ConfigError / ImageError (a 422 at submission, not a job that fails when it runs)."""
-    assert job.content is not None
-    job.plan = prepare(job.content, job.styles, job.config)
-    return job
-
-
-def _jpeg(image: torch.Tensor) -> bytes:
-    buf = io.BytesIO()
-    to_pil(image).save(buf, "JPEG", quality=88)
-    return buf.getvalue()
