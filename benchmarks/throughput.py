@@ -74,8 +74,8 @@ def vgg_conv_stack(size: int, reps: int = 3) -> float:
 
 
 def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[float]:
-    """painterly's single-scale L-BFGS loop on random square images (default layers and
-    weights), optionally through ``--compile``'s wrapper; the start time, then the time of
+    """painterly's single-scale L-BFGS loop on random square images (``--method gatys --style-loss gram``, as
+    pastiche paints; default layers and weights), optionally through ``--compile``'s wrapper; the start time, then the time of
     each iteration's end."""
     from painterly import allocator, memory
     from painterly.config import StyleConfig
@@ -83,7 +83,7 @@ def painterly_loop(size: int, iterations: int, compiled: bool = False) -> list[f
     from painterly.optimize import optimize
     from painterly.pipeline import extractor_for
 
-    cfg = StyleConfig(size=size)
+    cfg = StyleConfig(size=size, method="gatys", style_loss="gram")  # pastiche's method and loss
     ex = extractor_for(cfg, torch.device("cpu"))
     # The allocator as the pipeline sets it (malloc keeps freed memory when the plan has room).
     allocator.keep_freed_memory(memory.heap_has_room(memory.plan((size, size), "relu5_1", cfg.lbfgs_history)))

@@ -90,8 +90,7 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--only", default="colour,masks,scale")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    cfg = StyleConfig(size=args.size, iterations=args.iterations, multiscale=False, seed=1, method="gatys")  # the controls are Gatys et al.'s
+    cfg = StyleConfig(size=args.size, iterations=args.iterations, multiscale=False, seed=1, method="gatys")  # Gatys et al.'s
     for name in args.only.split(","):
         {"colour": colour, "masks": masks, "scale": scale}[name](cfg)
 

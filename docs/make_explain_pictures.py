@@ -95,7 +95,7 @@ def texture(iterations: int) -> None:
 
 def plot(size: int, iterations: int) -> None:
     rec = LossRecorder()
-    cfg = StyleConfig(size=size, iterations=iterations, min_scale_size=size // 2, seed=0, method="gatys")  # the loss terms of Gatys et al.
+    cfg = StyleConfig(size=size, iterations=iterations, min_scale_size=size // 2, seed=0, method="gatys")  # Gatys et al.'s terms
     Painter(cfg).paint(load_image(EX / "building.jpg"), [load_image(EX / "starry_night.jpg")], callback=rec)
     plot_losses(rec, OUT / "explain-losses.png", title=f"painterly building.jpg starry_night.jpg --size {size} "
                 f"--min-scale-size {size // 2} -n {iterations}")
