@@ -6,6 +6,7 @@ import torch
 from conftest import DATA
 from painterly import neighbors as nb
 from painterly import pyramid as pyr
+from painterly.turns import turned_crop, turned_hw
 
 
 def _brute_force(queries: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
@@ -158,6 +159,33 @@ def test_the_paintings_columns_read_in_blocks_are_the_whole_paintings(extractor,
     assert float(torch.nn.functional.cosine_similarity(blocked, whole, dim=1).min()) > 0.999
     some = nb.painting_columns(extractor, painting, 100).float()  # evenly spaced, only these kept
     assert torch.allclose(some, blocked[torch.linspace(0, len(blocked) - 1, 100).long()])
+
+
+@pytest.mark.parametrize("turn", range(4))
+def test_a_turned_crop_is_that_crop_of_the_turned_image(turn):
+    image = torch.arange(2 * 5 * 7.0).reshape(1, 2, 5, 7)
+    whole = torch.rot90(image, turn, dims=(-2, -1))
+    h, w = whole.shape[-2:]
+    assert turned_hw(image.shape[-2:], turn) == (h, w)
+    for top, bottom, left, right in [(0, h, 0, w), (1, 3, 2, w), (0, 1, 0, 1), (h - 2, h, w - 3, w - 1)]:
+        assert torch.equal(turned_crop(image, turn, top, bottom, left, right), whole[..., top:bottom, left:right])
+
+
+@pytest.mark.parametrize("in_blocks", [False, True])
+def test_the_painting_turned_a_block_at_a_time_gives_the_turned_paintings_rows(extractor, monkeypatch, in_blocks):
+    """The bank's four orientations, read without turning the whole painting: the rows and their colours are
+    those of torch.rot90(painting), read whole and in blocks."""
+    from painterly.images import load_image, resize
+
+    painting = resize(load_image(DATA / "style.png").rgb, (100, 75))
+    if in_blocks:
+        monkeypatch.setattr(nb, "BLOCK_PIXELS", 32 * 32)
+        monkeypatch.setattr(nb, "WHOLE_PIXELS", 0)
+    for turn in range(4):
+        turned = torch.rot90(painting, turn, dims=(-2, -1))
+        rows, expected = nb.painting_columns(extractor, painting, 60, turn), nb.painting_columns(extractor, turned, 60)
+        assert rows.shape == expected.shape and float((rows.float() - expected.float()).abs().max()) < 1e-3
+        assert torch.allclose(nb.painting_colours(painting, 60, turn), nb.painting_colours(turned, 60), atol=1e-6)
 
 
 def test_the_memory_plan_counts_a_block_with_its_margins():

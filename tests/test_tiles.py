@@ -80,7 +80,7 @@ def test_the_search_image_of_a_crop_is_the_crop_of_the_whole_ones():
 
 # Memory plans ----------------------------------------------------------------------------------
 def test_a_small_budget_paints_a_large_size_in_tiles_that_fit():
-    cfg = StyleConfig(size=2400, max_memory=2.0)  # 2 GB holds nnst's whole-picture buffers up to about 2960 px
+    cfg = StyleConfig(size=2400, max_memory=2.0)  # 2 GB holds nnst's whole-picture buffers up to about 2670 px
     plans = memory_plans([((1600, 2400), 10)], cfg, tileable=True)
     assert plans is not None
     p = plans[(1600, 2400)]
@@ -90,6 +90,22 @@ def test_a_small_budget_paints_a_large_size_in_tiles_that_fit():
     bigger = cfg.replace(tile_size=int(p.tile * 1.25))
     with pytest.raises(ConfigError, match=r"^--tile-size \d+: .* use --tile-size \d+ or less"):
         memory_plans([((1600, 2400), 10)], bigger, tileable=True)
+
+
+def test_a_size_past_what_the_budget_holds_in_tiles_is_refused_with_a_size_that_fits():
+    """The whole picture's buffers and the painting resized to the scale grow with the size: the refusal names the
+    largest size whose plan fits, and that size is planned."""
+    import re
+
+    cfg = StyleConfig(size=30000, max_memory=2.0)
+    with pytest.raises(ConfigError, match=r"^--size 30000: .* even in tiles .* use --size \d+ or less") as refused:
+        memory_plans([((20000, 30000), 1)], cfg, tileable=True)
+    fits = int(re.search(r"use --size (\d+)", str(refused.value)).group(1))  # type: ignore[union-attr]
+    hw = (round(fits * 2 / 3), fits)
+    plans = memory_plans([(hw, 1)], cfg.replace(size=fits), tileable=True)
+    assert plans is not None and plans[hw].tile is not None and plans[hw].estimate_bytes <= 2 * 2**30
+    with pytest.raises(ConfigError):
+        memory_plans([((round((fits + 50) * 2 / 3), fits + 50), 1)], cfg.replace(size=fits + 50), tileable=True)
 
 
 def test_whole_scales_and_other_callers_still_refuse_what_cannot_fit():

@@ -103,7 +103,7 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
                 if not tileable:
                     raise
         return memory.tile_plan(hw, deepest, history, cfg.max_memory,
-                                lambda t: extra(hw, t) + whole_pass(t), tiles.whole_bytes, tile=chosen,
+                                lambda size, t: extra(size, t) + whole_pass(t), tiles.whole_bytes, tile=chosen,
                                 smallest=tiles.MIN_TILE, align=tiles.ALIGN, free_bytes=free, base_bytes=base, where=where)
 
     return {hw: planned(hw, n) for hw, n in reversed(schedule)}

@@ -146,19 +146,19 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
 
 
 def tile_plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None,
-              tile_extra: Callable[[tuple[int, int]], int], whole: Callable[[tuple[int, int]], int], *,
+              tile_extra: Callable[[tuple[int, int], tuple[int, int]], int], whole: Callable[[tuple[int, int]], int], *,
               tile: int | None = None, smallest: int, align: int, free_bytes: int | None = None,
               base_bytes: int = BASE_BYTES, where: str = "") -> MemoryPlan:
     """The plan of a scale of ``hw`` painted in tiles: of ``tile`` px (``--tile-size``), else the largest
     multiple of ``align`` px, at least ``smallest``, whose plan fits. A tile's plan is :func:`plan`'s for
-    the tile (``align`` px larger: the last tile's reach), with ``tile_extra(tile_hw)`` for its losses,
+    the tile (``align`` px larger: the last tile's reach), with ``tile_extra(scale_hw, tile_hw)`` for its losses,
     over a base raised by ``whole(hw)``: the whole picture's buffers. Raises :class:`ConfigError` when
     no tile fits, naming the ``--size`` (or ``--tile-size``) that would."""
     budget = budget_bytes(max_memory_gb, free_bytes)
 
     def fit(size: tuple[int, int], t: int) -> MemoryPlan | None:
         th = (min(size[0], t + align), min(size[1], t + align))
-        fitted = _fit(th, deepest, history, budget, base_bytes + whole(size), tile_extra(th))
+        fitted = _fit(th, deepest, history, budget, base_bytes + whole(size), tile_extra(size, th))
         return None if fitted is None else replace(fitted, tile=t)
 
     if tile is not None:
@@ -177,7 +177,7 @@ def tile_plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: fl
         return fitted
     fits = _largest_fitting(hw, lambda s: fit(s, smallest) is not None)
     th = (smallest + align, smallest + align)
-    least = (base_bytes + whole(hw) + activation_bytes(th, deepest, True) + tile_extra(th)
+    least = (base_bytes + whole(hw) + activation_bytes(th, deepest, True) + tile_extra(hw, th)
              + 2 * 4 * 3 * th[0] * th[1] * min(history, 5))
     what = f"use --size {fits} or less, or raise --max-memory" if fits else \
         f"raise --max-memory to {least / 2**30:.2g} or more"

@@ -32,6 +32,7 @@ colour moments to the painting's (painterly.plan's palette map), not the paper's
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 from . import layermatch, vgg
 from .features import VGG19Features
 from .pyramid import half, up
+from .turns import turned_crop, turned_hw, turned_region
 
 HYPERCOLUMN_LAYERS: tuple[str, ...] = tuple(n for n in vgg.RELU_LAYERS if vgg.block(n) <= 4)  # block 5: slower, no better
 HYPERCOLUMN_CHANNELS = sum(vgg.channels(k) for k in HYPERCOLUMN_LAYERS)  # 3456
@@ -110,11 +112,6 @@ def principal_axes(x: torch.Tensor, dims: int) -> torch.Tensor:
     return torch.linalg.svd(basis.T @ centred, full_matrices=False).Vh[:k].T
 
 
-def rotations(image: torch.Tensor) -> list[torch.Tensor]:
-    """The image turned by 0, 90, 180 and 270 degrees: more of the painting's marks in every orientation."""
-    return [torch.rot90(image, k, dims=(-2, -1)) for k in range(4)]
-
-
 def _columns(hw: Sequence[int]) -> int:
     """How many hypercolumns :func:`painting_columns` reads from an image of ``hw``."""
     h, w = column_size(_read_size(int(hw[0]), int(hw[1])))
@@ -163,13 +160,14 @@ def _read_size(h: int, w: int) -> tuple[int, int]:
     return (h, w) if len(blocks(h, w)) == 1 else (max(32, h // 32 * 32), max(32, w // 32 * 32))
 
 
-def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | None = None) -> torch.Tensor:
-    """(n, C) float16: ``keep`` of the hypercolumns of ``image`` (1, 3, H, W; all if None), evenly spaced in
-    raster order, computed block by block (:func:`blocks`) with a margin, so that at most one block's activations
-    and the kept rows are alive. ``image`` is cropped to :func:`_read_size` first: the rows are then the whole
-    image's (cosine 1.0 on a painting read in six blocks)."""
-    height, width = _read_size(*image.shape[-2:])
-    image = image[..., :height, :width]
+def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | None = None,
+                     turn: int = 0) -> torch.Tensor:
+    """(n, C) float16: ``keep`` of the hypercolumns of ``image`` (1, 3, H, W; all if None) turned by ``turn``
+    quarter turns, evenly spaced in raster order, computed block by block (:func:`blocks`, each turned alone:
+    :func:`turned_crop`) with a margin, so that at most one block's activations and the kept rows are alive.
+    The turned image is cropped to :func:`_read_size` first: the rows are then the whole image's (cosine 1.0 on a
+    painting read in six blocks)."""
+    height, width = _read_size(*turned_hw(image.shape[-2:], turn))
     h, w = column_size((height, width))
     chosen = _evenly(torch.arange(h * w), h * w if keep is None else keep)
     row, col, s = chosen // w, chosen % w, HYPERCOLUMN_STRIDE
@@ -180,7 +178,7 @@ def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | 
             continue
         top, bottom, left, right = _seen(b, height, width)
         with torch.no_grad():
-            feats = extractor(image[..., top:bottom, left:right], HYPERCOLUMN_LAYERS)
+            feats = extractor(turned_crop(image, turn, top, bottom, left, right), HYPERCOLUMN_LAYERS)
         at = (row[here] - top // s) * ((right - left) // s) + col[here] - left // s  # in the seen block's columns
         start = 0
         for k in HYPERCOLUMN_LAYERS:  # a layer at a time: the block's hypercolumns are never stacked
@@ -191,10 +189,16 @@ def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | 
     return out
 
 
-def painting_colours(image: torch.Tensor, keep: int | None = None) -> torch.Tensor:
-    """(n, 3): the cell colours (:func:`cell_colours`) of the rows that :func:`painting_columns` keeps of ``image``."""
-    height, width = _read_size(*image.shape[-2:])
-    colours = cell_colours(image[..., :height, :width])[0].flatten(1).T
+def painting_colours(image: torch.Tensor, keep: int | None = None, turn: int = 0) -> torch.Tensor:
+    """(n, 3): the cell colours (:func:`cell_colours`) of the rows that :func:`painting_columns` keeps of ``image``
+    turned by ``turn``. A painting read in blocks (its size a multiple of 32 px) has its cells' colours taken
+    before it is turned and the cells turned after, so that no turned copy of it is made."""
+    height, width = _read_size(*turned_hw(image.shape[-2:], turn))
+    if len(blocks(height, width)) > 1:
+        cells = torch.rot90(cell_colours(turned_region(image, turn, 0, height, 0, width)), turn % 4, dims=(-2, -1))
+    else:
+        cells = cell_colours(turned_crop(image, turn, 0, height, 0, width))
+    colours = cells[0].flatten(1).T
     return _evenly(colours, len(colours) if keep is None else keep)
 
 
@@ -204,11 +208,13 @@ def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
     rows = min(MAX_BANK_ROWS, sum(4 * (e // HYPERCOLUMN_STRIDE) ** 2 for e in style_long_edges))
     h, w = column_size(hw)
     # The bank (float16) and its projection; the targets and the output's resized layers kept for the
-    # backward pass (float32, :func:`cosine_to`); one block of distances; one block of the painting being read
-    # (:func:`painting_columns`); the last scale's layer match (painterly.layermatch).
+    # backward pass (float32, :func:`cosine_to`); one block of distances; the paintings resized to the scale and
+    # one block of the one being read (:func:`painting_columns`, turned a block at a time: painterly.turns); the
+    # last scale's layer match (painterly.layermatch).
     block = max((block_pixels(e, e) for e in style_long_edges), default=0) * BLOCK_BYTES_PER_PIXEL
+    paintings = sum(4 * 3 * e * e for e in style_long_edges)
     return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK) \
-        + block + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
+        + paintings + block + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
 
 
 @dataclass(frozen=True)
@@ -231,16 +237,16 @@ class StyleBank:
         0 contributes none): the nearest neighbour of a feature is then the nearest among them all.
         """
         used = [(style, w / max(weights)) for style, w in zip(styles, weights) if w > 0]
-        # A quarter turn swaps the sides: the rows each turned image gives, counted before any is turned.
-        total = sum(2 * w * (_columns(style.shape[-2:]) + _columns(style.shape[-2:][::-1])) for style, w in used)
+        total = sum(w * _columns(turned_hw(style.shape[-2:], turn)) for style, w in used for turn in range(4))
         share = min(1.0, MAX_BANK_ROWS / total)  # at most MAX_BANK_ROWS in all, evenly
-        rows, colours = [], []
-        for style, w in used:
-            for turned in rotations(style):  # one style's turns alive at a time
-                keep = max(1, round(w * _columns(turned.shape[-2:]) * share))
-                rows.append(painting_columns(extractor, turned, keep))
-                colours.append(painting_colours(turned, keep))
-        return cls.of_rows(_evenly(torch.cat(rows), MAX_BANK_ROWS), _evenly(torch.cat(colours), MAX_BANK_ROWS))
+        reads = [(style, turn, max(1, int(w * _columns(turned_hw(style.shape[-2:], turn)) * share)))
+                 for style, w in used for turn in range(4)]
+        # Read into the bank's rows (never two copies of it), each turned a block at a time (painterly.turns).
+        columns = used[0][0].new_empty(sum(keep for *_, keep in reads), HYPERCOLUMN_CHANNELS, dtype=torch.float16)
+        for (style, turn, keep), at in zip(reads, [0, *itertools.accumulate(keep for *_, keep in reads)]):
+            columns[at:at + keep] = painting_columns(extractor, style, keep, turn)
+        colours = [painting_colours(style, keep, turn) for style, turn, keep in reads]
+        return cls.of_rows(_evenly(columns, MAX_BANK_ROWS), _evenly(torch.cat(colours), MAX_BANK_ROWS))
 
     @classmethod
     def of_rows(cls, columns: torch.Tensor, colours: torch.Tensor) -> StyleBank:

@@ -343,7 +343,6 @@ class JobManager:
 
     def _paint(self, job: Job) -> Result:
         plan = job.plan or job.prepared().plan  # a job restored after a restart is checked here, before the network
-        job.plan = None  # loads; its tensors go with the run
         assert plan is not None
         painter = self._painter_factory(job.config)
         last_preview = [-math.inf]
@@ -377,7 +376,7 @@ class JobManager:
         with self._lock:
             job.status, job.error, job.position = status, error, 0
             job.finished = job.finished or time.time()
-            job.content, job.styles = None, []  # free the tensors
+            job.content, job.styles, job.plan = None, [], None  # free the tensors
             self._publish(job, "state", job.public())
             self._subs.pop(job.id, None)
 
