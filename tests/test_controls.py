@@ -62,7 +62,7 @@ def test_fine_style_moves_the_fine_statistics_and_keeps_the_coarse(tiny, content
     ga, gb = (single_targets(painter.extractor, s.rgb, hw, cfg.replace(style_loss="gram"), 1.0) for s in (a, b))
     plain_a, plain_b = _distances(painter.extractor, plain, ga), _distances(painter.extractor, plain, gb)
     mix_a, mix_b = _distances(painter.extractor, mixed, ga), _distances(painter.extractor, mixed, gb)
-    assert sum(mix_b[k] for k in FINE) < 0.6 * sum(plain_b[k] for k in FINE)  # 0.66 vs 1.33 measured
+    assert sum(mix_b[k] for k in FINE) < 0.6 * sum(plain_b[k] for k in FINE)  # 0.59 vs 1.36 measured (docs/controls.md)
     assert sum(mix_a[k] for k in FINE) > sum(plain_a[k] for k in FINE)
     for k in COARSE:
         assert mix_a[k] < mix_b[k], k
