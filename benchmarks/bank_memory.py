@@ -11,6 +11,7 @@ Prints the seconds, the peak RSS before and after, and the bank's size.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import sys
@@ -34,9 +35,9 @@ def peak_gib() -> float:
 def with_copies(extractor, painting: torch.Tensor) -> nb.StyleBank:
     """The bank read from four whole turned copies of ``painting``, made at once, and concatenated."""
     turned = [torch.rot90(painting, k, dims=(-2, -1)) for k in range(4)]
-    share = min(1.0, nb.MAX_BANK_ROWS / sum(nb.column_size(t.shape[-2:])[0] * nb.column_size(t.shape[-2:])[1]
-                                            for t in turned))
-    keeps = [max(1, int(nb.column_size(t.shape[-2:])[0] * nb.column_size(t.shape[-2:])[1] * share)) for t in turned]
+    cells = [math.prod(nb.column_size(t.shape[-2:])) for t in turned]
+    share = min(1.0, nb.MAX_BANK_ROWS / sum(cells))
+    keeps = [max(1, int(n * share)) for n in cells]
     rows = [nb.painting_columns(extractor, t, k) for t, k in zip(turned, keeps)]
     colours = [nb.painting_colours(t, k) for t, k in zip(turned, keeps)]
     return nb.StyleBank.of_rows(torch.cat(rows), torch.cat(colours))

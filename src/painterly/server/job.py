@@ -12,10 +12,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+from PIL import Image
 
 from ..config import StyleConfig
-from ..images import Loaded, to_pil
+from ..images import Loaded
 from ..plan import Plan, prepare
 
 JOB_ID = re.compile(r"^[0-9a-f]{12}$")
@@ -147,8 +147,9 @@ def fingerprint(inputs: dict[str, Any], options: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def jpeg(image: torch.Tensor) -> bytes:
-    """A preview as JPEG bytes."""
+def encoded(image: Image.Image, fmt: str) -> bytes:
+    """``image`` as the bytes of a ``fmt`` file, as the server sends and keeps its pictures (JPEG at quality 88):
+    the previews and the gallery's files."""
     buf = io.BytesIO()
-    to_pil(image).save(buf, "JPEG", quality=88)
+    image.save(buf, fmt, **({"quality": 88} if fmt == "JPEG" else {}))
     return buf.getvalue()

@@ -40,6 +40,7 @@ import torch
 from ..config import StyleConfig
 from ..errors import ConfigError, ImageError, WeightsError
 from ..events import Result, Step
+from ..images import to_pil
 from ..pipeline import Painter
 from .job import (
     JOB_ID,
@@ -50,9 +51,9 @@ from .job import (
     JobStatus,
     QueueFull,
     UnknownJob,
+    encoded,
     fingerprint,
     finite,
-    jpeg,
 )
 from .keys import Keys
 from .store import Store, StoreError
@@ -363,7 +364,7 @@ class JobManager:
             now = time.monotonic()
             if step.image is not None and (now - last_preview[0] >= self.preview_interval or last_scale_step):
                 last_preview[0] = now
-                data = jpeg(step.image)
+                data = encoded(to_pil(step.image), "JPEG")
                 with self._lock:
                     job.preview, job.preview_version = data, job.preview_version + 1
                     self._publish(job, "preview", {"version": job.preview_version,

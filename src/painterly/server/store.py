@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ from ..events import Result
 from ..images import ImageError, Loaded, load_image, save_image, to_pil, write_bytes_atomic
 from ..meta import provenance, save_with_provenance
 from ..sheet import contact_sheet
-from .job import JOB_ID, Job, JobStatus, finite
+from .job import JOB_ID, Job, JobStatus, encoded, finite
 
 log = logging.getLogger("painterly.server")
 
@@ -238,6 +237,4 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _save_pil(im: Any, path: Path, fmt: str) -> None:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **({"quality": 88} if fmt == "JPEG" else {}))
-    write_bytes_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, encoded(im, fmt))
