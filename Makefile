@@ -4,6 +4,9 @@
 PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# make test's processes (pytest-xdist): each test file runs whole in one of them, torch on one thread each
+# (tests/conftest.py), so two use both cores of a small machine. JOBS=0 runs the suite in this process.
+JOBS ?= 2
 
 .PHONY: demo test test-fast install install-test lint
 
@@ -29,10 +32,10 @@ demo: install
 test: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src
-	$(BIN)/pytest -q -ra; rc=$$?; [ $$rc -eq 5 ] && { echo "no tests collected"; exit 1; }; exit $$rc
+	$(BIN)/pytest -q -ra -n $(JOBS) --dist loadfile; rc=$$?; [ $$rc -eq 5 ] && { echo "no tests collected"; exit 1; }; exit $$rc
 
 test-fast: install-test
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n $(JOBS) --dist loadfile -m "not slow"
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks
