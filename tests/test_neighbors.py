@@ -108,7 +108,7 @@ def test_objective_falls_and_targets_come_from_the_painting(extractor):
     first.backward()
     with torch.no_grad():
         x -= 0.05 * x.grad / x.grad.abs().max()
-    assert float(objective(x)[0]) < float(first)
+    assert float(objective(x)[0].detach()) < float(first.detach())
     assert objective.targets is not None and objective.targets.shape[-2:] == nb.column_size((48, 64))
 
 
