@@ -1,6 +1,7 @@
 """The seam measure (painterly.seams) of a picture painted in tiles, per tiled scale.
 
     python benchmarks/seams.py IMAGE [--record JSON] [--max-memory GB] [--tile-size PX] [--content PHOTO]
+        [--crop OUT.jpg]
 
 The tile layout comes from the run's record: the image command's sidecar (IMAGE.json) or
 render_large.py's (IMAGE without its suffix + .json), whose "tiles" give each tiled scale's tile size.
@@ -13,6 +14,10 @@ where they lie in the picture (later scales repaint over them). For scale, each 
   step): what the picture's content alone scores on strips like these;
 * with --content (the photo; render_large.py's record names it), the photo's own score at the same strips,
   centre-cropped to the picture's aspect ratio and resized to its size.
+
+With --crop, a 256x256 crop of the picture at 100% is also written, centred where the full-size scale's
+boundaries nearest the picture's centre cross, with ticks in its frame at the boundaries (what
+docs/performance.md shows).
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ import json
 import os
 import sys
 
+import torch
+from PIL import ImageDraw
+
 sys.path.insert(0, os.path.dirname(__file__))
 from render_large import crop_to, planned, render_config, tile_record
 
 from painterly import seams
-from painterly.images import load_image, resize
+from painterly.images import load_image, resize, to_pil
 from painterly.tiles import overlap
 
 Size = tuple[int, int]
@@ -78,6 +86,25 @@ def each(name: str, m: seams.Seams) -> str:
         f"{k} " + " ".join(f"{e:.2f}/{c:.2f}" for e, c in v) for k, v in m.each.items())
 
 
+def crop_at_crossing(image: torch.Tensor, rows: list[int], cols: list[int], out: str, side: int = 256) -> None:
+    """``side`` x ``side`` px of ``image`` at 100% around the crossing of the boundaries nearest its centre, with
+    red ticks in the frame where they run, written to ``out``."""
+    hw = image.shape[-2:]
+    y = min(rows, key=lambda r: abs(r - hw[0] / 2), default=hw[0] // 2)
+    x = min(cols, key=lambda c: abs(c - hw[1] / 2), default=hw[1] // 2)
+    top, left = min(max(0, y - side // 2), hw[0] - side), min(max(0, x - side // 2), hw[1] - side)
+    crop = to_pil(image[..., top:top + side, left:left + side])
+    draw = ImageDraw.Draw(crop)
+    for r in (r - top for r in rows if 0 <= r - top < side):
+        draw.line([(0, r), (5, r)], fill="red", width=1)
+        draw.line([(side - 6, r), (side - 1, r)], fill="red", width=1)
+    for c in (c - left for c in cols if 0 <= c - left < side):
+        draw.line([(c, 0), (c, 5)], fill="red", width=1)
+        draw.line([(c, side - 6), (c, side - 1)], fill="red", width=1)
+    crop.save(out, quality=92)
+    print(f"crop: x {left}-{left + side}, y {top}-{top + side} at 100%, ticks at the boundaries -> {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("image")
@@ -86,6 +113,7 @@ def main() -> None:
     ap.add_argument("--tile-size", type=int, help="px: the run's, where the record lacks the layout")
     ap.add_argument("--content", help="the photo, for its own score at the same strips (default: the record's)")
     ap.add_argument("--width", type=int, default=seams.STRIP, help="strip width in px")
+    ap.add_argument("--crop", help="also write a 256 px crop at 100%% across the full size's boundaries here")
     args = ap.parse_args()
     image = load_image(args.image).rgb
     hw: Size = (image.shape[-2], image.shape[-1])
@@ -96,6 +124,8 @@ def main() -> None:
         rows, cols = seams.boundaries(scale, tile, image_hw=hw)
         print(f"{scale[1]}x{scale[0]} in tiles of {tile} px ({len(rows) + 1}x{len(cols) + 1}): boundaries at rows "
               f"{rows}, columns {cols} of the {hw[1]}x{hw[0]} picture{'' if scale == hw else ' (repainted since)'}")
+        if args.crop and scale == hw:
+            crop_at_crossing(image, rows, cols, args.crop)
         painted = seams.measure(image, tile, hw=scale, width=args.width)
         print(row("painting", painted))
         print(each("painting", painted))
