@@ -26,9 +26,9 @@ from common import EXAMPLES
 
 from painterly import Painter, StyleConfig, load_image
 from painterly.config import Method
-from painterly.engine import memory_plans, scale_schedule
 from painterly.events import Step
 from painterly.images import Loaded, save_image
+from painterly.scales import memory_plans, scale_schedule
 
 
 def peak_rss_gb() -> float:
@@ -56,10 +56,12 @@ def render_config(width: int, height: int, *, iterations: int | None = None, max
                        method=Method(method) if method else StyleConfig().method)
 
 
-def planned(cfg: StyleConfig, hw: tuple[int, int]) -> tuple[list[tuple[tuple[int, int], int]], dict]:
-    """The scale schedule of a render of ``hw`` and each scale's memory plan (tiles included)."""
+def planned(cfg: StyleConfig, hw: tuple[int, int],
+            source_hw: tuple[int, int] | None = None) -> tuple[list[tuple[tuple[int, int], int]], dict]:
+    """The scale schedule of a render of ``hw`` from a photo of ``source_hw`` and each scale's memory plan (tiles
+    included)."""
     schedule = scale_schedule(hw, cfg)
-    plans = memory_plans(schedule, cfg, tileable=True)
+    plans = memory_plans(schedule, cfg, tileable=True, source_hw=source_hw)
     assert plans is not None  # on the CPU
     return schedule, plans
 
@@ -85,7 +87,7 @@ def main() -> None:
     content = crop_to(load_image(args.content), args.width, args.height)
     cfg = render_config(args.width, args.height, iterations=args.iterations, max_memory=args.max_memory,
                         tile_size=args.tile_size, threads=args.threads, method=args.method)
-    schedule, plans = planned(cfg, (args.height, args.width))
+    schedule, plans = planned(cfg, (args.height, args.width), tuple(content.rgb.shape[-2:]))  # type: ignore[arg-type]
     print(f"content cropped to {content.rgb.shape[-1]}x{content.rgb.shape[-2]}; schedule:", flush=True)
     for hw, n in schedule:
         p = plans[hw]

@@ -11,7 +11,7 @@ import torch
 
 from painterly import devices, memory
 from painterly.config import ConfigError, StyleConfig, parse_device
-from painterly.engine import memory_plans, scale_schedule
+from painterly.scales import memory_plans, scale_schedule
 
 GB = 2**30
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from conftest import EXAMPLES, ROOT
 from painterly.cli import COMMANDS, build_parser, main
 from painterly.config import OPTIMIZERS, SCHEDULES, STYLE_WEIGHTS, Method, StyleConfig
-from painterly.engine import scale_schedule
+from painterly.scales import scale_schedule
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TEXT = {p.relative_to(ROOT).as_posix(): p.read_text() for p in PAGES}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from painterly import Painter, StyleConfig, load_image
-from painterly.engine import memory_plans
+from painterly.scales import memory_plans
 
 SRC = Path(__file__).parent.parent / "src" / "painterly"
 

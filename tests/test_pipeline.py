@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from painterly import Interrupted, Painter, StyleConfig, stylize
-from painterly.engine import scale_schedule
 from painterly.features import VGG19Features
 from painterly.images import load_image, resize
 from painterly.losses import gram_matrix
+from painterly.scales import scale_schedule
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 

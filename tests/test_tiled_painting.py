@@ -27,7 +27,7 @@ def paintings():
     """(the last scale's start, the picture painted whole, painted tiled), each as the run returns it.
 
     The start is the 64 px painting upsampled: a preview is exactly the first scale of a larger run
-    (painterly.engine.scale_schedule). Results, not the steps' images: a step shows the optimiser's current
+    (painterly.scales.scale_schedule). Results, not the steps' images: a step shows the optimiser's current
     iterate, a result its best (the best of each tile, for the tiled run).
     """
     photo, style = load_image(sky_and_wall(SIZE), what="content"), load_image(EXAMPLES / "starry_night.jpg", what="style")

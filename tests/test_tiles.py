@@ -7,9 +7,9 @@ import torch
 
 from painterly import tiles
 from painterly.config import StyleConfig
-from painterly.engine import memory_plans, plan_scales
 from painterly.errors import ConfigError
 from painterly.neighbors import search_image
+from painterly.scales import memory_plans, plan_scales, scale_schedule
 
 
 @pytest.mark.parametrize("hw, tile", [((128, 128), 96), ((160, 111), 96), ((1000, 1501), 256), ((777, 300), 512),
@@ -94,18 +94,39 @@ def test_a_small_budget_paints_a_large_size_in_tiles_that_fit():
 
 def test_a_size_past_what_the_budget_holds_in_tiles_is_refused_with_a_size_that_fits():
     """The whole picture's buffers and the painting resized to the scale grow with the size: the refusal names the
-    largest size whose plan fits, and that size is planned."""
+    largest size whose run fits at every scale (a coarser scale, whose painting nnst reads in one piece, can need
+    more than the full size), and that run is planned."""
     import re
 
     cfg = StyleConfig(size=30000, max_memory=2.0)
     with pytest.raises(ConfigError, match=r"^--size 30000: .* even in tiles .* use --size \d+ or less") as refused:
         memory_plans([((20000, 30000), 1)], cfg, tileable=True)
     fits = int(re.search(r"use --size (\d+)", str(refused.value)).group(1))  # type: ignore[union-attr]
-    hw = (round(fits * 2 / 3), fits)
-    plans = memory_plans([(hw, 1)], cfg.replace(size=fits), tileable=True)
-    assert plans is not None and plans[hw].tile is not None and plans[hw].estimate_bytes <= 2 * 2**30
+
+    def run(long: int) -> dict:
+        hw = (round(long * 2 / 3), long)
+        plans = memory_plans(scale_schedule(hw, cfg.replace(size=long)), cfg.replace(size=long), tileable=True)
+        assert plans is not None
+        return plans
+
+    plans = run(fits)
+    assert max(p.estimate_bytes for p in plans.values()) <= 2 * 2**30 and plans[max(plans)].tile is not None
     with pytest.raises(ConfigError):
-        memory_plans([((round((fits + 50) * 2 / 3), fits + 50), 1)], cfg.replace(size=fits + 50), tileable=True)
+        run(int(fits * 1.05))
+
+
+def test_a_coarser_scale_that_cannot_fit_names_the_size_of_a_run_that_can():
+    """At 2 GB a 2670 px picture's full size fits in tiles, but its 668 px scale does not (nnst reads that scale's
+    painting in one piece): the refusal names the run's --size, that scale, and a --size whose every scale fits."""
+    import re
+
+    cfg = StyleConfig(size=2670, max_memory=2.0)
+    with pytest.raises(ConfigError, match=r"^--size 2670: its 668x445 px scale .* use --size \d+ or less") as refused:
+        memory_plans(scale_schedule((1780, 2670), cfg), cfg, tileable=True)
+    fits = int(re.search(r"use --size (\d+)", str(refused.value)).group(1))  # type: ignore[union-attr]
+    assert fits < 2670
+    hw = (round(fits * 2 / 3), fits)
+    assert memory_plans(scale_schedule(hw, cfg.replace(size=fits)), cfg.replace(size=fits), tileable=True)
 
 
 def test_whole_scales_and_other_callers_still_refuse_what_cannot_fit():

@@ -42,7 +42,7 @@ STYLE_WEIGHTS = {StyleLossKind.GRAM: 1e7, StyleLossKind.CLASSIC: 100.0, StyleLos
 
 @dataclass(frozen=True)
 class Schedule:
-    """A method's scale schedule (painterly.engine.scale_schedule): the first scale's long edge, the
+    """A method's scale schedule (painterly.scales.scale_schedule): the first scale's long edge, the
     factor between scales, and the long edge below which a scale's iterations stop growing (None:
     ``min_scale_size``)."""
 
@@ -71,7 +71,7 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 # ``iterations`` is the budget of a scale whose long edge is this many pixels; with the
 # coarse-to-fine schedule every scale gets iterations * ITERATION_REFERENCE_SIZE / its long
-# edge (engine.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
+# edge (scales.scale_schedule), so a budget belongs to a size, not to a place in a schedule.
 ITERATION_REFERENCE_SIZE = 512
 
 # Bounds past which a value can only be a mistake: a long edge (of the output, or of a style
@@ -117,14 +117,14 @@ class StyleConfig:
     style_blend_weights: tuple[float, ...] = ()  # empty = equal; normalised to sum 1
     # Optimisation
     optimizer: Optimizer | None = None  # None: the method's (OPTIMIZERS); see solver
-    iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (engine.scale_schedule)
+    iterations: int = 20  # at a 512 px long edge; other scales in proportion to 1/size (scales.scale_schedule)
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     lbfgs_history: int = 100
     tolerance: float = 1e-4  # stop when the loss improves by less than this, relatively, ...
     patience: int = 20  # ... over this many iterations
     init: Init | str = Init.PALETTE  # Init's starts, or the path of an image file (checked when the config is built)
     seed: int | None = None
-    # Scale schedule: optimise at coarse sizes first (engine.scale_schedule); None: the method's (SCHEDULES).
+    # Scale schedule: optimise at coarse sizes first (scales.scale_schedule); None: the method's (SCHEDULES).
     multiscale: bool = True
     min_scale_size: int | None = None
     scale_factor: float | None = None

@@ -1,7 +1,7 @@
 """The engine under every command: a schedule of scales, each planned, optimised and reported.
 
 Painting an image, a later video frame, a texture and the explain figure's reconstructions are
-one loop over :class:`Scale` s, which only :func:`plan_scales` makes: every caller's scales carry
+one loop over :class:`Scale` s, which only :func:`painterly.scales.plan_scales` makes: every caller's scales carry
 their memory plan (on the CPU), made before the network loads. For each scale: apply the memory
 plan (gradient checkpointing, malloc keeping freed memory, the L-BFGS history), build that scale's
 objective, run :func:`optimize`, turn its
@@ -24,156 +24,16 @@ from typing import Protocol
 
 import torch
 
-from . import allocator, devices, memory, neighbors, tiles, tilestyle, vgg
-from .config import ITERATION_REFERENCE_SIZE, Method, StyleConfig
-from .errors import ConfigError, OutOfMemory
+from . import allocator, devices, memory, tiles
+from .config import StyleConfig
+from .errors import OutOfMemory
 from .events import Callback, Step
 from .features import VGG19Features
-from .images import fit_long_edge, resize
-from .objective import style_long_edge
+from .images import resize
 from .optimize import BLOWUP, Coordinates, Interrupted, ObjectiveFn, optimize
+from .scales import Scale
 
 Size = tuple[int, int]
-Schedule = Sequence[tuple[Size, int]]  # [((H, W), iterations), ...] from coarse to fine
-
-
-def scale_schedule(hw: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[int, int], int]]:
-    """[((H, W), iterations), ...] from coarse to fine, ending at ``hw``.
-
-    Sizes shrink by ``scale_factor`` from the output down to ``min_scale_size`` (long
-    edge). Each scale's budget depends on its own size only: ``iterations`` at a 512 px
-    long edge (:data:`ITERATION_REFERENCE_SIZE`), and in proportion to 1/long edge
-    elsewhere (scales below the method's budget floor, else ``min_scale_size``, count as that
-    size: :data:`painterly.config.SCHEDULES`). So most iterations
-    run at the cheap sizes, the finest scales of a large render only refine, and a
-    256 px preview is exactly the first stage of any larger render of the same options:
-    it shows the look the full render starts from and keeps. A single scale
-    (``multiscale=False``) gets exactly ``iterations``.
-    """
-    plan = cfg.schedule
-    if not cfg.multiscale:
-        return [(hw, cfg.iterations)]
-    sizes = [hw]
-    long = max(hw) / plan.scale_factor
-    while long >= plan.min_scale_size - 0.5:
-        sizes.append(fit_long_edge(hw, round(long)))
-        long /= plan.scale_factor
-    sizes.reverse()
-    ref = ITERATION_REFERENCE_SIZE * cfg.iterations
-    floor = plan.budget_floor or plan.min_scale_size
-    return [(s, max(min(cfg.iterations, 1), round(ref / max(*s, floor)))) for s in sizes]
-
-
-def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConfig,
-                 device: torch.device | None = None, *, tileable: bool = False
-                 ) -> dict[tuple[int, int], memory.MemoryPlan] | None:
-    """One memory plan per scale, on the CPU (``device`` None or cpu) and on a CUDA GPU (from its free
-    memory now); None elsewhere (MPS: not planned). Refuses a size that cannot fit before any work, and
-    checkpoints / shortens the L-BFGS history only at the scales that need it. Built from the
-    full size down, so that a refusal names the size the user asked for. L-BFGS keeps at most
-    one history pair per iteration, so a short scale needs no more. ``tileable`` (a caller that paints
-    tiles, with options that can: :attr:`StyleConfig.tileable`): a scale larger than ``--tile-size``, or
-    that does not fit whole, is planned in tiles (:func:`memory.tile_plan`)."""
-    if device is None or device.type == "cpu":
-        free, base, where = None, memory.BASE_BYTES, ""
-    elif device.type == "cuda":
-        free, base, where = devices.free_bytes(device), memory.GPU_BASE_BYTES, f" on {devices.name(device)}"
-    else:
-        return None
-    deepest, extra = _losses(cfg)
-    tileable = tileable and cfg.tileable
-
-    def whole_pass(tile_hw: Size) -> int:  # a tiled scale's pass over the whole picture, and gatys's goals
-        if cfg.method is Method.NNST:
-            return tiles.hypercolumn_pass_bytes(tile_hw)
-        return tiles.search_bytes(tile_hw) + tilestyle.sample_bytes(cfg.style_layers) + \
-            tilestyle.goal_bytes(tile_hw, cfg.style_layers)
-
-    def needs(hw: Size) -> tuple[int, int]:  # a run at --size max(hw): its last scale's history and extra bytes
-        return min(cfg.history, max(scale_schedule(hw, cfg)[-1][1], 1)), extra(hw, hw)
-
-    def planned(hw: Size, n: int) -> memory.MemoryPlan:
-        history = min(cfg.history, max(n, 1))
-        chosen = tile_for(hw, cfg) if tileable else None
-        if chosen is None:
-            try:
-                return memory.plan(hw, deepest, history, cfg.max_memory, extra(hw, hw), free_bytes=free, base_bytes=base,
-                                   where=where, needs=needs)
-            except ConfigError:
-                if not tileable:
-                    raise
-        return memory.tile_plan(hw, deepest, history, cfg.max_memory,
-                                lambda size, t: extra(size, t) + whole_pass(t), tiles.whole_bytes, tile=chosen,
-                                smallest=tiles.MIN_TILE, align=tiles.ALIGN, free_bytes=free, base_bytes=base, where=where)
-
-    return {hw: planned(hw, n) for hw, n in reversed(schedule)}
-
-
-def _losses(cfg: StyleConfig) -> tuple[str, Callable[[Size, Size], int]]:
-    """The deepest layer the objective reads, and ``extra(scale_hw, hw)``: the bytes its losses add at a scale
-    of ``scale_hw`` for an image (the scale, or a tile of it) of ``hw``."""
-    if cfg.method is Method.NNST:
-        def bank(scale_hw: Size, hw: Size) -> int:
-            edges = [style_long_edge(s, scale_hw) for s in cfg.style_scales or (cfg.style_scale,)]
-            return neighbors.bank_bytes(hw, edges)
-
-        return vgg.deepest(neighbors.HYPERCOLUMN_LAYERS), bank
-
-    def style(scale_hw: Size, hw: Size) -> int:
-        return memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss)
-
-    return vgg.deepest(cfg.style_layers + cfg.content_layers), style
-
-
-def tile_for(hw: Size, cfg: StyleConfig) -> int | None:
-    """``--tile-size`` where a scale of ``hw`` is larger than it, else None."""
-    return cfg.tile_size if cfg.tile_size and max(hw) > cfg.tile_size else None
-
-
-@dataclass(frozen=True)
-class Scale:
-    """One scale of a schedule: its size (H, W), its iterations, its memory plan (None off the CPU and CUDA,
-    where memory is not planned) and ``tile``: None to paint it whole, else the tile size (px) it is painted
-    in (painterly.tiles), each tile for ``iterations``."""
-
-    hw: Size
-    iterations: int
-    memory: memory.MemoryPlan | None = None
-    tile: int | None = None
-
-    @property
-    def tiles(self) -> list[tiles.Tile]:
-        """The tiles it is painted in (one, the whole scale, when it is not tiled)."""
-        return tiles.grid(self.hw, self.tile or max(self.hw))
-
-    @property
-    def work(self) -> int:
-        """Iterations over all its tiles: what the run's progress counts."""
-        return self.iterations * len(self.tiles)
-
-
-def plan_scales(schedule: Schedule, cfg: StyleConfig, device: torch.device, *, tileable: bool = False) -> tuple[Scale, ...]:
-    """``schedule`` with each scale's memory plan (:func:`memory_plans`, on the CPU and CUDA): refuses a size
-    that cannot fit before any work. The one way to make the scales :meth:`Engine.run` takes. ``tileable``: the
-    caller paints tiles (:attr:`Engine.tile_objective`), so that a scale may be tiled (:attr:`StyleConfig.tileable`)."""
-    if cfg.tile_size is not None and not tileable:
-        raise ConfigError(": this command paints each scale whole; only images are painted in tiles so far",
-                          "tile_size")
-    plans = memory_plans(schedule, cfg, device, tileable=tileable) or {}
-    tileable = tileable and cfg.tileable
-
-    def tile(hw: Size) -> int | None:
-        p = plans.get(hw)
-        return p.tile if p is not None else tile_for(hw, cfg) if tileable else None
-
-    return tuple(Scale(hw, n, plans.get(hw), tile(hw)) for hw, n in schedule)
-
-
-def describe_tiles(scales: Sequence[Scale]) -> list[str]:
-    """One line per tiled scale, for a shell to show before the run starts."""
-    return [f"the {s.hw[1]}x{s.hw[0]} px scale is painted in {len(s.tiles)} tiles of {s.tile} px"
-            + (f" (memory budget {s.memory.budget_bytes / 2**30:.1f} GB)" if s.memory else "")
-            for s in scales if s.tile]
 
 
 def _as_is(image: torch.Tensor) -> torch.Tensor:
@@ -233,7 +93,7 @@ class Engine:
     last image; ``coordinates``: what the optimiser moves at a scale instead of its pixels (None: the pixels);
     ``blowup``: how many times the best loss so far a step may reach before it is undone (:func:`optimize`);
     ``tile_objective(network, tile_hw, window)``: the objective of one tile of a tiled scale
-    (:class:`painterly.tiles.Window`), for callers whose scales may be tiled (:func:`plan_scales`);
+    (:class:`painterly.tiles.Window`), for callers whose scales may be tiled (:func:`painterly.scales.plan_scales`);
     ``tiles_elsewhere``: paints a tiled scale's tiles elsewhere instead of one by one here (each with
     :meth:`paint_tile` there too); ``tile_store``: keeps the finished tiles for a run started again.
     A device that runs out of memory mid-run raises :class:`OutOfMemory` (one line).
@@ -255,7 +115,7 @@ class Engine:
 
     def run(self, x: torch.Tensor, scales: Sequence[Scale],
             objective_for: Callable[[VGG19Features, Size], ObjectiveFn]) -> Outcome:
-        """Optimise ``x`` through ``scales`` (:func:`plan_scales`); ``objective_for(network, size)`` builds each
+        """Optimise ``x`` through ``scales`` (:func:`painterly.scales.plan_scales`); ``objective_for(network, size)`` builds each
         scale's objective (``network`` is the extractor as the scale's memory plan wants it run); a tiled scale's
         tiles are optimised with :attr:`tile_objective`'s objectives, here or elsewhere, and blended
         (painterly.tiles). With :attr:`tile_store`, a run that an earlier one began continues from its tiles."""

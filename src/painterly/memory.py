@@ -117,12 +117,14 @@ def budget_bytes(max_memory_gb: float | None, free_bytes: int | None = None) -> 
 
 def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None = None,
          extra_bytes: int = 0, *, free_bytes: int | None = None, base_bytes: int = BASE_BYTES,
-         where: str = "", needs: Callable[[tuple[int, int]], tuple[int, int]] | None = None) -> MemoryPlan:
+         where: str = "", needs: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
+         run_fits: Callable[[int], bool] | None = None) -> MemoryPlan:
     """The plan for a scale of ``hw``; ``extra_bytes``: what the losses add (:func:`style_loss_bytes`);
     ``free_bytes``, ``base_bytes``: a GPU's free memory and fixed base (the CPU's when not given);
     ``where``: the device, for the refusal (`` on cuda:0``). A refusal names the largest ``--size`` whose
     plan fits; ``needs(hw)``: the history and extra bytes of a run at that size (default: this scale's
-    history, and extra bytes in proportion to the pixels)."""
+    history, and extra bytes in proportion to the pixels); ``run_fits(n)``: whether a run at ``--size n`` fits at
+    every scale, where the refusal's size must hold for the whole run (:func:`largest_run`)."""
     budget = budget_bytes(max_memory_gb, free_bytes)
     fitted = _fit(hw, deepest, history, budget, base_bytes, extra_bytes)
     if fitted is not None:
@@ -133,7 +135,7 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
         size_history, size_extra = needs(size)
         return _fit(size, deepest, size_history, budget, base_bytes, size_extra) is not None
 
-    fits = _largest_fitting(hw, fits_at)
+    fits = largest_run(_largest_fitting(hw, fits_at), run_fits)
     need = activation_bytes(hw, deepest, True) + extra_bytes
     least = base_bytes + need + 2 * 4 * 3 * hw[0] * hw[1] * min(history, 5)  # checkpointed, shortest L-BFGS history
     if free_bytes is not None and not max_memory_gb:  # a GPU's free memory: --max-memory cannot add to it
@@ -148,12 +150,12 @@ def plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float |
 def tile_plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: float | None,
               tile_extra: Callable[[tuple[int, int], tuple[int, int]], int], whole: Callable[[tuple[int, int]], int], *,
               tile: int | None = None, smallest: int, align: int, free_bytes: int | None = None,
-              base_bytes: int = BASE_BYTES, where: str = "") -> MemoryPlan:
+              base_bytes: int = BASE_BYTES, where: str = "", run_fits: Callable[[int], bool] | None = None) -> MemoryPlan:
     """The plan of a scale of ``hw`` painted in tiles: of ``tile`` px (``--tile-size``), else the largest
     multiple of ``align`` px, at least ``smallest``, whose plan fits. A tile's plan is :func:`plan`'s for
     the tile (``align`` px larger: the last tile's reach), with ``tile_extra(scale_hw, tile_hw)`` for its losses,
     over a base raised by ``whole(hw)``: the whole picture's buffers. Raises :class:`ConfigError` when
-    no tile fits, naming the ``--size`` (or ``--tile-size``) that would."""
+    no tile fits, naming the ``--size`` (or ``--tile-size``) that would (``run_fits``: as :func:`plan`'s)."""
     budget = budget_bytes(max_memory_gb, free_bytes)
 
     def fit(size: tuple[int, int], t: int) -> MemoryPlan | None:
@@ -175,7 +177,7 @@ def tile_plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: fl
         fitted = fit(hw, max(smallest, largest // align * align))
         assert fitted is not None
         return fitted
-    fits = _largest_fitting(hw, lambda s: fit(s, smallest) is not None)
+    fits = largest_run(_largest_fitting(hw, lambda s: fit(s, smallest) is not None), run_fits)
     th = (smallest + align, smallest + align)
     least = (base_bytes + whole(hw) + activation_bytes(th, deepest, True) + tile_extra(hw, th)
              + 2 * 4 * 3 * th[0] * th[1] * min(history, 5))
@@ -197,6 +199,20 @@ def _fit(hw: tuple[int, int], deepest: str, history: int, budget: int, base: int
         fit_history = min(history, room // (2 * 4 * pixels + 1))
         if fit_history >= min(history, 5):
             return MemoryPlan(checkpoint, int(fit_history), base + acts + 2 * 4 * pixels * fit_history, budget)
+    return None
+
+
+def largest_run(size: int | None, run_fits: Callable[[int], bool] | None, step: float = 0.98) -> int | None:
+    """``size`` (a scale's own answer: the largest that fits at that scale) if no ``run_fits`` is given, else the
+    first of ``size``, ``step`` times it, and so on down to MIN_SIZE, whose whole run fits. A scan, not a bisection:
+    a smaller run does not always fit where a larger one does (nnst reads a coarser scale's painting in one piece
+    below neighbors.WHOLE_PIXELS, in blocks above it)."""
+    if size is None or run_fits is None:
+        return size
+    while size >= MIN_SIZE:
+        if run_fits(size):
+            return size
+        size = int(size * step)
     return None
 
 

@@ -28,7 +28,7 @@ from .inputs import read_input
 
 # Named starting points, usable everywhere a preset is (--preset quick, the web page, a manifest's
 # ``preset`` column): sizes, each painted coarse to fine with the method's schedule
-# (engine.scale_schedule); their times are in docs/performance.md.
+# (scales.scale_schedule); their times are in docs/performance.md.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"size": 256, "iterations": 20, "multiscale": True},
     "balanced": {"size": 384, "iterations": 20, "multiscale": True},

@@ -19,12 +19,12 @@ from . import color
 from .config import MAX_SIZE, Init, StyleConfig
 from .controls import Controls
 from .devices import resolve_device
-from .engine import Scale, plan_scales, scale_schedule
 from .errors import ConfigError
 from .events import draw_seed
 from .images import ImageSource, Loaded, fit_long_edge, load_image, resize
 from .masks import MaskSource
 from .objective import style_long_edge
+from .scales import Scale, plan_scales, scale_schedule
 from .vgg import MIN_SIZE
 
 Size = tuple[int, int]
@@ -86,7 +86,7 @@ def prepare(
     if controls.regions is not None and cfg.tile_size is not None:
         raise ConfigError(": masks paint each scale whole (a region's statistics belong to the whole region); leave "
                           "--tile-size out, or the masks", "tile_size")
-    scales = plan_scales(schedule, cfg, device, tileable=tileable and controls.regions is None)
+    scales = plan_scales(schedule, cfg, device, tileable=tileable and controls.regions is None, source_hw=content_hw)
     init = None if isinstance(cfg.init, Init) else resize(load_image(cfg.init, what="--init").rgb, out_hw)
     return Plan(cfg, controls, out_hw, scales, device, content.alpha, init)
 

@@ -31,10 +31,11 @@ import numpy as np
 import torch
 
 from . import allocator, tiles
-from .engine import Engine, Painted, Scale
+from .engine import Engine, Painted
 from .pipeline import Painter
 from .plan import Plan
 from .pools import TRIES, InProcess, Pool, PoolError, complete, start_pool
+from .scales import Scale
 
 
 @dataclass(frozen=True)

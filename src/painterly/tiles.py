@@ -31,8 +31,9 @@ OVERLAP_SHARE = 1 / 8
 MIN_TILE = MIN_TILE_SIZE  # px: the overlap and 32 px more
 # Values per pixel of the whole picture that a tiled scale keeps besides its tile's work (float32): its
 # start (3), the blend and its weights (4), the photo at this scale and at the output's size (6), the loaded
-# photo (3), the blended result and the finishing colour map's temporaries (4). The memory plan counts them
-# (painterly.memory).
+# photo (3), the blended result and the finishing colour map's temporaries (4). Where the output is larger than
+# the scale, or the photo was loaded larger, those two take 3 values a pixel of their own size instead
+# (:func:`whole_bytes`). The memory plan counts them (painterly.memory).
 WHOLE_VALUES_PER_PIXEL = 20
 
 
@@ -187,9 +188,14 @@ class Window:
         return tuple(self.start.shape[-2:])  # type: ignore[return-value]
 
 
-def whole_bytes(hw: Size) -> int:
-    """Bytes a tiled scale of ``hw`` keeps of the whole picture (:data:`WHOLE_VALUES_PER_PIXEL`)."""
-    return 4 * WHOLE_VALUES_PER_PIXEL * hw[0] * hw[1]
+def whole_bytes(hw: Size, out_hw: Size | None = None, source_hw: Size | None = None) -> int:
+    """Bytes a tiled scale of ``hw`` keeps of the whole picture (:data:`WHOLE_VALUES_PER_PIXEL` a pixel), in a
+    run whose output is ``out_hw`` (default ``hw``) from a photo loaded at ``source_hw`` (default: no larger than
+    ``hw``): the photo at the output's size and the photo as loaded take 3 values a pixel of their own size where
+    that is larger than the scale's."""
+    pixels = hw[0] * hw[1]
+    beyond = sum(max(0, s[0] * s[1] - pixels) for s in (out_hw or hw, source_hw or hw))
+    return 4 * (WHOLE_VALUES_PER_PIXEL * pixels + 3 * beyond)
 
 
 def hypercolumn_pass_bytes(tile_hw: Size) -> int:

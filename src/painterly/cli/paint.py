@@ -119,9 +119,9 @@ def paint_files(args: argparse.Namespace, cfg: StyleConfig, controls: dict[str, 
     ``args``: the output flags (:func:`add_output_options`; ``dpi`` optional), ``content``, ``styles`` and
     ``preset``, and optionally ``workers`` and ``scheduler`` (:func:`painterly.cli.tiling.add_pool_options`);
     ``print_size``: ``--print``, which sets the size from the photo's shape once it is loaded."""
-    from ..engine import describe_tiles
     from ..plan import prepare
     from ..pools import PoolError
+    from ..scales import describe_tiles
 
     out = _check_outputs(args, cfg, controls)
     check_pool_options(args)

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .. import vgg
 from ..config import Method, StyleConfig
-from ..engine import Engine, plan_scales
+from ..engine import Engine
 from ..errors import ConfigError
 from ..events import Callback
 from ..features import VGG19Features
@@ -37,6 +37,7 @@ from ..losses import content_loss
 from ..optimize import Interrupted, ObjectiveFn
 from ..pipeline import get_extractor, resolve_device
 from ..plan import thin_image_hint
+from ..scales import plan_scales
 from ..vgg import MIN_SIZE
 from .texture import noise, synthesize_texture
 

@@ -40,7 +40,7 @@ from torch import nn
 
 from .. import vgg
 from ..config import Method, StyleConfig, StyleLossKind
-from ..engine import Engine, plan_scales, scale_schedule
+from ..engine import Engine
 from ..errors import ConfigError
 from ..events import Callback, draw_seed
 from ..features import VGG19Features
@@ -49,6 +49,7 @@ from ..losses import StyleLoss, gram_matrix, tv_loss
 from ..objective import scale_objective
 from ..pipeline import get_extractor, resolve_device
 from ..quality import gram_error as _gram_error
+from ..scales import plan_scales, scale_schedule
 from ..vgg import MIN_SIZE
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
@@ -60,7 +61,7 @@ WRAP_MULTIPLE = 16
 # that size, and the texture's scale in the output is the sample's scale at this size.
 DEFAULT_SAMPLE_SIZE = 512
 # Iterations of a 512 px scale when none are given (scales get N * 512 / their long edge,
-# as for painting: engine.scale_schedule): from noise, textures need more than
+# as for painting: scales.scale_schedule): from noise, textures need more than
 # painting from the content image (StyleConfig.iterations) does.
 TEXTURE_ITERATIONS = 200
 # The starting noise is drawn on a grid this many times coarser than the output (see :func:`noise`).
@@ -198,7 +199,7 @@ def synthesize_texture(
     used as it is; never enlarged): that fixes the texture's scale in the output. Starts
     from coarse noise (:func:`noise`) drawn from ``config.seed`` (random when None; the seed
     used is returned). Large outputs run coarse-to-fine like paintings
-    (:func:`painterly.engine.scale_schedule`), each scale with its memory plan. ``callback`` receives a
+    (:func:`painterly.scales.scale_schedule`), each scale with its memory plan. ``callback`` receives a
     :class:`~painterly.events.Step` per iteration. Ctrl-C raises
     :class:`~painterly.optimize.Interrupted` with the best texture so far, at ``size``.
     """

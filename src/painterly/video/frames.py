@@ -17,7 +17,7 @@ import torch
 from .. import color
 from ..config import PreserveColors, StyleConfig
 from ..controls import Controls
-from ..engine import Engine, Scale, plan_scales
+from ..engine import Engine
 from ..events import Step
 from ..features import VGG19Features
 from ..images import Loaded
@@ -26,6 +26,7 @@ from ..neighbors import StyleBank
 from ..optimize import ObjectiveFn
 from ..pipeline import Painter
 from ..plan import Plan
+from ..scales import Scale, plan_scales
 from .config import VideoConfig
 from .io import FramePlan, VideoInfo, read_frames
 from .progress import FrameCallback, FrameStep, Pace
