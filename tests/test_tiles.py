@@ -1,6 +1,7 @@
 """Tiled scales (painterly.tiles, the engine's tiled runs and their memory plans)."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -92,16 +93,21 @@ def test_a_small_budget_paints_a_large_size_in_tiles_that_fit():
         memory_plans([((1600, 2400), 10)], bigger, tileable=True)
 
 
+def named_size(refusal: pytest.ExceptionInfo[ConfigError]) -> int:
+    """The ``--size`` a refusal tells the user to use."""
+    found = re.search(r"use --size (\d+)", str(refusal.value))
+    assert found, refusal.value
+    return int(found.group(1))
+
+
 def test_a_size_past_what_the_budget_holds_in_tiles_is_refused_with_a_size_that_fits():
     """The whole picture's buffers and the painting resized to the scale grow with the size: the refusal names the
     largest size whose run fits at every scale (a coarser scale, whose painting nnst reads in one piece, can need
     more than the full size), and that run is planned."""
-    import re
-
     cfg = StyleConfig(size=30000, max_memory=2.0)
     with pytest.raises(ConfigError, match=r"^--size 30000: .* even in tiles .* use --size \d+ or less") as refused:
         memory_plans([((20000, 30000), 1)], cfg, tileable=True)
-    fits = int(re.search(r"use --size (\d+)", str(refused.value)).group(1))  # type: ignore[union-attr]
+    fits = named_size(refused)
 
     def run(long: int) -> dict:
         hw = (round(long * 2 / 3), long)
@@ -118,12 +124,10 @@ def test_a_size_past_what_the_budget_holds_in_tiles_is_refused_with_a_size_that_
 def test_a_coarser_scale_that_cannot_fit_names_the_size_of_a_run_that_can():
     """At 2 GB a 2670 px picture's full size fits in tiles, but its 668 px scale does not (nnst reads that scale's
     painting in one piece): the refusal names the run's --size, that scale, and a --size whose every scale fits."""
-    import re
-
     cfg = StyleConfig(size=2670, max_memory=2.0)
     with pytest.raises(ConfigError, match=r"^--size 2670: its 668x445 px scale .* use --size \d+ or less") as refused:
         memory_plans(scale_schedule((1780, 2670), cfg), cfg, tileable=True)
-    fits = int(re.search(r"use --size (\d+)", str(refused.value)).group(1))  # type: ignore[union-attr]
+    fits = named_size(refused)
     assert fits < 2670
     hw = (round(fits * 2 / 3), fits)
     assert memory_plans(scale_schedule(hw, cfg.replace(size=fits)), cfg.replace(size=fits), tileable=True)

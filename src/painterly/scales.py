@@ -71,7 +71,6 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
         return None
     deepest, extra = _losses(cfg)
     tileable = tileable and cfg.tileable
-
     out_hw = schedule[-1][0]
     run_fits = _run_fits(out_hw, cfg, device, tileable, source_hw) if name_a_size else None
 
@@ -84,18 +83,19 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
         def whole(size: Size) -> int:  # at another size: a run whose output is that size (a refusal's --size)
             return tiles.whole_bytes(size, out_hw if size == hw else size, source_hw)
 
+        refusing = run_fits if hw == out_hw else None  # a coarser scale's refusal is replaced below
         chosen = tile_for(hw, cfg) if tileable else None
         if chosen is None:
             try:
                 return memory.plan(hw, deepest, history, cfg.max_memory, extra(hw, hw), free_bytes=free, base_bytes=base,
-                                   where=where, needs=needs, run_fits=run_fits)
+                                   where=where, needs=needs, run_fits=None if tileable else refusing)  # tiles may fit
             except ConfigError:
                 if not tileable:
                     raise
         return memory.tile_plan(hw, deepest, history, cfg.max_memory,
                                 lambda size, t: extra(size, t) + _whole_pass(cfg, t), whole, tile=chosen,
                                 smallest=tiles.MIN_TILE, align=tiles.ALIGN, free_bytes=free, base_bytes=base, where=where,
-                                run_fits=run_fits)
+                                run_fits=refusing)
 
     plans = {}
     for hw, n in reversed(schedule):
