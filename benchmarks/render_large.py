@@ -6,7 +6,8 @@
 The content is centre-cropped to the requested aspect ratio and painted with painterly's
 defaults (coarse to fine, the memory plan on, a scale that does not fit ``--max-memory`` painted in
 tiles: painterly.tiles). Each scale prints its size, iterations,
-seconds, the memory plan's estimate and choice, and the process's peak RSS so far; the
+seconds, the memory plan's estimate and choice, the process's peak RSS so far and the most of the whole picture
+kept in mapped files so far (disk, painterly.spill); the
 totals, the options and the tiled scales' tile sizes ("tiles", as the image command records them: what
 benchmarks/seams.py measures the seams of) go to a JSON file beside the image.
 """
@@ -24,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from common import EXAMPLES
 
-from painterly import Painter, StyleConfig, load_image
+from painterly import Painter, StyleConfig, load_image, spill
 from painterly.config import Method
 from painterly.events import Step
 from painterly.images import Loaded, save_image
@@ -96,24 +97,27 @@ def main() -> None:
               f"estimate {p.estimate_bytes / 2**30:.1f} GB of {p.budget_bytes / 2**30:.1f}", flush=True)
     rows: list[dict[str, object]] = []
     start = time.perf_counter()
-    mark = [start]
+    mark, on_disk = [start], [0.0]  # the most of the whole picture kept in mapped files (painterly.spill) so far
 
     def on_step(step: Step) -> None:
         if step.iteration == step.iterations:
             now = time.perf_counter()
+            on_disk[0] = max(on_disk[0], spill.mapped_bytes() / 2**30)
             row = {"size": f"{step.size[1]}x{step.size[0]}", "iterations": step.iterations,
-                   "seconds": round(now - mark[0], 1), "peak_rss_gb": round(peak_rss_gb(), 2)}
+                   "seconds": round(now - mark[0], 1), "peak_rss_gb": round(peak_rss_gb(), 2),
+                   "mapped_gb": round(on_disk[0], 2)}
             mark[0] = now
             rows.append(row)
             print(f"  done {row}", flush=True)
 
     result = Painter(cfg).paint(content, [load_image(args.style)], callback=on_step)
     total = time.perf_counter() - start
+    on_disk[0] = max(on_disk[0], spill.mapped_bytes() / 2**30)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     save_image(result.image, args.output)
     h, w = result.image.shape[-2:]
     summary = {"output": args.output, "size": f"{w}x{h}", "seconds": round(total, 1),
-               "peak_rss_gb": round(peak_rss_gb(), 2), "iterations": result.iterations,
+               "peak_rss_gb": round(peak_rss_gb(), 2), "mapped_gb": round(on_disk[0], 2), "iterations": result.iterations,
                "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, "content": args.content,
                "style": args.style, "max_memory": args.max_memory, "tile_size": args.tile_size,
                "tiles": tile_record(plans), "scales": rows}

@@ -122,13 +122,14 @@ def test_a_size_past_what_the_budget_holds_in_tiles_is_refused_with_a_size_that_
 
 
 def test_a_coarser_scale_that_cannot_fit_names_the_size_of_a_run_that_can():
-    """At 2 GB a 2670 px picture's full size fits in tiles, but its 668 px scale does not (nnst reads that scale's
-    painting in one piece): the refusal names the run's --size, that scale, and a --size whose every scale fits."""
-    cfg = StyleConfig(size=2670, max_memory=2.0)
-    with pytest.raises(ConfigError, match=r"^--size 2670: its 668x445 px scale .* use --size \d+ or less") as refused:
-        memory_plans(scale_schedule((1780, 2670), cfg), cfg, tileable=True)
+    """At 1.8 GB a 2928 px picture's full size fits in tiles (its whole picture kept in mapped files: painterly.spill),
+    but its 1464 px scale, held in memory, does not: the refusal names the run's --size, that scale, and a --size
+    whose every scale fits."""
+    cfg = StyleConfig(size=2928, max_memory=1.8)
+    with pytest.raises(ConfigError, match=r"^--size 2928: its 1464x976 px scale .* use --size \d+ or less") as refused:
+        memory_plans(scale_schedule((1952, 2928), cfg), cfg, tileable=True)
     fits = named_size(refused)
-    assert fits < 2670
+    assert fits < 2928
     hw = (round(fits * 2 / 3), fits)
     assert memory_plans(scale_schedule(hw, cfg.replace(size=fits)), cfg.replace(size=fits), tileable=True)
 

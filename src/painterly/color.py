@@ -29,8 +29,11 @@ A small ``eps`` on the covariances' diagonals keeps a gray or flat style image i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
+from . import spill
 from .config import ColorMatch, PreserveColors
 from .images import resize
 
@@ -130,10 +133,28 @@ def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor, *, clamp: bo
 def color_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image colour mean (B, 3) and covariance (B, 3, 3) of (B, 3, H, W), in float64."""
     _check_rgb(x, "color_stats")
+    if spill.spilled(x):  # band by band: the mean, then the covariance about it
+        parts = [x[..., top:bottom, :] for top, bottom in spill.bands(x.shape[-2:], 3)]
+        n = x.shape[-2] * x.shape[-1]
+        mu = sum((p.double().flatten(2).sum(2) for p in _trimming(parts)), torch.zeros(x.shape[0], 3, dtype=torch.float64)) / n
+        cov = sum((_scatter(p, mu) for p in _trimming(parts)), torch.zeros(x.shape[0], 3, 3, dtype=torch.float64)) / n
+        return mu, cov
     flat = x.double().flatten(2)  # (B, 3, N)
     mu = flat.mean(2)
-    d = flat - mu[:, :, None]
-    return mu, d @ d.transpose(1, 2) / flat.shape[2]
+    return mu, _scatter(x, mu) / flat.shape[2]
+
+
+def _scatter(x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3): the sum over ``x``'s pixels of the outer products of their colours less ``mu`` (B, 3)."""
+    d = x.double().flatten(2) - mu[:, :, None]
+    return d @ d.transpose(1, 2)
+
+
+def _trimming(parts: list[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """``parts`` (bands of a spilled picture) one by one, handing back their pages after each (painterly.spill)."""
+    for p in parts:
+        yield p
+        spill.trim()
 
 
 def _sym_pow(cov: torch.Tensor, p: float) -> torch.Tensor:
@@ -234,8 +255,12 @@ def apply_map(x: torch.Tensor, cmap: ColorMap | None, *, clamp: bool = False) ->
     if cmap is None:
         return x
     a, b = cmap
-    out = (torch.einsum("bij,bjhw->bihw", a.to(x.device), x.double()) + b.to(x.device)[:, :, None, None]).to(x.dtype)
-    return out.clamp(0, 1) if clamp else out
+
+    def mapped(x: torch.Tensor) -> torch.Tensor:
+        out = (torch.einsum("bij,bjhw->bihw", a.to(x.device), x.double()) + b.to(x.device)[:, :, None, None]).to(x.dtype)
+        return out.clamp(0, 1) if clamp else out
+
+    return spill.pixelwise(mapped, x)
 
 
 def prepare(
@@ -249,7 +274,7 @@ def prepare(
     clipped to [0, 1] here; :func:`style_map` gives the unclipped map.)
     """
     mode = PreserveColors.parse(mode, "preserve_colors")
-    seen = gray3(luminance(content)) if mode is PreserveColors.LUMINANCE else content
+    seen = spill.pixelwise(lambda c: gray3(luminance(c)), content) if mode is PreserveColors.LUMINANCE else content
     return seen, [apply_map(s, style_map(s, content, mode, method), clamp=True) for s in styles]
 
 
@@ -259,4 +284,5 @@ def finish(image: torch.Tensor, content: torch.Tensor, mode: PreserveColors) -> 
     mode = PreserveColors.parse(mode, "preserve_colors")
     if mode not in (PreserveColors.LUMINANCE, PreserveColors.LUMA_SWAP):
         return image
-    return combine(luminance(image), chroma(resize(content.to(image.device), image.shape[-2:])))
+    return spill.pixelwise(lambda i, c: combine(luminance(i), chroma(c)), image,
+                           resize(content.to(image.device), image.shape[-2:]))

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from . import color
+from . import color, spill
 from .config import ColorMatch, Method, PreserveColors, StyleConfig
 from .errors import ConfigError
 from .features import VGG19Features
@@ -188,7 +188,7 @@ class Controls:
     # After the optimisation -----------------------------------------------------------
     def finish(self, image: torch.Tensor) -> torch.Tensor:
         """(1, 3, h, w) optimised image at any scale -> final colours, kept region restored."""
-        image = image.clamp(0, 1)
+        image = spill.pixelwise(lambda x: x.clamp(0, 1), image)
         out = color.finish(image, self.original, self.cfg.preserve_colors)
         if self.keep is not None:
             out = keep_content(out, resize(self.original.to(out.device), out.shape[-2:]), self.keep)

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import torch
 
-from . import allocator, devices, memory, tiles
+from . import allocator, devices, memory, spill, tiles
 from .config import StyleConfig
 from .errors import OutOfMemory
 from .events import Callback, Step
@@ -37,7 +37,7 @@ Size = tuple[int, int]
 
 
 def _as_is(image: torch.Tensor) -> torch.Tensor:
-    return image.detach().clamp(0, 1).cpu()
+    return spill.pixelwise(lambda x: x.detach().clamp(0, 1), image).cpu()
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,7 @@ class Engine:
         try:
             for j, image, value, n in painted:
                 blend.add(blend.tiles[j], image)
+                spill.trim()  # the pages of the whole picture that the tile read and wrote (painterly.spill)
                 if store is not None:
                     store.keep(j, image.detach().cpu(), value)
                 losses[j], iterations, run.done = value, iterations + n, run.done + scale.iterations

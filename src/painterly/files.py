@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def check_writable(path: str | os.PathLike, *, option: str, formats: Iterable[str], kind: str, example: str,
@@ -26,14 +27,18 @@ def check_writable(path: str | os.PathLike, *, option: str, formats: Iterable[st
     return p
 
 
-def atomic_write(p: Path, payload: bytes) -> None:
+def atomic_write(p: Path, payload: bytes | Callable[[BinaryIO], None]) -> None:
     """``payload`` into ``p`` by a temporary file and a rename: ``p`` is whole or untouched. A failure
-    (a full disk, a vanished folder) names ``p``, the user's path, not the temporary file."""
+    (a full disk, a vanished folder) names ``p``, the user's path, not the temporary file. ``payload``: the bytes,
+    or a function that writes them to the open file (a large picture, a band at a time)."""
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            if callable(payload):
+                payload(f)
+            else:
+                f.write(payload)
         os.chmod(tmp, 0o644)
         os.replace(tmp, p)
     except BaseException as e:

@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageCms, PngImagePlugin
 
-from . import imageformats
+from . import imageformats, rowwriter, spill
 from .errors import ImageError
 from .files import atomic_write, check_writable, write_bytes_atomic  # noqa: F401  (write_bytes_atomic: public here too)
 from .inputs import read_input
+from .resample import Resampler
 
 ImageSource = Union[str, os.PathLike, Image.Image, torch.Tensor]
 
@@ -230,7 +231,15 @@ def _exif_from(payload: bytes | None) -> Image.Exif:
 
 # Conversions and resizing ---------------------------------------------------------------
 def to_pil(x: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
-    """(1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit PIL RGB (RGBA when ``alpha`` is given)."""
+    """(1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit PIL RGB (RGBA when ``alpha`` is given); a print-size picture
+    (painterly.spill) is quantised a band at a time."""
+    mode = "RGBA" if alpha is not None else "RGB"
+    if spill.spilled(x):
+        a = resize(alpha.detach().float().cpu().reshape(1, 1, *alpha.shape[-2:]), x.shape[-2:]) if alpha is not None else None
+        arr, top = np.empty((*x.shape[-2:], len(mode)), np.uint8), 0
+        for rows in rowwriter.quantised_bands(x.reshape(1, 3, *x.shape[-2:]), a, 8):
+            arr[top:top + len(rows)], top = rows, top + len(rows)
+        return Image.fromarray(arr, mode)
     x = x.detach().float().cpu()
     if x.dim() == 4:
         x = x[0]
@@ -238,7 +247,7 @@ def to_pil(x: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
         a = alpha.detach().float().cpu().reshape(1, *alpha.shape[-2:])
         x = torch.cat([x, resize(a[None], x.shape[-2:])[0]])
     arr = x.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-    return Image.fromarray(arr, "RGBA" if alpha is not None else "RGB")
+    return Image.fromarray(arr, mode)
 
 
 def fit_long_edge(hw: tuple[int, int], size: int) -> tuple[int, int]:
@@ -256,11 +265,14 @@ def fit_pixels(hw: tuple[int, int], pixels: float) -> tuple[int, int]:
 
 
 def resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
-    """Resize (B, C, H, W) to ``hw``: antialiased bicubic down, bicubic up, clamped to [0, 1]."""
+    """Resize (B, C, H, W) to ``hw``: antialiased bicubic down, bicubic up, clamped to [0, 1]. A large picture
+    (painterly.spill) is resized band by band into a mapped file (painterly.resample), alike."""
     hw = (int(hw[0]), int(hw[1]))
     if tuple(x.shape[-2:]) == hw:
         return x
     down = hw[0] * hw[1] < x.shape[-2] * x.shape[-1]
+    if spill.spilled(x) or spill.large(hw, x.device):  # band by band, in bounded memory
+        return Resampler.of((x.shape[-2], x.shape[-1]), hw, down)(x)
     y = F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=down)
     return y.clamp(0, 1)
 
@@ -319,10 +331,16 @@ def save_image(
     ``quality``: JPEG/WebP quality, 1-100 (None: :data:`DEFAULT_QUALITY`); other formats are lossless.
     ``dpi``: the print resolution, written where the format holds one (PNG's pHYs chunk, in whole
     pixels per metre; TIFF's resolution tags, whole dots per inch when 16-bit; JPEG's JFIF density);
-    WebP has no place for it. None: none written.
+    WebP has no place for it. None: none written. A print-size picture (painterly.spill) is written as PNG or TIFF
+    a band of rows at a time (painterly.rowwriter); as JPEG or WebP, from its 8-bit pixels whole (3 bytes a pixel).
     """
     p = check_output_path(path, bit_depth=bit_depth, quality=quality)
     fmt = OUTPUT_FORMATS[p.suffix.lower()]
+    if spill.spilled(x) and fmt in SIXTEEN_BIT_FORMATS:  # a print-size picture: a band of rows at a time
+        a = resize(alpha.detach().float().cpu(), x.shape[-2:]) if alpha is not None else None
+        atomic_write(p, lambda f: rowwriter.write_png(f, x, a, bit_depth=bit_depth, dpi=dpi, text=metadata)
+                     if fmt == "PNG" else rowwriter.write_tiff(f, x, a, bit_depth=bit_depth, dpi=dpi))
+        return p
     if bit_depth == 16:
         payload = _encode_16bit(x, alpha, p.suffix.lower(), dpi)
     else:

@@ -205,8 +205,9 @@ def _fit(hw: tuple[int, int], deepest: str, history: int, budget: int, base: int
 def largest_run(size: int | None, run_fits: Callable[[int], bool] | None, step: float = 0.98) -> int | None:
     """``size`` (a scale's own answer: the largest that fits at that scale) if no ``run_fits`` is given, else the
     first of ``size``, ``step`` times it, and so on down to MIN_SIZE, whose whole run fits. A scan, not a bisection:
-    a smaller run does not always fit where a larger one does (nnst reads a coarser scale's painting in one piece
-    below neighbors.WHOLE_PIXELS, in blocks above it)."""
+    a smaller run does not always fit where a larger one does (a coarser scale below painterly.spill's size is held
+    in memory where a larger one is kept in mapped files; nnst reads a painting in one piece below
+    neighbors.WHOLE_PIXELS, in blocks above it)."""
     if size is None or run_fits is None:
         return size
     while size >= MIN_SIZE:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import layermatch, vgg
+from . import layermatch, spill, vgg
 from .features import VGG19Features
 from .pyramid import half, up
 from .turns import turned_crop, turned_hw, turned_region
@@ -76,7 +76,8 @@ def column_size(image_hw: Sequence[int]) -> tuple[int, int]:
 def cell_colours(image: torch.Tensor) -> torch.Tensor:
     """(1, 3, h, w): the mean colour of each hypercolumn's cell of ``image`` (1, 3, H, W) (:func:`column_size`)."""
     h, w = column_size(image.shape[-2:])
-    return F.avg_pool2d(image.float(), HYPERCOLUMN_STRIDE, ceil_mode=True)[..., :h, :w]
+    return spill.banded(lambda x: F.avg_pool2d(x.float(), HYPERCOLUMN_STRIDE, ceil_mode=True), image,
+                        HYPERCOLUMN_STRIDE)[..., :h, :w]
 
 
 def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BLOCK,
@@ -94,12 +95,10 @@ def nearest(queries: torch.Tensor, refs: torch.Tensor, *, block: int = SEARCH_BL
 
 
 def principal_axes(x: torch.Tensor, dims: int) -> torch.Tensor:
-    """(D, k) leading principal directions of the rows of ``x`` (N, D), k = min(dims, D, N).
-
-    Exact (an SVD) when k is the whole rank; otherwise a randomized range finder (Halko, Martinsson and
-    Tropp 2011, three power iterations) from its own fixed-seed generator, so that the axes are the
-    same every run and no global random state is touched (two painters may run in two threads).
-    """
+    """(D, k) leading principal directions of the rows of ``x`` (N, D), k = min(dims, D, N). Exact (an SVD) when k
+    is the whole rank; otherwise a randomized range finder (Halko, Martinsson and Tropp 2011, three power iterations)
+    from its own fixed-seed generator: the same axes every run, no global random state touched (two painters may
+    run in two threads)."""
     centred = x - x.mean(0, keepdim=True)
     k = min(dims, *centred.shape)
     if k == min(centred.shape):
@@ -126,7 +125,7 @@ def _evenly(rows: torch.Tensor, n: int) -> torch.Tensor:
 # The painting is read in square blocks of about this many pixels and a margin (seen, not kept): the bank's
 # transient memory (a block's activations, about 1.2 kB a pixel) is bounded at any size (:func:`block_pixels`).
 BLOCK_PIXELS = 2**16
-WHOLE_PIXELS = 2**19  # a painting up to this many pixels (a 512 px scale's) is read in one piece, uncropped
+WHOLE_PIXELS = 2**18  # a painting up to this many pixels (a 512 px scale's) is read in one piece (0.37 GB), uncropped
 BLOCK_MARGIN, BLOCK_BYTES_PER_PIXEL = 64, 1400  # px, a multiple of 8 (block 4's pooling grid); bytes a pixel seen
 Block = tuple[int, int, int, int]  # top, bottom, left, right (px)
 
@@ -186,6 +185,7 @@ def painting_columns(extractor: VGG19Features, image: torch.Tensor, keep: int | 
             out[here, start:start + part.shape[0]] = part.T[at].half()
             start += part.shape[0]
             del part
+        spill.trim()  # the block's pages of a painting kept in a mapped file (painterly.spill)
     return out
 
 
@@ -202,17 +202,17 @@ def painting_colours(image: torch.Tensor, keep: int | None = None, turn: int = 0
     return _evenly(colours, len(colours) if keep is None else keep)
 
 
-def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int]) -> int:
-    """Bytes a scale (or a tile of a scale) of ``hw`` adds for its :class:`StyleBank` (style images of these
-    long edges, taken square: the worst case) and its targets, for the memory plan (painterly.memory)."""
+def bank_bytes(hw: Sequence[int], style_long_edges: Sequence[int], spilled: bool = False) -> int:
+    """Bytes a scale (or a tile of it) of ``hw`` adds for its :class:`StyleBank` (style images of these long edges,
+    taken square) and its targets (the memory plan's, painterly.memory); ``spilled``: on the CPU (painterly.spill)."""
     rows = min(MAX_BANK_ROWS, sum(4 * (e // HYPERCOLUMN_STRIDE) ** 2 for e in style_long_edges))
     h, w = column_size(hw)
-    # The bank (float16) and its projection; the targets and the output's resized layers kept for the
-    # backward pass (float32, :func:`cosine_to`); one block of distances; the paintings resized to the scale and
-    # one block of the one being read (:func:`painting_columns`, turned a block at a time: painterly.turns); the
-    # last scale's layer match (painterly.layermatch).
+    # The bank (float16) and its projection; the targets and the output's resized layers kept for the backward pass
+    # (float32, :func:`cosine_to`); one block of distances; the paintings resized to the scale (a large one in a mapped
+    # file) and one block of the one being read (:func:`painting_columns`, turned a block at a time: painterly.turns);
+    # the last scale's layer match (painterly.layermatch).
     block = max((block_pixels(e, e) for e in style_long_edges), default=0) * BLOCK_BYTES_PER_PIXEL
-    paintings = sum(4 * 3 * e * e for e in style_long_edges)
+    paintings = sum(4 * 3 * (min(e * e, spill.SPILL_PIXELS) if spilled else e * e) for e in style_long_edges)
     return rows * (2 * HYPERCOLUMN_CHANNELS + 4 * SEARCH_DIMS) + 4 * (2 * h * w * HYPERCOLUMN_CHANNELS + SEARCH_BLOCK) \
         + paintings + block + layermatch.work_bytes(HYPERCOLUMN_CHANNELS)
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import neighbors, pyramid, tiles, tilestyle, vgg
+from . import neighbors, pyramid, spill, tiles, tilestyle, vgg
 from .config import Method, Precision, PreserveColors, StyleConfig
 from .controls import Controls
 from .devices import resolve_device, use_threads
@@ -157,6 +157,7 @@ class Painter:
             w = F.avg_pool2d(blend.weights(t), neighbors.HYPERCOLUMN_STRIDE).reshape(-1, 1).to(projected)
             total = total + bank.centre_of(projected * w, colours * w)[0].cpu()
             count = count + w.sum().cpu()
+            spill.trim()
         return total / count.clamp_min(1e-8)
 
     @property

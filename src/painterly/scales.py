@@ -69,9 +69,8 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
         free, base, where = devices.free_bytes(device), memory.GPU_BASE_BYTES, f" on {devices.name(device)}"
     else:
         return None
-    deepest, extra = _losses(cfg)
-    tileable = tileable and cfg.tileable
-    out_hw = schedule[-1][0]
+    spilled = free is None  # on the CPU: large pictures are kept in mapped files (painterly.spill)
+    tileable, out_hw, (deepest, extra) = tileable and cfg.tileable, schedule[-1][0], _losses(cfg, spilled)
     run_fits = _run_fits(out_hw, cfg, device, tileable, source_hw) if name_a_size else None
 
     def needs(hw: Size) -> tuple[int, int]:  # a run at --size max(hw): its last scale's history and extra bytes
@@ -81,7 +80,7 @@ def memory_plans(schedule: Sequence[tuple[tuple[int, int], int]], cfg: StyleConf
         history = min(cfg.history, max(n, 1))
 
         def whole(size: Size) -> int:  # at another size: a run whose output is that size (a refusal's --size)
-            return tiles.whole_bytes(size, out_hw if size == hw else size, source_hw)
+            return tiles.whole_bytes(size, out_hw if size == hw else size, source_hw, spilled)
 
         refusing = run_fits if hw == out_hw else None  # a coarser scale's refusal is replaced below
         chosen = tile_for(hw, cfg) if tileable else None
@@ -135,13 +134,14 @@ def _whole_pass(cfg: StyleConfig, tile_hw: Size) -> int:
         tilestyle.goal_bytes(tile_hw, cfg.style_layers)
 
 
-def _losses(cfg: StyleConfig) -> tuple[str, Callable[[Size, Size], int]]:
+def _losses(cfg: StyleConfig, spilled: bool) -> tuple[str, Callable[[Size, Size], int]]:
     """The deepest layer the objective reads, and ``extra(scale_hw, hw)``: the bytes its losses add at a scale
-    of ``scale_hw`` for an image (the scale, or a tile of it) of ``hw``."""
+    of ``scale_hw`` for an image (the scale, or a tile of it) of ``hw`` (``spilled``: large paintings resized to it
+    are kept in mapped files, painterly.spill)."""
     if cfg.method is Method.NNST:
         def bank(scale_hw: Size, hw: Size) -> int:
             edges = [style_long_edge(s, scale_hw) for s in cfg.style_scales or (cfg.style_scale,)]
-            return neighbors.bank_bytes(hw, edges)
+            return neighbors.bank_bytes(hw, edges, spilled)
 
         return vgg.deepest(neighbors.HYPERCOLUMN_LAYERS), bank
 

@@ -12,15 +12,14 @@ the folder removes it once the picture is written.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from . import spill
 from .config import MACHINE_FIELDS
-from .files import write_bytes_atomic
+from .files import atomic_write
 from .plan import Plan
 from .workfolder import WorkFolder, describe, digest
 
@@ -75,7 +74,7 @@ class TileFolder(WorkFolder):
     def begin(self, k: int, start: torch.Tensor) -> dict[int, tuple[torch.Tensor, float]]:
         if self.manifest.get("scale") == k:
             kept = self._start if self._start is not None else self._load(START)
-            if kept is not None and kept.shape == start.shape and torch.equal(kept, start.cpu()):
+            if kept is not None and spill.equal(kept, start.cpu()):
                 return {j: (image, loss) for j, loss in self._tiles() if (image := self._load(TILE_NAME.format(j)))
                         is not None}
         for f in self.path.glob("tile_*.npy"):
@@ -94,14 +93,12 @@ class TileFolder(WorkFolder):
         return [(int(j), float(loss)) for j, loss in self.manifest.get("tiles", {}).items()]
 
     def _save(self, name: str, image: torch.Tensor) -> None:
-        buffer = io.BytesIO()
-        np.save(buffer, image.detach().float().cpu().numpy(), allow_pickle=False)
-        write_bytes_atomic(self.path / name, buffer.getvalue())
+        atomic_write(self.path / name, lambda f: spill.write_npy(f, image))
 
     def _load(self, name: str) -> torch.Tensor | None:
         """An image kept in the folder, or None when it is missing or damaged (that piece is painted again)."""
         try:
-            array = np.load(self.path / name, allow_pickle=False)
+            image = spill.read_npy(self.path / name)
         except (OSError, ValueError):
             return None
-        return torch.from_numpy(array) if array.ndim == 4 and array.dtype == np.float32 else None
+        return image if image.dim() == 4 else None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import spill
 from .config import MIN_TILE_SIZE
 from .memory import layer_values
 from .neighbors import HYPERCOLUMN_LAYERS, HYPERCOLUMN_STRIDE
@@ -29,12 +30,11 @@ ALIGN = HYPERCOLUMN_STRIDE
 MIN_OVERLAP = 64  # px: wider than the marks of the finer VGG layers, so that a feather hides them
 OVERLAP_SHARE = 1 / 8
 MIN_TILE = MIN_TILE_SIZE  # px: the overlap and 32 px more
-# Values per pixel of the whole picture that a tiled scale keeps besides its tile's work (float32): its
-# start (3), the blend and its weights (4), the photo at this scale and at the output's size (6), the loaded
-# photo (3), the blended result and the finishing colour map's temporaries (4). Where the output is larger than
-# the scale, or the photo was loaded larger, those two take 3 values a pixel of their own size instead
-# (:func:`whole_bytes`). The memory plan counts them (painterly.memory).
-WHOLE_VALUES_PER_PIXEL = 20
+# Values per pixel of the scale that a tiled scale keeps of the whole picture besides its tile's work (float32):
+# its start (3), the blend and its weights (4), the photo at this scale (3), the blended result and the finishing
+# colour map's temporaries (4). Besides: the photo at the output's size and as loaded, 3 values a pixel of their own
+# sizes (:func:`whole_bytes`). The memory plan counts them (painterly.memory).
+WHOLE_VALUES_PER_PIXEL = 14
 
 
 def overlap(tile: int) -> int:
@@ -132,8 +132,9 @@ class Blend:
         self.spans = spans(hw[0], tile), spans(hw[1], tile)
         self.rows = _ramps(self.spans[0], hw[0])
         self.cols = _ramps(self.spans[1], hw[1])
-        self.sum = torch.zeros_like(start)
-        self.weight = torch.zeros_like(start[:, :1])
+        self.sum = spill.zeros(start.shape, start.device)  # in mapped files at print size (painterly.spill)
+        self.weight = spill.zeros(start[:, :1].shape, start.device)
+        self._image: torch.Tensor | None = None
 
     def weights(self, t: Tile) -> torch.Tensor:
         """(1, 1, h, w): tile ``t``'s feather."""
@@ -154,10 +155,14 @@ class Blend:
         w = self.weights(t)
         t.crop(self.sum).add_(w * painted.detach().to(self.sum))
         t.crop(self.weight).add_(w)
+        self._image = None
 
     def image(self) -> torch.Tensor:
-        """The blend so far: painted tiles where they are, ``start`` for the rest of each pixel's weight."""
-        return self.sum + (1 - self.weight).clamp_min(0) * self.start
+        """The blend so far: painted tiles where they are, ``start`` for the rest of each pixel's weight (made once
+        for the tiles added so far; a band at a time at print size)."""
+        if self._image is None:
+            self._image = spill.pixelwise(lambda s, w, x: s + (1 - w).clamp_min(0) * x, self.sum, self.weight, self.start)
+        return self._image
 
 
 def margin(t: Tile, hw: Size, extra: int) -> tuple[Tile, Tile]:
@@ -188,14 +193,20 @@ class Window:
         return tuple(self.start.shape[-2:])  # type: ignore[return-value]
 
 
-def whole_bytes(hw: Size, out_hw: Size | None = None, source_hw: Size | None = None) -> int:
-    """Bytes a tiled scale of ``hw`` keeps of the whole picture (:data:`WHOLE_VALUES_PER_PIXEL` a pixel), in a
-    run whose output is ``out_hw`` (default ``hw``) from a photo loaded at ``source_hw`` (default: no larger than
-    ``hw``): the photo at the output's size and the photo as loaded take 3 values a pixel of their own size where
-    that is larger than the scale's."""
-    pixels = hw[0] * hw[1]
-    beyond = sum(max(0, s[0] * s[1] - pixels) for s in (out_hw or hw, source_hw or hw))
-    return 4 * (WHOLE_VALUES_PER_PIXEL * pixels + 3 * beyond)
+def whole_bytes(hw: Size, out_hw: Size | None = None, source_hw: Size | None = None, spilled: bool = False) -> int:
+    """Bytes a tiled scale of ``hw`` keeps of the whole picture in memory, in a run whose output is ``out_hw``
+    (default ``hw``) from a photo loaded at ``source_hw`` (default ``hw``): :data:`WHOLE_VALUES_PER_PIXEL` a pixel of
+    the scale, 3 a pixel of the photo at the output's size and 3 of the photo as loaded. ``spilled`` (on the CPU):
+    pictures larger than :data:`painterly.spill.SPILL_PIXELS` are kept in mapped files instead, and the band-wise
+    work on them takes :data:`painterly.spill.WORK_BYTES`."""
+    out_hw, source_hw = out_hw or hw, source_hw or hw
+
+    def held(size: Size) -> bool:  # in memory
+        return not (spilled and spill.large(size))
+
+    pictures = [(WHOLE_VALUES_PER_PIXEL, hw), (3, out_hw)]
+    values = sum(n * size[0] * size[1] for n, size in pictures if held(size)) + 3 * source_hw[0] * source_hw[1]
+    return 4 * values + (spill.WORK_BYTES if not all(held(size) for _, size in pictures) else 0)
 
 
 def hypercolumn_pass_bytes(tile_hw: Size) -> int:

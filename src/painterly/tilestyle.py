@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from . import memory, tiles, vgg
+from . import memory, spill, tiles, vgg
 from .features import VGG19Features
 from .losses import (
     SWD_QUANTILES,
@@ -59,6 +59,7 @@ def whole_projections(extractor: VGG19Features, layers: tuple[str, ...], blend: 
             cols = slice((own.left - outer.left) // s, -(-(own.left + own.width - outer.left) // s))
             every = max(1, round((hw[0] * hw[1] / s**2 / SAMPLES) ** 0.5))  # the same grid of samples in every tile
             parts[k].append(f[:, rows, cols][:, ::every, ::every].reshape(f.shape[0], -1))
+        spill.trim()
     out = {}
     for k, p in parts.items():
         flat = torch.cat(p, 1)
