@@ -101,9 +101,9 @@ def named_size(refusal: pytest.ExceptionInfo[ConfigError]) -> int:
 
 
 def test_a_size_past_what_the_budget_holds_in_tiles_is_refused_with_a_size_that_fits():
-    """The whole picture's buffers and the painting resized to the scale grow with the size: the refusal names the
-    largest size whose run fits at every scale (a coarser scale, whose painting nnst reads in one piece, can need
-    more than the full size), and that run is planned."""
+    """What stays in memory of a print-size run grows with the photo as loaded (here at the output's size, the
+    default; the rest of the whole picture is kept in mapped files, painterly.spill): the refusal names the largest
+    size whose run fits at every scale, and that run is planned."""
     cfg = StyleConfig(size=30000, max_memory=2.0)
     with pytest.raises(ConfigError, match=r"^--size 30000: .* even in tiles .* use --size \d+ or less") as refused:
         memory_plans([((20000, 30000), 1)], cfg, tileable=True)
@@ -140,11 +140,11 @@ def test_whole_scales_and_other_callers_still_refuse_what_cannot_fit():
         memory_plans([((2000, 3000), 10)], cfg)  # a caller that cannot paint tiles
     with pytest.raises(ConfigError, match=r"^--size 3000: .* use --size \d+ or less"):
         memory_plans([((2000, 3000), 10)], cfg.replace(method="gatys", style_loss="gram"), tileable=True)
-    gatys = memory_plans([((2000, 3000), 10)], cfg.replace(method="gatys"), tileable=True)  # swd: its tiles' shares
-    assert gatys is not None and gatys[(2000, 3000)].tile is not None
+    gatys = memory_plans([((666, 1000), 10)], cfg.replace(method="gatys"), tileable=True)  # swd: its tiles' shares
+    assert gatys is not None and gatys[(666, 1000)].tile is not None
     with pytest.raises(ConfigError, match=r"^--size 20000: needs about ([\d.]+) GB even in tiles .* 2.0 GB .*"
                        r"use --size \d+ or less") as refused:
-        memory_plans([((13333, 20000), 10)], cfg.replace(size=20000), tileable=True)  # the whole picture's buffers
+        memory_plans([((13333, 20000), 10)], cfg.replace(size=20000), tileable=True)  # the photo as loaded
     assert float(refused.value.args[0].split("about ")[1].split(" GB")[0]) > 2
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from . import spill, vgg
 from .config import Pooling
 from .vgg import CONV_NAMES, LAYER_NAMES, MIN_SIZE, position, unknown_layers
 from .weights import Preprocessing, VGGWeights
@@ -150,3 +151,43 @@ class VGG19Features(nn.Module):
             raise ValueError(f"layers {sorted(missing)} lie beyond this extractor's deepest layer {LAYER_NAMES[self.deepest]}")
         return out
 
+
+
+# A painting larger than this many pixels has its statistics taken from a sample of positions, read in blocks
+# (:func:`sampled_features`): its whole pass needs about 1 kB a pixel (0.5 GB here; a gatys tile's targets at print size).
+BLOCKWISE_PIXELS = 2**19
+BLOCK, BLOCK_MARGIN = 512, 96  # px, multiples of 32 (block 5's pooling grid): a block, and the margin it is seen with
+SAMPLE_POSITIONS = 2**15  # positions kept per layer (at least 8 a quantile of the swd's 4096), evenly spaced
+
+
+@torch.no_grad()
+def sampled_features(extractor: VGG19Features, image: torch.Tensor, layers: Iterable[str],
+                     positions: int = SAMPLE_POSITIONS) -> dict[str, torch.Tensor]:
+    """Each of ``layers``' activations of ``image`` (1, 3, H, W, in memory or a mapped file: painterly.spill) at
+    about ``positions`` evenly spaced positions of the whole image, as (1, C, 1, N): read a block of :data:`BLOCK`
+    px at a time, each seen with :data:`BLOCK_MARGIN` px all round, so that memory is a block's at any size. The
+    activations near a block's edge differ from the whole image's only where the margin is narrower than the layer's
+    reach (the deepest layers): a distribution's statistics (the swd quantiles) barely move."""
+    layers = list(layers)
+    h, w = image.shape[-2:]
+    device = next(extractor.buffers()).device
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
+    for top in range(0, h, BLOCK):
+        for left in range(0, w, BLOCK):
+            t0, l0 = max(0, top - BLOCK_MARGIN), max(0, left - BLOCK_MARGIN)
+            seen = image[..., t0:min(h, top + BLOCK + BLOCK_MARGIN), l0:min(w, left + BLOCK + BLOCK_MARGIN)]
+            feats = extractor(seen.to(device), layers)
+            for k in layers:
+                f, s = feats[k][0].float(), 2 ** (vgg.block(k) - 1)  # the layer's stride
+                step = max(1, round((h * w / s**2 / positions) ** 0.5))  # one grid of samples over the whole image
+                rows = _on_grid(top // s, min(h, top + BLOCK) // s, step) - t0 // s
+                cols = _on_grid(left // s, min(w, left + BLOCK) // s, step) - l0 // s
+                rows, cols = rows[rows < f.shape[1]], cols[cols < f.shape[2]]
+                parts[k].append(f[:, rows][:, :, cols].flatten(1))
+            spill.trim()
+    return {k: torch.cat(p, 1)[None, :, None] for k, p in parts.items()}
+
+
+def _on_grid(start: int, stop: int, step: int) -> torch.Tensor:
+    """The multiples of ``step`` in ``start..stop``."""
+    return torch.arange(-(-start // step) * step, stop, step)

@@ -80,6 +80,12 @@ def layer_values(layer: str, hw: tuple[int, int]) -> int:
     return vgg.channels(layer) * _side(hw[0], b - 1) * _side(hw[1], b - 1)
 
 
+def targets_pass_bytes(hw: tuple[int, int], layers: tuple[str, ...]) -> int:
+    """Bytes of a pass without gradients over an image of ``hw`` that keeps ``layers``' outputs (a painting's style
+    targets): those outputs, and the widest layer's input and output alive together (64 channels at full size)."""
+    return 4 * (sum(layer_values(k, hw) for k in layers) + 2 * 64 * hw[0] * hw[1])
+
+
 def activation_bytes(hw: tuple[int, int], deepest: str, checkpoint: bool) -> int:
     """Bytes of activations kept for the backward pass (float32, batch 1)."""
     h, w = hw
@@ -183,8 +189,9 @@ def tile_plan(hw: tuple[int, int], deepest: str, history: int, max_memory_gb: fl
              + 2 * 4 * 3 * th[0] * th[1] * min(history, 5))
     what = f"use --size {fits} or less, or raise --max-memory" if fits else \
         f"raise --max-memory to {least / 2**30:.2g} or more"
-    raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB even in tiles of {smallest} px (the "
-                      f"whole picture's buffers), but only {budget / 2**30:.1f} GB is available{where}; {what}")
+    raise ConfigError(f"--size {max(hw)}: needs about {least / 2**30:.2g} GB even in tiles of {smallest} px (what the "
+                      f"scale needs whole: the picture's buffers, the painting's features), but only "
+                      f"{budget / 2**30:.1f} GB is available{where}; {what}")
 
 
 def _fit(hw: tuple[int, int], deepest: str, history: int, budget: int, base: int, extra: int) -> MemoryPlan | None:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .config import StyleConfig, StyleLossKind
-from .features import VGG19Features
+from .features import BLOCKWISE_PIXELS, VGG19Features, sampled_features
 from .images import fit_long_edge, resize
 from .losses import ContentLoss, StyleLoss, style_target, tv_loss
 from .optimize import ObjectiveFn
@@ -67,7 +67,10 @@ def style_targets(
     for img, w, s in zip(styles, blend, scales):
         hw = fit_long_edge(tuple(img.shape[-2:]), style_long_edge(s, out))  # type: ignore[arg-type]
         with torch.no_grad(), autocast(device, bf16):
-            feats = extractor(resize(img, hw).to(device), layers)
+            if kind is StyleLossKind.SWD and hw[0] * hw[1] > BLOCKWISE_PIXELS:  # a distribution: from a sample, in blocks
+                feats = sampled_features(extractor, resize(img, hw), layers)
+            else:
+                feats = extractor(resize(img, hw).to(device), layers)
         for k in layers:
             g = style_target(kind, feats[k])
             target[k] = target[k] + w * g if k in target else w * g

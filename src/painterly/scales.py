@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from . import devices, memory, neighbors, tiles, tilestyle, vgg
+from . import devices, memory, neighbors, spill, tiles, tilestyle, vgg
 from .config import ITERATION_REFERENCE_SIZE, Method, StyleConfig
 from .errors import ConfigError
+from .features import BLOCK, BLOCK_MARGIN, BLOCKWISE_PIXELS, SAMPLE_POSITIONS
 from .images import fit_long_edge
 from .objective import style_long_edge
 
@@ -138,17 +139,38 @@ def _losses(cfg: StyleConfig, spilled: bool) -> tuple[str, Callable[[Size, Size]
     """The deepest layer the objective reads, and ``extra(scale_hw, hw)``: the bytes its losses add at a scale
     of ``scale_hw`` for an image (the scale, or a tile of it) of ``hw`` (``spilled``: large paintings resized to it
     are kept in mapped files, painterly.spill)."""
+    def edges(scale_hw: Size) -> list[int]:  # the paintings' long edges at that scale
+        return [style_long_edge(s, scale_hw) for s in cfg.style_scales or (cfg.style_scale,)]
+
     if cfg.method is Method.NNST:
         def bank(scale_hw: Size, hw: Size) -> int:
-            edges = [style_long_edge(s, scale_hw) for s in cfg.style_scales or (cfg.style_scale,)]
-            return neighbors.bank_bytes(hw, edges, spilled)
+            return neighbors.bank_bytes(hw, edges(scale_hw), spilled)
 
         return vgg.deepest(neighbors.HYPERCOLUMN_LAYERS), bank
 
     def style(scale_hw: Size, hw: Size) -> int:
-        return memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss)
+        own = memory.style_loss_bytes(hw, cfg.style_layers, cfg.style_loss)
+        if hw == scale_hw:  # a whole scale: its targets' pass, before the optimisation, is smaller than the optimisation
+            return own
+        return own + max(_targets_bytes(e, cfg.style_layers) for e in edges(scale_hw))  # a tile: the painting's
 
     return vgg.deepest(cfg.style_layers + cfg.content_layers), style
+
+
+def _targets_bytes(edge: int, layers: tuple[str, ...]) -> int:
+    """Bytes of a gatys tile's targets: the whole painting's at the scale's size (long edge ``edge``, taken square),
+    resized (a large one in a mapped file: painterly.spill) and read in one pass or, if large, a block at a time into
+    a sample of positions (:func:`painterly.features.sampled_features`)."""
+    pixels = min(edge * edge, BLOCKWISE_PIXELS)  # a painting of that long edge may be narrower, and read whole
+    side = int(pixels**0.5)
+    whole = 4 * 3 * pixels + memory.targets_pass_bytes((side, side), layers)
+    if edge * edge <= BLOCKWISE_PIXELS:
+        return whole
+    sample = sum(min(SAMPLE_POSITIONS, memory.layer_values(k, (edge, edge)) // vgg.channels(k)) * vgg.channels(k)
+                 for k in layers)
+    seen = BLOCK + 2 * BLOCK_MARGIN
+    blocks = 4 * 3 * min(edge * edge, spill.SPILL_PIXELS) + memory.targets_pass_bytes((seen, seen), layers) + 2 * 4 * sample
+    return max(whole, blocks)
 
 
 def tile_for(hw: Size, cfg: StyleConfig) -> int | None:
