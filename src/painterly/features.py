@@ -152,7 +152,6 @@ class VGG19Features(nn.Module):
         return out
 
 
-
 # A painting larger than this many pixels has its statistics taken from a sample of positions, read in blocks
 # (:func:`sampled_features`): its whole pass needs about 1 kB a pixel (0.5 GB here; a gatys tile's targets at print size).
 BLOCKWISE_PIXELS = 2**19

@@ -96,8 +96,8 @@ def mapped(x: torch.Tensor) -> bool:
 
 def trim() -> None:
     """Hand the pages of every mapped picture back to the operating system's file cache (their contents stay)."""
-    for mapped in list(_live):
-        mapped.madvise(mmap.MADV_DONTNEED)
+    for m in list(_live):
+        m.madvise(mmap.MADV_DONTNEED)
 
 
 def bands(hw: Size, channels: int) -> list[tuple[int, int]]:
