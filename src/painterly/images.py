@@ -231,22 +231,13 @@ def _exif_from(payload: bytes | None) -> Image.Exif:
 
 # Conversions and resizing ---------------------------------------------------------------
 def to_pil(x: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
-    """(1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit PIL RGB (RGBA when ``alpha`` is given); a print-size picture
-    (painterly.spill) is quantised a band at a time."""
+    """(1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit PIL RGB (RGBA when ``alpha`` is given), quantised a band at a
+    time (painterly.rowwriter, which writes a print-size picture's rows alike)."""
     mode = "RGBA" if alpha is not None else "RGB"
-    if spill.spilled(x):
-        a = resize(alpha.detach().float().cpu().reshape(1, 1, *alpha.shape[-2:]), x.shape[-2:]) if alpha is not None else None
-        arr, top = np.empty((*x.shape[-2:], len(mode)), np.uint8), 0
-        for rows in rowwriter.quantised_bands(x.reshape(1, 3, *x.shape[-2:]), a, 8):
-            arr[top:top + len(rows)], top = rows, top + len(rows)
-        return Image.fromarray(arr, mode)
-    x = x.detach().float().cpu()
-    if x.dim() == 4:
-        x = x[0]
-    if alpha is not None:
-        a = alpha.detach().float().cpu().reshape(1, *alpha.shape[-2:])
-        x = torch.cat([x, resize(a[None], x.shape[-2:])[0]])
-    arr = x.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    a = resize(alpha.detach().float().cpu().reshape(1, 1, *alpha.shape[-2:]), x.shape[-2:]) if alpha is not None else None
+    arr, top = np.empty((*x.shape[-2:], len(mode)), np.uint8), 0
+    for rows in rowwriter.quantised_bands(x.detach().float().cpu().reshape(1, 3, *x.shape[-2:]), a, 8):
+        arr[top:top + len(rows)], top = rows, top + len(rows)
     return Image.fromarray(arr, mode)
 
 
