@@ -13,7 +13,8 @@ where they lie in the picture (later scales repaint over them). For scale, each 
 * the same measure on the layout shifted off the boundaries (by an eighth to three eighths of a tile's
   step): what the picture's content alone scores on strips like these;
 * with --content (the photo; render_large.py's record names it), the photo's own score at the same strips,
-  centre-cropped to the picture's aspect ratio and resized to its size.
+  centre-cropped to the picture's aspect ratio and resized to its size, and every row's score over the cells
+  where the photo is flat (``painterly.seams``' ``flat``: the photo's own edges on a boundary left out).
 
 With --crop, a 256x256 crop of the picture at 100% is also written, centred where the full-size scale's
 boundaries nearest the picture's centre cross, with ticks in its frame at the boundaries (what
@@ -77,8 +78,9 @@ def shifted(hw: Size, image_hw: Size, tile: int) -> list[tuple[list[int], list[i
 
 def row(name: str, m: seams.Seams) -> str:
     axes = ", ".join(f"{k} {e:.3f}/{c:.3f}" for k, (e, c) in m.by_axis.items())
-    return f"  {name:<30} energy {m.energy:.3f}  colour {m.color:.3f}  ({axes}; {m.boundaries} boundaries, " \
-           f"{m.inside} inside strips)"
+    flat = "" if m.flat is None else "  where the photo is flat {:.3f}/{:.3f}".format(*m.flat)
+    return f"  {name:<30} energy {m.energy:.3f}  colour {m.color:.3f}{flat}  ({axes}; {m.boundaries} " \
+           f"boundaries, {m.inside} inside strips)"
 
 
 def each(name: str, m: seams.Seams) -> str:
@@ -126,14 +128,14 @@ def main() -> None:
               f"{rows}, columns {cols} of the {hw[1]}x{hw[0]} picture{'' if scale == hw else ' (repainted since)'}")
         if args.crop and scale == hw:
             crop_at_crossing(image, rows, cols, args.crop)
-        painted = seams.measure(image, tile, hw=scale, width=args.width)
+        painted = seams.measure(image, tile, hw=scale, width=args.width, content=photo)
         print(row("painting", painted))
         print(each("painting", painted))
         for k, (r, c) in enumerate(shifted(scale, hw, tile)):
             print(row(f"painting, layout shifted {(-3, -2, -1, 1, 2, 3)[k]}/8 step",
-                      seams.measure_at(image, r, c, width=args.width)))
+                      seams.measure_at(image, r, c, width=args.width, content=photo)))
         if photo is not None:
-            own = seams.measure(photo, tile, hw=scale, width=args.width)
+            own = seams.measure(photo, tile, hw=scale, width=args.width, content=photo)
             print(row("photo", own))
             print(each("photo", own))
 

@@ -45,6 +45,23 @@ def test_a_step_where_tiles_meet_is_a_seam():
     assert all(e > 1.2 and c > 3 for e, c in m.by_axis.values())
 
 
+def test_the_photos_own_edge_on_a_boundary_is_left_out_where_the_photo_is_flat():
+    """A photo with a dark line along each boundary (a floor slab where tiles meet), painted as the photo plus
+    grain with no seam: the strips alone score it as a seam; over the cells where the photo is flat, about 1.
+    The same painting with a step between tiles along the boundaries' other half still scores as a seam."""
+    rows, cols = seams.boundaries((192, 256), 96)
+    photo = torch.full((1, 3, 192, 256), 0.5)
+    photo[..., rows[0] - 1:rows[0] + 1, :] = 0.1
+    photo[..., :, cols[1] - 1:cols[1] + 1] = 0.1
+    painting = photo + grain(192, 256) - 0.5
+    raw = seams.measure(painting, 96, content=photo)
+    assert raw.energy > 1.5 and raw.flat is not None
+    assert 0.93 < raw.flat[0] < 1.07 and 0.93 < raw.flat[1] < 1.07
+    stepped = painting.clone()
+    stepped[..., :96, cols[0]:] += 0.1  # the upper tiles' right part lighter: a step at cols[0], above the slab
+    assert seams.measure(stepped, 96, content=photo).flat[1] > 1.5
+
+
 def test_a_coarser_scales_boundaries_and_bad_arguments():
     image = grain(256, 256)
     image[..., 128:] += 0.1
@@ -53,6 +70,8 @@ def test_a_coarser_scales_boundaries_and_bad_arguments():
         seams.measure(image, 256)
     with pytest.raises(ValueError, match="even"):
         seams.measure(image, 96, width=7)
+    with pytest.raises(ValueError, match="the picture's size"):
+        seams.measure(image, 96, content=image[..., :128])
 
 
 @pytest.mark.slow

@@ -18,6 +18,14 @@ Each is reported as the mean over the boundary strips divided by the mean over t
 against its own inside strips (a picture's rows and columns differ), the two axes' means summed. A picture
 without seams scores about 1 on both (how far from 1 depends on how its content falls on the strips); a
 visible seam raises them.
+
+How far from 1 can be far: with a handful of boundaries, one that falls on an edge of the photo itself (a
+floor slab, a roofline) raises the mean as a seam would. Given the photo (at the picture's size), the
+measure also gives both ratios over the cells where the photo is flat (``flat``): each strip is cut into
+``width`` x ``width`` cells, and only the cells whose statistic in the photo is at most the
+:data:`FLAT_QUANTILE` of the photo's inside cells are averaged, at the boundaries and inside. A seam runs
+the boundary's whole length and shows most where the photo is flat (a sky, a wall), so it still shows
+there; the photo's own edges do not.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import torch
 from .tiles import Size, handovers, spans
 
 STRIP = 8  # px: a seam's line is a pixel or two wide; a strip of 8 sees it whole and little else
+FLAT_QUANTILE = 0.9  # ``flat`` leaves out the cells where the photo's edges are among its inside cells' top tenth
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class Seams:
     each: dict[str, list[tuple[float, float]]]
     boundaries: int
     inside: int
+    flat: tuple[float, float] | None = None  # (energy, color) over the cells where the photo is flat
 
 
 def boundaries(hw: Size, tile: int, *, image_hw: Size | None = None) -> tuple[list[int], list[int]]:
@@ -70,37 +80,48 @@ def inside_strips(cuts: list[int], length: int, width: int = STRIP) -> list[int]
     return centres
 
 
-def _strip_stats(image: torch.Tensor, centre: int, width: int) -> tuple[float, float]:
-    """(energy, colour step) of the strip of ``width`` columns of ``image`` (3, H, W) centred at ``centre``."""
+Cells = tuple[torch.Tensor, torch.Tensor]  # (energy, colour step) of each width x width cell along a strip
+
+
+def _cells(image: torch.Tensor, centre: int, width: int) -> Cells:
+    """Each cell's (energy, colour step) of the strip of ``width`` columns of ``image`` (3, H, W) centred at
+    ``centre``, cut along its length into ``width`` x ``width`` cells."""
     lo = min(max(centre - width // 2, 0), image.shape[-1] - width)
-    strip = image[..., lo:lo + width].double()
-    energy = strip.diff(dim=-1).pow(2).mean().item()
-    cells = strip.shape[-2] // width
-    halves = strip[:, :cells * width].reshape(3, cells, width, 2, width // 2).mean((2, 4))  # (3, cells, 2)
-    return energy, (halves[..., 0] - halves[..., 1]).abs().mean().item()
+    cells = image.shape[-2] // width
+    strip = image[:, :cells * width, lo:lo + width].double().reshape(3, cells, width, width)
+    halves = strip.reshape(3, cells, width, 2, width // 2).mean((2, 4))  # (3, cells, 2)
+    return strip.diff(dim=-1).pow(2).mean((0, 2, 3)), (halves[..., 0] - halves[..., 1]).abs().mean(0)
 
 
-def _axis(image: torch.Tensor, cuts: list[int], width: int) -> tuple[list[tuple[float, float]], list[float], int]:
-    """Each boundary strip's (energy, colour) at ``cuts`` across the columns of ``image`` (3, H, W), the
-    inside strips' mean (energy, colour), and how many inside strips."""
-    inner = [_strip_stats(image, c, width) for c in inside_strips(cuts, image.shape[-1], width)]
-    return [_strip_stats(image, c, width) for c in cuts], [sum(s[i] for s in inner) / len(inner) for i in (0, 1)], \
-        len(inner)
+def _stack(strips: list[Cells]) -> Cells:
+    return torch.cat([e for e, _ in strips]), torch.cat([c for _, c in strips])
 
 
-def measure(image: torch.Tensor, tile: int, *, hw: Size | None = None, width: int = STRIP) -> Seams:
+def _flat(at: torch.Tensor, inside: torch.Tensor, photo_at: torch.Tensor,
+          photo_inside: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The means of a cell statistic over the boundary cells (``at``) and the inside cells where the photo's
+    (``photo_at``, ``photo_inside``) is at most its inside cells' :data:`FLAT_QUANTILE`; None where no
+    boundary cell is."""
+    most = photo_inside.quantile(FLAT_QUANTILE)
+    return (at[photo_at <= most].mean(), inside[photo_inside <= most].mean()) if (photo_at <= most).any() else None
+
+
+def measure(image: torch.Tensor, tile: int, *, hw: Size | None = None, width: int = STRIP,
+            content: torch.Tensor | None = None) -> Seams:
     """The seam measure (module docstring) of ``image`` ((1, 3, H, W) or (3, H, W), float in [0, 1]) painted
     in tiles of ``tile`` px at a scale of ``hw`` (default: the image's own size; a coarser scale's boundaries
-    are measured where they lie in ``image``). ``width``: the strips' width in px (even)."""
+    are measured where they lie in ``image``). ``width``: the strips' width in px (even). ``content``: the
+    photo at the image's size, for ``flat``."""
     size: Size = (image.shape[-2], image.shape[-1])
     rows, cols = boundaries(hw or size, tile, image_hw=size)
     if not rows and not cols:
         raise ValueError(f"tiles of {tile} px: a {(hw or size)[1]}x{(hw or size)[0]} px scale is a single tile, "
                          "with no boundary to measure")
-    return measure_at(image, rows, cols, width=width)
+    return measure_at(image, rows, cols, width=width, content=content)
 
 
-def measure_at(image: torch.Tensor, rows: list[int], cols: list[int], *, width: int = STRIP) -> Seams:
+def measure_at(image: torch.Tensor, rows: list[int], cols: list[int], *, width: int = STRIP,
+               content: torch.Tensor | None = None) -> Seams:
     """:func:`measure` with the boundaries given: ``rows`` (horizontal boundaries, px from the top) and
     ``cols`` (vertical ones, px from the left) of ``image`` ((1, 3, H, W) or (3, H, W))."""
     if width < 2 or width % 2:
@@ -108,17 +129,34 @@ def measure_at(image: torch.Tensor, rows: list[int], cols: list[int], *, width: 
     if not rows and not cols:
         raise ValueError("no boundary to measure: expected at least one row or column")
     pic = image.reshape(-1, *image.shape[-2:])[:3]
-    by_axis, each, sums, counts = {}, {}, [[0.0, 0.0], [0.0, 0.0]], [0, 0]
-    for name, cuts, view in (("rows", rows, pic.transpose(-1, -2)), ("cols", cols, pic)):
+    photo = None if content is None else content.reshape(-1, *content.shape[-2:])[:3]
+    if photo is not None and photo.shape != pic.shape:
+        raise ValueError(f"content: expected the photo at the picture's size {tuple(pic.shape[-2:])}, "
+                         f"got {tuple(photo.shape[-2:])}")
+    by_axis, each, counts = {}, {}, [0, 0]
+    sums = torch.zeros(4, 2, dtype=torch.float64)  # boundary, inside, both where flat; x (energy, colour)
+    for name, cuts, flip in (("rows", rows, True), ("cols", cols, False)):
         if not cuts:
             continue
-        at, inner, n_inner = _axis(view, cuts, width)
-        edge = [sum(a[i] for a in at) / len(at) for i in (0, 1)]
-        by_axis[name] = (edge[0] / inner[0], edge[1] / inner[1])
-        each[name] = [(e / inner[0], c / inner[1]) for e, c in at]
-        for i in (0, 1):
-            sums[0][i] += edge[i]
-            sums[1][i] += inner[i]
-        counts = [counts[0] + len(cuts), counts[1] + n_inner]
-    return Seams(energy=sums[0][0] / sums[1][0], color=sums[0][1] / sums[1][1], by_axis=by_axis, each=each,
-                 boundaries=counts[0], inside=counts[1])
+        view = pic.transpose(-1, -2) if flip else pic
+        inner_at = inside_strips(cuts, view.shape[-1], width)
+        at, inner = [_cells(view, c, width) for c in cuts], _stack([_cells(view, c, width) for c in inner_at])
+        edge = torch.stack([torch.stack([s.mean() for s in strip]) for strip in at])  # (boundaries, 2)
+        mean_in = torch.stack([s.mean() for s in inner])
+        by_axis[name] = tuple((edge.mean(0) / mean_in).tolist())
+        each[name] = [tuple(row) for row in (edge / mean_in).tolist()]
+        sums[0] += edge.mean(0)
+        sums[1] += mean_in
+        if photo is not None:
+            pview = photo.transpose(-1, -2) if flip else photo
+            p_at, p_in = _stack([_cells(pview, c, width) for c in cuts]), \
+                _stack([_cells(pview, c, width) for c in inner_at])
+            for i, (cells_at, cells_in) in enumerate(zip(_stack(at), inner)):
+                means = _flat(cells_at, cells_in, p_at[i], p_in[i])
+                if means is not None:
+                    sums[2:, i] += torch.stack(means)
+        counts = [counts[0] + len(cuts), counts[1] + len(inner_at)]
+    ratio = (sums[0] / sums[1]).tolist()
+    flat = None if photo is None else tuple((sums[2] / sums[3]).tolist())
+    return Seams(energy=ratio[0], color=ratio[1], by_axis=by_axis, each=each, boundaries=counts[0],
+                 inside=counts[1], flat=flat)
