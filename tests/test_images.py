@@ -405,3 +405,13 @@ def test_pillow_log_records_go_to_the_debug_log(tmp_path, caplog):
     # Pillow logs this at ERROR, which reaches the terminal through any root handler (the CLI's).
     assert not [r for r in caplog.records if r.name.startswith("PIL") and r.levelno >= logging.WARNING]
     assert any(r.name == "painterly.images" and "More samples per pixel" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_a_resized_alpha_keeps_its_range_in_16_bits(tmp_path, suffix):
+    """An alpha with a hard edge, enlarged to the picture (bicubic overshoots past 1), is clamped, not wrapped."""
+    alpha = torch.zeros(1, 1, 4, 4)
+    alpha[..., 2:, :] = 1.0
+    out = save_image(torch.full((1, 3, 32, 32), 0.5), tmp_path / f"a{suffix}", alpha=alpha, bit_depth=16)
+    kept = load_image(out).alpha
+    assert kept is not None and float(kept[..., 24:, :].min()) == 1.0 and float(kept[..., :8, :].max()) == 0.0

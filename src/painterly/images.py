@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import struct
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,7 +366,7 @@ def _encode_16bit(x: torch.Tensor, alpha: torch.Tensor | None, suffix: str, dpi:
     chans = [img[2], img[1], img[0]]  # OpenCV writes BGR
     if alpha is not None:
         chans.append(resize(alpha.detach().float().cpu(), img.shape[-2:])[0, 0])
-    arr = (torch.stack(chans, -1).numpy() * 65535.0 + 0.5).astype(np.uint16)
+    arr = rowwriter.quantise(torch.stack(chans, -1), 16).astype(np.uint16)
     resolution = [] if dpi is None or suffix == ".png" else [
         cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, round(dpi), cv2.IMWRITE_TIFF_YDPI, round(dpi)]  # 2: inches
     ok, enc = cv2.imencode(".png" if suffix == ".png" else ".tiff", arr, resolution)
@@ -379,8 +378,5 @@ def _encode_16bit(x: torch.Tensor, alpha: torch.Tensor | None, suffix: str, dpi:
 def with_png_dpi(png: bytes, dpi: float) -> bytes:
     """``png`` with a pHYs chunk of ``dpi`` (in whole pixels per metre, as PNG keeps it) right after IHDR
     (OpenCV's PNG writer has no option for it)."""
-    ppm = round(dpi / 0.0254)
-    body = b"pHYs" + struct.pack(">IIB", ppm, ppm, 1)  # unit 1: the metre
-    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
     end = 8 + 8 + 13 + 4  # signature, IHDR's length and type, its 13 bytes, its CRC
-    return png[:end] + chunk + png[end:]
+    return png[:end] + rowwriter.dpi_chunk(dpi) + png[end:]

@@ -32,12 +32,17 @@ def quantised_bands(x: torch.Tensor, alpha: torch.Tensor | None, bit_depth: int)
         band = x.detach()[0, :, top:bottom].float()
         if alpha is not None:
             band = torch.cat([band, alpha.detach()[0, :1, top:bottom].float()])
-        band = band.clamp(0, 1).permute(1, 2, 0)
-        if bit_depth == 16:
-            yield (band.numpy() * 65535.0 + 0.5).astype(">u2")
-        else:
-            yield band.mul(255).round().byte().numpy()
+        yield quantise(band.permute(1, 2, 0), bit_depth)
         spill.trim()
+
+
+def quantise(values: torch.Tensor, bit_depth: int) -> np.ndarray:
+    """``values`` (float, any shape) clamped to [0, 1] in 8 bits (``round(255 x)``) or 16 (``floor(65535 x +
+    0.5)``, uint16 big-endian): every writer's rounding."""
+    values = values.clamp(0, 1)
+    if bit_depth == 16:
+        return (values.numpy() * 65535.0 + 0.5).astype(">u2")
+    return values.mul(255).round().byte().numpy()
 
 
 def write_png(f: BinaryIO, x: torch.Tensor, alpha: torch.Tensor | None = None, *, bit_depth: int = 8,
@@ -47,8 +52,7 @@ def write_png(f: BinaryIO, x: torch.Tensor, alpha: torch.Tensor | None = None, *
     f.write(b"\x89PNG\r\n\x1a\n")
     _chunk(f, b"IHDR", struct.pack(">IIBBBBB", w, h, bit_depth, 6 if alpha is not None else 2, 0, 0, 0))
     if dpi is not None:
-        ppm = round(dpi / 0.0254)
-        _chunk(f, b"pHYs", struct.pack(">IIB", ppm, ppm, 1))  # unit 1: the metre
+        f.write(dpi_chunk(dpi))
     for key, value in (text or {}).items():  # iTXt: keyword, no compression, no language, no translation
         _chunk(f, b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
     packer, above = zlib.compressobj(LEVEL), None
@@ -64,7 +68,18 @@ def write_png(f: BinaryIO, x: torch.Tensor, alpha: torch.Tensor | None = None, *
 
 
 def _chunk(f: BinaryIO, kind: bytes, body: bytes) -> None:
-    f.write(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
+    f.write(png_chunk(kind, body))
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """A PNG chunk: length, type, ``body``, CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def dpi_chunk(dpi: float) -> bytes:
+    """PNG's pHYs chunk for ``dpi``: whole pixels per metre (unit 1), as PNG keeps it."""
+    ppm = round(dpi / 0.0254)
+    return png_chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1))
 
 
 def write_tiff(f: BinaryIO, x: torch.Tensor, alpha: torch.Tensor | None = None, *, bit_depth: int = 8,
