@@ -50,11 +50,11 @@ def write_png(f: BinaryIO, x: torch.Tensor, alpha: torch.Tensor | None = None, *
     """``x`` (and ``alpha``) as a PNG into ``f``, a band at a time."""
     h, w = x.shape[-2:]
     f.write(b"\x89PNG\r\n\x1a\n")
-    _chunk(f, b"IHDR", struct.pack(">IIBBBBB", w, h, bit_depth, 6 if alpha is not None else 2, 0, 0, 0))
+    f.write(png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, bit_depth, 6 if alpha is not None else 2, 0, 0, 0)))
     if dpi is not None:
         f.write(dpi_chunk(dpi))
     for key, value in (text or {}).items():  # iTXt: keyword, no compression, no language, no translation
-        _chunk(f, b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
+        f.write(png_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8")))
     packer, above = zlib.compressobj(LEVEL), None
     for rows in quantised_bands(x, alpha, bit_depth):
         flat = rows.reshape(rows.shape[0], -1).view(np.uint8)
@@ -62,13 +62,9 @@ def write_png(f: BinaryIO, x: torch.Tensor, alpha: torch.Tensor | None = None, *
         filtered = np.concatenate([np.full((len(flat), 1), 2, np.uint8), flat - previous], 1)  # 2: Up
         above = flat[-1:].copy()
         if data := packer.compress(filtered.tobytes()):
-            _chunk(f, b"IDAT", data)
-    _chunk(f, b"IDAT", packer.flush())
-    _chunk(f, b"IEND", b"")
-
-
-def _chunk(f: BinaryIO, kind: bytes, body: bytes) -> None:
-    f.write(png_chunk(kind, body))
+            f.write(png_chunk(b"IDAT", data))
+    f.write(png_chunk(b"IDAT", packer.flush()))
+    f.write(png_chunk(b"IEND", b""))
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:

@@ -54,7 +54,7 @@ class Seams:
     each: dict[str, list[tuple[float, float]]]
     boundaries: int
     inside: int
-    flat: tuple[float, float] | None = None  # (energy, color) over the cells where the photo is flat
+    flat: tuple[float, float] | None = None  # (energy, color) over the cells where the photo is flat, if any
 
 
 def boundaries(hw: Size, tile: int, *, image_hw: Size | None = None) -> tuple[list[int], list[int]]:
@@ -157,6 +157,6 @@ def measure_at(image: torch.Tensor, rows: list[int], cols: list[int], *, width: 
                     sums[2:, i] += torch.stack(means)
         counts = [counts[0] + len(cuts), counts[1] + len(inner_at)]
     ratio = (sums[0] / sums[1]).tolist()
-    flat = None if photo is None else tuple((sums[2] / sums[3]).tolist())
+    flat = tuple((sums[2] / sums[3]).tolist()) if photo is not None and bool(sums[3].all()) else None
     return Seams(energy=ratio[0], color=ratio[1], by_axis=by_axis, each=each, boundaries=counts[0],
                  inside=counts[1], flat=flat)
