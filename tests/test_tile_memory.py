@@ -55,7 +55,7 @@ def test_the_plan_counts_what_a_tiled_scale_keeps_of_the_whole_picture(monkeypat
         kept = sum(alive[hw].values())
         assert source in {s[-2:] for s in alive[hw]} and plan.out_hw in {s[-2:] for s in alive[hw]}, alive[hw]
         assert 4 * kept <= tiles.whole_bytes(hw, plan.out_hw, source), (hw, alive[hw])
-    # the count by the scale's pixels alone (20 values a pixel) falls short of the coarser scale's
+    # the count by the scale's pixels alone (WHOLE_VALUES_PER_PIXEL a pixel) falls short of the coarser scale's
     assert 4 * sum(alive[tiled[0]].values()) > 4 * tiles.WHOLE_VALUES_PER_PIXEL * tiled[0][0] * tiled[0][1]
 
 

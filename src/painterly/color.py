@@ -29,8 +29,6 @@ A small ``eps`` on the covariances' diagonals keeps a gray or flat style image i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 
 from . import spill
@@ -134,10 +132,11 @@ def color_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image colour mean (B, 3) and covariance (B, 3, 3) of (B, 3, H, W), in float64."""
     _check_rgb(x, "color_stats")
     if spill.spilled(x):  # band by band: the mean, then the covariance about it
-        parts = [x[..., top:bottom, :] for top, bottom in spill.bands(x.shape[-2:], 3)]
         n = x.shape[-2] * x.shape[-1]
-        mu = sum((p.double().flatten(2).sum(2) for p in _trimming(parts)), torch.zeros(x.shape[0], 3, dtype=torch.float64)) / n
-        cov = sum((_scatter(p, mu) for p in _trimming(parts)), torch.zeros(x.shape[0], 3, 3, dtype=torch.float64)) / n
+        mu = sum((x[..., t:b, :].double().flatten(2).sum(2) for t, b in spill.each_band(x.shape[-2:], 3)),
+                 torch.zeros(x.shape[0], 3, dtype=torch.float64)) / n
+        cov = sum((_scatter(x[..., t:b, :], mu) for t, b in spill.each_band(x.shape[-2:], 3)),
+                  torch.zeros(x.shape[0], 3, 3, dtype=torch.float64)) / n
         return mu, cov
     flat = x.double().flatten(2)  # (B, 3, N)
     mu = flat.mean(2)
@@ -148,13 +147,6 @@ def _scatter(x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
     """(B, 3, 3): the sum over ``x``'s pixels of the outer products of their colours less ``mu`` (B, 3)."""
     d = x.double().flatten(2) - mu[:, :, None]
     return d @ d.transpose(1, 2)
-
-
-def _trimming(parts: list[torch.Tensor]) -> Iterator[torch.Tensor]:
-    """``parts`` (bands of a spilled picture) one by one, handing back their pages after each (painterly.spill)."""
-    for p in parts:
-        yield p
-        spill.trim()
 
 
 def _sym_pow(cov: torch.Tensor, p: float) -> torch.Tensor:

@@ -177,14 +177,20 @@ def sampled_features(extractor: VGG19Features, image: torch.Tensor, layers: Iter
             seen = image[..., t0:min(h, top + BLOCK + BLOCK_MARGIN), l0:min(w, left + BLOCK + BLOCK_MARGIN)]
             feats = extractor(seen.to(device), layers)
             for k in layers:
-                f, s = feats[k][0].float(), 2 ** (vgg.block(k) - 1)  # the layer's stride
-                step = max(1, round((h * w / s**2 / positions) ** 0.5))  # one grid of samples over the whole image
+                f, (s, step) = feats[k][0].float(), sample_grid((h, w), k, positions)  # one grid over the whole image
                 rows = _on_grid(top // s, min(h, top + BLOCK) // s, step) - t0 // s
                 cols = _on_grid(left // s, min(w, left + BLOCK) // s, step) - l0 // s
                 rows, cols = rows[rows < f.shape[1]], cols[cols < f.shape[2]]
                 parts[k].append(f[:, rows][:, :, cols].flatten(1))
             spill.trim()
     return {k: torch.cat(p, 1)[None, :, None] for k, p in parts.items()}
+
+
+def sample_grid(hw: tuple[int, int], layer: str, positions: int) -> tuple[int, int]:
+    """(the stride of ``layer`` in px, the step between samples, in its positions, of an even grid of about
+    ``positions`` over a picture of ``hw``)."""
+    s = 2 ** (vgg.block(layer) - 1)
+    return s, max(1, round((hw[0] * hw[1] / s**2 / positions) ** 0.5))
 
 
 def _on_grid(start: int, stop: int, step: int) -> torch.Tensor:

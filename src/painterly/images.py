@@ -233,11 +233,16 @@ def to_pil(x: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
     """(1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit PIL RGB (RGBA when ``alpha`` is given), quantised a band at a
     time (painterly.rowwriter, which writes a print-size picture's rows alike)."""
     mode = "RGBA" if alpha is not None else "RGB"
-    a = resize(alpha.detach().float().cpu().reshape(1, 1, *alpha.shape[-2:]), x.shape[-2:]) if alpha is not None else None
+    a = _alpha_at(alpha, x.shape[-2:])
     arr, top = np.empty((*x.shape[-2:], len(mode)), np.uint8), 0
     for rows in rowwriter.quantised_bands(x.detach().float().cpu().reshape(1, 3, *x.shape[-2:]), a, 8):
         arr[top:top + len(rows)], top = rows, top + len(rows)
     return Image.fromarray(arr, mode)
+
+
+def _alpha_at(alpha: torch.Tensor | None, hw: tuple[int, int] | torch.Size) -> torch.Tensor | None:
+    """``alpha`` (any shape ending (H, W)) as (1, 1, h, w) at the picture's size ``hw``, on the CPU; None stays None."""
+    return None if alpha is None else resize(alpha.detach().float().cpu().reshape(1, 1, *alpha.shape[-2:]), hw)
 
 
 def fit_long_edge(hw: tuple[int, int], size: int) -> tuple[int, int]:
@@ -327,7 +332,7 @@ def save_image(
     p = check_output_path(path, bit_depth=bit_depth, quality=quality)
     fmt = OUTPUT_FORMATS[p.suffix.lower()]
     if spill.spilled(x) and fmt in SIXTEEN_BIT_FORMATS:  # a print-size picture: a band of rows at a time
-        a = resize(alpha.detach().float().cpu(), x.shape[-2:]) if alpha is not None else None
+        a = _alpha_at(alpha, x.shape[-2:])
         atomic_write(p, lambda f: rowwriter.write_png(f, x, a, bit_depth=bit_depth, dpi=dpi, text=metadata)
                      if fmt == "PNG" else rowwriter.write_tiff(f, x, a, bit_depth=bit_depth, dpi=dpi))
         return p
@@ -364,8 +369,8 @@ def _encode_16bit(x: torch.Tensor, alpha: torch.Tensor | None, suffix: str, dpi:
 
     img = x.detach().float().cpu()[0].clamp(0, 1)
     chans = [img[2], img[1], img[0]]  # OpenCV writes BGR
-    if alpha is not None:
-        chans.append(resize(alpha.detach().float().cpu(), img.shape[-2:])[0, 0])
+    if (a := _alpha_at(alpha, img.shape[-2:])) is not None:
+        chans.append(a[0, 0])
     arr = rowwriter.quantise(torch.stack(chans, -1), 16).astype(np.uint16)
     resolution = [] if dpi is None or suffix == ".png" else [
         cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, round(dpi), cv2.IMWRITE_TIFF_YDPI, round(dpi)]  # 2: inches

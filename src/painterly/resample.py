@@ -86,9 +86,7 @@ class Resampler:
         """All of ``x`` resized, band by band, into a new picture (painterly.spill.empty)."""
         h, w = self.rows.index.shape[0], self.cols.index.shape[0]
         out = spill.empty((*x.shape[:-2], h, w), x.device)
-        channels = x.shape[-3] if x.dim() > 2 else 1
         shrink = -(-x.shape[-2] * x.shape[-1] // (h * w))  # source pixels read per output pixel, at least 1
-        for top, bottom in spill.bands((h, w), channels * max(shrink, 1)):
+        for top, bottom in spill.each_band((h, w), spill.channels(x) * max(shrink, 1)):
             out[..., top:bottom, :] = self.region(x, top, bottom, 0, w)
-            spill.trim()
         return out

@@ -28,12 +28,11 @@ LEVEL = 6  # zlib's compression level (its default)
 def quantised_bands(x: torch.Tensor, alpha: torch.Tensor | None, bit_depth: int) -> Iterator[np.ndarray]:
     """(rows, W, C) arrays of ``x`` ((1, 3, H, W) in [0, 1]) and ``alpha`` (at ``x``'s size) in 8 or 16 bits (uint16
     big-endian), a band of rows at a time, trimming the mapped pictures after each."""
-    for top, bottom in spill.bands(x.shape[-2:], 4):
+    for top, bottom in spill.each_band(x.shape[-2:], 4):
         band = x.detach()[0, :, top:bottom].float()
         if alpha is not None:
             band = torch.cat([band, alpha.detach()[0, :1, top:bottom].float()])
         yield quantise(band.permute(1, 2, 0), bit_depth)
-        spill.trim()
 
 
 def quantise(values: torch.Tensor, bit_depth: int) -> np.ndarray:

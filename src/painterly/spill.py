@@ -19,7 +19,7 @@ import mmap
 import os
 import tempfile
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -106,6 +106,20 @@ def bands(hw: Size, channels: int) -> list[tuple[int, int]]:
     return [(r, min(r + rows, int(hw[0]))) for r in range(0, int(hw[0]), rows)]
 
 
+def each_band(hw: Size, channels: int) -> Iterator[tuple[int, int]]:
+    """:func:`bands` one by one, trimming (:func:`trim`) after each: also after the last, and when the loop leaves early."""
+    for band in bands(hw, channels):
+        try:
+            yield band
+        finally:
+            trim()
+
+
+def channels(x: torch.Tensor) -> int:
+    """The channels of a picture (..., C, H, W), or 1 of a plane (H, W)."""
+    return x.shape[-3] if x.dim() > 2 else 1
+
+
 def pixelwise(fn: Callable[..., torch.Tensor], *pictures: torch.Tensor) -> torch.Tensor:
     """``fn(*pictures)`` for a ``fn`` that works on each pixel (row) alone, on pictures of one size: whole for
     small pictures, else band by band into a new :func:`empty` picture, trimming after each band."""
@@ -113,12 +127,11 @@ def pixelwise(fn: Callable[..., torch.Tensor], *pictures: torch.Tensor) -> torch
         return fn(*pictures)
     hw = pictures[0].shape[-2:]
     out: torch.Tensor | None = None
-    for top, bottom in bands(hw, max(p.shape[-3] if p.dim() > 2 else 1 for p in pictures)):
+    for top, bottom in each_band(hw, max(channels(p) for p in pictures)):
         part = fn(*(p[..., top:bottom, :] for p in pictures))
         if out is None:
             out = empty((*part.shape[:-2], *hw), part.device)
         out[..., top:bottom, :] = part
-        trim()
     assert out is not None
     return out
 
@@ -143,21 +156,16 @@ def equal(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     if not (spilled(a) or spilled(b)):
         return torch.equal(a, b)
-    for top, bottom in bands(a.shape[-2:], a.shape[-3] if a.dim() > 2 else 1):
-        same = torch.equal(a[..., top:bottom, :], b[..., top:bottom, :].to(a.device))
-        trim()
-        if not same:
-            return False
-    return True
+    return all(torch.equal(a[..., top:bottom, :], b[..., top:bottom, :].to(a.device))
+               for top, bottom in each_band(a.shape[-2:], channels(a)))
 
 
 def write_npy(f: BinaryIO, x: torch.Tensor) -> None:
     """``x`` (float32, C order) into ``f`` as a NumPy ``.npy`` file, a band of rows of each plane at a time."""
     np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": tuple(x.shape)})
     for plane in x.detach().float().cpu().reshape(-1, *x.shape[-2:]):
-        for top, bottom in bands(x.shape[-2:], 1):
+        for top, bottom in each_band(x.shape[-2:], 1):
             f.write(plane[top:bottom].contiguous().numpy().tobytes())
-            trim()
 
 
 def read_npy(path: str | os.PathLike) -> torch.Tensor:
@@ -171,10 +179,9 @@ def read_npy(path: str | os.PathLike) -> torch.Tensor:
             raise ValueError(f"{path}: not a float32 picture in C order")
         out = empty(shape)
         for plane in out.reshape(-1, *shape[-2:]):
-            for top, bottom in bands(shape[-2:], 1):
+            for top, bottom in each_band(shape[-2:], 1):
                 data = f.read(4 * (bottom - top) * shape[-1])
                 if len(data) != 4 * (bottom - top) * shape[-1]:
                     raise ValueError(f"{path}: ends early")
                 plane[top:bottom] = torch.from_numpy(np.frombuffer(data, dtype="<f4").reshape(bottom - top, -1).copy())
-                trim()
         return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from . import memory, spill, tiles, vgg
-from .features import VGG19Features
+from .features import VGG19Features, sample_grid
 from .losses import (
     SWD_QUANTILES,
     StyleLoss,
@@ -53,11 +53,10 @@ def whole_projections(extractor: VGG19Features, layers: tuple[str, ...], blend: 
         own = blend.owned(t)
         feats = extractor(outer.crop(blend.start), layers)
         for k in layers:
-            s = 2 ** (vgg.block(k) - 1)  # the layer's stride
+            s, every = sample_grid((hw[0], hw[1]), k, SAMPLES)  # the same grid of samples in every tile
             f = feats[k].float()[0]
             rows = slice((own.top - outer.top) // s, -(-(own.top + own.height - outer.top) // s))
             cols = slice((own.left - outer.left) // s, -(-(own.left + own.width - outer.left) // s))
-            every = max(1, round((hw[0] * hw[1] / s**2 / SAMPLES) ** 0.5))  # the same grid of samples in every tile
             parts[k].append(f[:, rows, cols][:, ::every, ::every].reshape(f.shape[0], -1))
         spill.trim()
     out = {}
