@@ -93,7 +93,9 @@ def _cells(image: torch.Tensor, centre: int, width: int) -> Cells:
     return strip.diff(dim=-1).pow(2).mean((0, 2, 3)), (halves[..., 0] - halves[..., 1]).abs().mean(0)
 
 
-def _stack(strips: list[Cells]) -> Cells:
+def _strips(image: torch.Tensor, centres: list[int], width: int) -> Cells:
+    """:func:`_cells` of the strips at ``centres``, one after another (each strip as many cells)."""
+    strips = [_cells(image, c, width) for c in centres]
     return torch.cat([e for e, _ in strips]), torch.cat([c for _, c in strips])
 
 
@@ -140,8 +142,8 @@ def measure_at(image: torch.Tensor, rows: list[int], cols: list[int], *, width: 
             continue
         view = pic.transpose(-1, -2) if flip else pic
         inner_at = inside_strips(cuts, view.shape[-1], width)
-        at, inner = [_cells(view, c, width) for c in cuts], _stack([_cells(view, c, width) for c in inner_at])
-        edge = torch.stack([torch.stack([s.mean() for s in strip]) for strip in at])  # (boundaries, 2)
+        at, inner = _strips(view, cuts, width), _strips(view, inner_at, width)
+        edge = torch.stack([s.reshape(len(cuts), -1).mean(1) for s in at], 1)  # (boundaries, 2)
         mean_in = torch.stack([s.mean() for s in inner])
         by_axis[name] = tuple((edge.mean(0) / mean_in).tolist())
         each[name] = [tuple(row) for row in (edge / mean_in).tolist()]
@@ -149,9 +151,8 @@ def measure_at(image: torch.Tensor, rows: list[int], cols: list[int], *, width: 
         sums[1] += mean_in
         if photo is not None:
             pview = photo.transpose(-1, -2) if flip else photo
-            p_at, p_in = _stack([_cells(pview, c, width) for c in cuts]), \
-                _stack([_cells(pview, c, width) for c in inner_at])
-            for i, (cells_at, cells_in) in enumerate(zip(_stack(at), inner)):
+            p_at, p_in = _strips(pview, cuts, width), _strips(pview, inner_at, width)
+            for i, (cells_at, cells_in) in enumerate(zip(at, inner)):
                 means = _flat(cells_at, cells_in, p_at[i], p_in[i])
                 if means is not None:
                     sums[2:, i] += torch.stack(means)
